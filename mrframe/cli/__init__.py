@@ -1,0 +1,56 @@
+"""The ``mrframe`` command line. Each command lives in its own module of this package.
+
+Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
+status 2; ``--debug`` (anywhere on the command line) shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from mrframe.cli.plugins import plugins
+from mrframe.cli.run import run
+from mrframe.cli.validate import validate
+from mrframe.errors import MrframeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mrframe")
+def cli() -> None:
+    """mrframe: multi-source, multi-resolution time-series models with missing data, from a TOML spec.
+
+    \b
+    Example:
+      mrframe validate examples/minimal.toml
+      mrframe run examples/minimal.toml --set train.epochs=3
+    """
+
+
+cli.add_command(run)
+cli.add_command(validate)
+cli.add_command(plugins)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the command, turn user errors into exit status 2 without a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="mrframe", standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except MrframeError as error:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,187 @@
+"""Samples of one split, gathered into :class:`Batch` objects of ``Observed`` tensors.
+
+A sample anchored on day ``a`` sees:
+
+* every input daily source for days ``a - daily_window + 1 .. a`` (a day ``d`` of a source with publication
+  lag ``L`` only if ``d + L <= a``);
+* every input monthly source for the ``monthly_window`` months that ended before ``a`` (a month only if its
+  last day ``+ L < a``);
+* for each head, its target steps (see :mod:`mrframe.data.split`), with their own feature-level mask.
+
+NaN in the aligned arrays becomes ``mask = False`` and a value of exactly 0 through :meth:`Observed.build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import attrs
+import numpy as np
+import torch
+from torch import Tensor
+
+from mrframe.data.timeline import AlignedSource, Timeline, month_number
+from mrframe.data.windows import WindowView
+from mrframe.interfaces import TargetInfo
+from mrframe.observed import Calendar, Observed
+
+
+@attrs.frozen(eq=False)
+class Batch:
+    """Model inputs by source, targets by task, the calendar and each sample's index in its split."""
+
+    inputs: dict[str, Observed]
+    targets: dict[str, Observed]
+    calendar: Calendar
+    index: Tensor
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            inputs={k: v.to(device) for k, v in self.inputs.items()},
+            targets={k: v.to(device) for k, v in self.targets.items()},
+            calendar=self.calendar.to(device),
+            index=self.index.to(device),
+        )
+
+
+@attrs.frozen(eq=False)
+class TargetPlan:
+    """Where a task's target comes from: its info and the source columns it predicts."""
+
+    info: TargetInfo
+    columns: np.ndarray
+
+
+class WindowDataset:
+    """The samples of one split (``anchors`` are day indices on ``timeline``)."""
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        sources: Mapping[str, AlignedSource],
+        inputs: tuple[str, ...],
+        targets: Mapping[str, TargetPlan],
+        anchors: np.ndarray,
+        daily_window: int,
+        monthly_window: int,
+    ):
+        self.timeline = timeline
+        self.inputs = inputs
+        self.targets = dict(targets)
+        self.anchors = np.asarray(anchors, dtype=np.int64)
+        self.daily_window = daily_window
+        self.monthly_window = monthly_window
+        self.sources = {name: sources[name] for name in inputs}
+        self._input_views = {
+            name: WindowView(s.values, daily_window if s.info.resolution == "daily" else monthly_window)
+            for name, s in self.sources.items()
+        }
+        self._target_views = {
+            task: WindowView(sources[plan.info.source].values[:, plan.columns], plan.info.span)
+            for task, plan in self.targets.items()
+        }
+
+    def __len__(self) -> int:
+        return int(self.anchors.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the dataset's arrays (constant in the number of samples but for the anchors)."""
+        views = list(self._input_views.values()) + list(self._target_views.values())
+        return sum(v.nbytes for v in views) + self.anchors.nbytes
+
+    def anchor_dates(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """Anchor days as ``datetime64[D]``."""
+        anchors = self.anchors if indices is None else self.anchors[indices]
+        return (anchors + self.timeline.day0).astype("datetime64[D]")
+
+    def batch(self, indices: np.ndarray) -> Batch:
+        """Gather the samples at ``indices`` (positions in this split)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        anchors = self.anchors[indices]
+        month_of_anchor = self.timeline.month_of_day_index(anchors)
+        last_month = month_of_anchor - 1
+        inputs = {}
+        for name, source in self.sources.items():
+            view = self._input_views[name]
+            if source.info.resolution == "daily":
+                values = view.ending_at(anchors)
+                if source.lag_days:
+                    days = anchors[:, None] - np.arange(self.daily_window - 1, -1, -1)
+                    values[days + source.lag_days > anchors[:, None]] = np.nan
+            else:
+                values = view.ending_at(last_month)
+                if source.lag_days:
+                    months = last_month[:, None] - np.arange(self.monthly_window - 1, -1, -1)
+                    ends = self.timeline.month_end_day_index(months)
+                    values[ends + source.lag_days >= anchors[:, None]] = np.nan
+            inputs[name] = Observed.build(torch.from_numpy(values))
+        targets = {}
+        for task, plan in self.targets.items():
+            info = plan.info
+            last = anchors + info.horizon if info.resolution == "daily" else month_of_anchor + info.horizon
+            targets[task] = Observed.build(torch.from_numpy(self._target_views[task].ending_at(last)))
+        return Batch(inputs, targets, self.calendar(anchors), torch.from_numpy(indices))
+
+    def calendar(self, anchors: np.ndarray) -> Calendar:
+        """Weekday, month and month-slot tensors for the windows ending at ``anchors`` (day indices)."""
+        anchor_days = anchors + self.timeline.day0
+        days = anchor_days[:, None] - np.arange(self.daily_window - 1, -1, -1)
+        months = month_number(days)
+        anchor_month = month_number(anchor_days)
+        first_slot_month = anchor_month - self.monthly_window
+        monthly = first_slot_month[:, None] + np.arange(self.monthly_window)
+        return Calendar(
+            weekday=torch.from_numpy((days + 3) % 7),  # 1970-01-01 was a Thursday; Monday = 0
+            month_of_year=torch.from_numpy(months % 12),
+            month_slot=torch.from_numpy(months - first_slot_month[:, None]),
+            monthly_month_of_year=torch.from_numpy(monthly % 12),
+            anchor_day=torch.from_numpy(anchor_days),
+        )
+
+
+class BatchLoader:
+    """Batches of a :class:`WindowDataset`, reshuffled per epoch from ``(seed, epoch)``.
+
+    With ``world_size > 1`` each rank takes every ``world_size``-th sample of the shuffled order (the order
+    is padded by wrapping so every rank sees the same number of batches, as ``DistributedSampler`` does).
+    """
+
+    def __init__(
+        self,
+        dataset: WindowDataset,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> np.ndarray:
+        n = len(self.dataset)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
+        if self.world_size > 1 and n:
+            total = -(-n // self.world_size) * self.world_size
+            order = np.resize(order, total)[self.rank :: self.world_size]
+        return order
+
+    def __len__(self) -> int:
+        return -(-len(self.order()) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        order = self.order()
+        for start in range(0, len(order), self.batch_size):
+            yield self.dataset.batch(order[start : start + self.batch_size])

@@ -1,0 +1,106 @@
+"""Spec -> data: load sources, align, resolve targets, split with embargo, fit scaling, build datasets.
+
+Everything fitted here sees the training period only (rows that ended before ``split.val_from``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+import numpy as np
+
+from mrframe.config import join_path
+from mrframe.data.dataset import TargetPlan, WindowDataset
+from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
+from mrframe.data.timeline import AlignedSource, Timeline, align
+from mrframe.data.transforms import Normaliser
+from mrframe.errors import DataError, MrframeError, Problem, SpecError, did_you_mean
+from mrframe.interfaces import SourceFrame, SourceInfo, TargetInfo
+from mrframe.spec import Spec
+
+
+@attrs.frozen(eq=False)
+class PreparedData:
+    """Everything the model and trainer need from the data side."""
+
+    timeline: Timeline
+    frames: dict[str, SourceFrame]  # as loaded (for reports)
+    sources: dict[str, AlignedSource]  # aligned and normalised
+    inputs: dict[str, SourceInfo]  # the sources that feed encoders, in spec order
+    targets: dict[str, TargetPlan]  # by task (head name)
+    datasets: dict[str, WindowDataset]  # by split
+    split: SplitAnchors
+    normaliser: Normaliser
+
+    @property
+    def target_infos(self) -> dict[str, TargetInfo]:
+        return {task: plan.info for task, plan in self.targets.items()}
+
+
+def load_sources(spec: Spec) -> dict[str, SourceFrame]:
+    """Run every source's loader; errors name the source's spec table."""
+    frames = {}
+    for name, entry in spec.sources.items():
+        component = entry.component
+        try:
+            frame = component.cls(component.config).load()
+        except MrframeError as error:
+            raise type(error)(f"sources.{name} ({component.plugin}): {error}") from error
+        if not isinstance(frame, SourceFrame):
+            raise DataError(f"sources.{name}: plugin '{component.plugin}' returned {type(frame).__name__}, not a SourceFrame")
+        frames[name] = frame
+    return frames
+
+
+def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[str, TargetPlan]:
+    """Turn each head's ``target`` table into a :class:`TargetPlan`, checking features and horizons."""
+    problems, plans = [], {}
+    for task, head in spec.heads.items():
+        target = head.target
+        path = join_path(join_path("heads", task), "target")
+        info = sources[target.source].info
+        features = target.features if target.features is not None else info.features
+        columns = []
+        for i, feature in enumerate(features):
+            if feature not in info.features:
+                hint = did_you_mean(feature, info.features)
+                problems.append(Problem(join_path(join_path(path, "features"), i),
+                                        f"source '{target.source}' has no feature '{feature}'{hint}"))
+            else:
+                columns.append(info.features.index(feature))
+        if info.resolution == "daily" and target.horizon < 1:
+            problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
+        if not problems:
+            plans[task] = TargetPlan(
+                TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span),
+                np.asarray(columns, dtype=np.int64),
+            )
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
+    return plans
+
+
+def prepare(spec: Spec, frames: Mapping[str, SourceFrame] | None = None) -> PreparedData:
+    """The full data side of a run (``frames`` skips loading, e.g. when they are already in memory)."""
+    frames = dict(frames) if frames is not None else load_sources(spec)
+    timeline, aligned = align(frames, {name: s.lag_days for name, s in spec.sources.items()})
+    targets = resolve_targets(spec, aligned)
+    anchors = split_anchors(timeline, spec.data.split, [p.info for p in targets.values()], spec.data.stride)
+    if not len(anchors.anchors["train"]):
+        raise DataError(
+            f"no training sample: no anchor day between {timeline.first_day} and data.split.val_from "
+            f"({spec.data.split.val_from}) has all its targets before val_from; move val_from later or shorten horizons"
+        )
+    fit_until = timeline.day_index(spec.data.split.val_from)
+    normaliser = Normaliser(spec.data.normalise, spec.data.log1p_counts).fit(aligned, timeline, fit_until)
+    scaled = normaliser.transform(aligned)
+    inputs = {name: scaled[name].info for name in spec.inputs}
+    datasets = {
+        split: WindowDataset(
+            timeline, scaled, tuple(inputs), targets, anchors.anchors[split],
+            spec.data.daily_window, spec.data.monthly_window,
+        )
+        for split in SPLITS
+    }
+    return PreparedData(timeline, frames, scaled, inputs, targets, datasets, anchors, normaliser)

@@ -1,0 +1,50 @@
+"""Built-in hook: a progress bar per epoch showing the running loss."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from mrframe.hooks import EpochRecord, RunInfo, StepRecord, hookimpl
+
+
+class ProgressBar:
+    """``epoch 3/10 |████▌    | 12/25 [00:01<00:01, loss=0.412]``; closes with the epoch's train/val loss."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stderr
+        self.bar: Any = None
+        self.total = 0.0
+        self.count = 0
+
+    @hookimpl
+    def mrframe_epoch_start(self, run: RunInfo, epoch: int, batches: int) -> None:
+        if not run.writes:
+            return
+        self.total, self.count = 0.0, 0
+        self.bar = tqdm(
+            total=batches, desc=f"epoch {epoch + 1}/{run.epochs}", file=self.stream, leave=True,
+            dynamic_ncols=True, mininterval=0.5,
+        )
+
+    @hookimpl
+    def mrframe_step_end(self, run: RunInfo, record: StepRecord) -> None:
+        if self.bar is None:
+            return
+        if math.isfinite(record.loss):
+            self.total += record.loss
+            self.count += 1
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{self.total / max(self.count, 1):.4g}", refresh=False)
+
+    @hookimpl
+    def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
+        if self.bar is None:
+            return
+        shown = {k: f"{record.metrics[k]:.4g}" for k in ("train_loss", "val_loss") if k in record.metrics}
+        self.bar.set_postfix(shown)
+        self.bar.close()
+        self.bar = None

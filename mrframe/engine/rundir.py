@@ -1,0 +1,93 @@
+"""The run directory: where a run leaves its resolved spec, metrics, plots, checkpoints and summary.
+
+Layout::
+
+    RUN_DIR/
+      spec.toml          the resolved spec (defaults filled in, paths absolute)
+      metrics.csv        one row per epoch
+      metrics.jsonl      the same, one JSON object per line
+      plots/loss.png     training and validation loss per epoch
+      checkpoints/       final.pt (and later last.pt / best.pt), written atomically
+      summary.json       what happened, parameter counts, final metrics
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class RunDirectory:
+    path: pathlib.Path
+
+    @classmethod
+    def create(cls, out_dir: pathlib.Path, name: str) -> RunDirectory:
+        """A new, empty ``out_dir/NAME-YYYYmmdd-HHMMSS`` (suffixed ``-2``, ``-3``... if taken)."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = out_dir / f"{name}-{stamp}"
+        path, n = base, 1
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+        return cls(path)
+
+    @property
+    def spec(self) -> pathlib.Path:
+        return self.path / "spec.toml"
+
+    @property
+    def metrics_csv(self) -> pathlib.Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def metrics_jsonl(self) -> pathlib.Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary(self) -> pathlib.Path:
+        return self.path / "summary.json"
+
+    @property
+    def plots(self) -> pathlib.Path:
+        return self._subdir("plots")
+
+    @property
+    def checkpoints(self) -> pathlib.Path:
+        return self._subdir("checkpoints")
+
+    def _subdir(self, name: str) -> pathlib.Path:
+        path = self.path / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    def write_text(self, path: pathlib.Path, text: str) -> None:
+        """Write atomically: a temporary file in the same folder, fsync, rename."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def write_json(self, path: pathlib.Path, data: Mapping[str, Any]) -> None:
+        self.write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pathlib.Path | dt.date):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,58 @@
+"""Exceptions whose message is written for the user.
+
+Every error mrframe raises on bad input is a :class:`MrframeError`. The CLI prints ``str(error)`` (one line per
+problem, no traceback unless ``--debug``) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+
+class MrframeError(Exception):
+    """Base of every error caused by the user's input (spec, data file, CLI argument)."""
+
+
+@attrs.frozen
+class Problem:
+    """One problem found in a spec: the dotted path of the offending key and what is wrong with it."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(MrframeError):
+    """A spec has one or more problems; all of them are reported at once."""
+
+    def __init__(self, problems: Iterable[Problem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = f"{self.source}: " if self.source else ""
+        count = len(self.problems)
+        lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the spec:"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class PluginError(MrframeError):
+    """A plugin named by a spec is not installed, is ambiguous, or fails to import."""
+
+
+class DataError(MrframeError):
+    """A data file cannot be read as the source expects. The message names the file, row or column."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` to ``word``, or ``""`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

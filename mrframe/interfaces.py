@@ -1,0 +1,278 @@
+"""The plugin contracts: everything a plugin author implements, in one file.
+
+Each kind of plugin is a base class below. An implementation subclasses it, declares **one** attrs config
+class as the class attribute ``Config`` (see :mod:`mrframe.config`) and is registered under an entry-point
+group; the entry-point name is the name a spec uses::
+
+    [project.entry-points."mrframe.encoders"]
+    daily-gru = "my_package.encoders:DailyGRU"
+
+==============  ======================  ===========================================================
+kind            entry-point group       built as / called as
+==============  ======================  ===========================================================
+source          ``mrframe.sources``     ``Source(config).load() -> SourceFrame``
+encoder         ``mrframe.encoders``    ``Encoder(config, source, d_model)(Observed, Calendar) -> Stream``
+fusion          ``mrframe.fusion``      ``FusionBlock(config, model)(State) -> State``
+head            ``mrframe.heads``       ``Head(config, model, target)(State) -> prediction``
+loss            ``mrframe.losses``      ``Loss(config, target)(prediction, values, mask) -> TaskLoss``
+weighting       ``mrframe.weightings``  ``Weighting(config, tasks).combine(losses, context) -> Weighted``
+==============  ======================  ===========================================================
+
+Life-cycle hooks (progress, writers, plots) are pluggy hook implementations; their specification is
+:mod:`mrframe.hooks`.
+
+Invariants every implementation keeps (the conformance kit in :mod:`mrframe.testing` checks them):
+
+* Sources never fill: a missing value is NaN in the frame, at the source's native resolution.
+* Encoders are **masked-input invariant**: changing ``values`` where ``mask`` is False must leave every output
+  bitwise unchanged (read :meth:`Observed.masked_values`, never reduce the mask and broadcast it back). A
+  timestep with nothing observed gets a learned no-observation token, never attention over nothing.
+* Temporal blocks are **causal**: outputs at step t do not depend on inputs after t. Daily positions may only
+  see monthly slots that ended before them (:meth:`Calendar.months_visible`).
+* Outputs and gradients are finite for any finite input, including windows where nothing is observed.
+* Losses return an exact, differentiable 0 when no target is valid (:meth:`TaskLoss.none_valid`), never NaN.
+* Weighting policies report the weights the gradient actually sees; the total is finite when every finite
+  task loss is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import attrs
+import pandas as pd
+from torch import Tensor, nn
+
+from mrframe.observed import Calendar, Observed, State, Stream, TaskLoss
+
+Resolution = Literal["daily", "monthly"]
+
+__all__ = [
+    "Resolution",
+    "SourceFrame",
+    "SourceInfo",
+    "ModelInfo",
+    "TargetInfo",
+    "StepContext",
+    "Weighted",
+    "Source",
+    "Encoder",
+    "FusionBlock",
+    "Head",
+    "Loss",
+    "Weighting",
+    "PLUGIN_BASES",
+]
+
+
+# ------------------------------------------------------------------------------------------ value types
+
+
+@attrs.frozen(eq=False)
+class SourceFrame:
+    """What a source loads: a frame at its native resolution, never filled.
+
+    ``frame``: index = period starts (``DatetimeIndex``; every day for daily sources, first of the month for
+    monthly ones), one float column per feature, NaN = missing. Days or months absent from the index are
+    missing too. ``observed``: optional explicit mask with the same shape, ANDed with ``frame.notna()``.
+    ``counts``: the features that are event counts (heavy-tailed; normalisation may log-compress them).
+    ``rejected``: rows the reader dropped, by reason (``{"duplicate date": 2}``), shown by ``mrframe data``.
+    """
+
+    frame: pd.DataFrame
+    resolution: Resolution
+    observed: pd.DataFrame | None = None
+    counts: tuple[str, ...] = ()
+    rejected: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SourceInfo:
+    """What an encoder knows about its source when it is built."""
+
+    name: str
+    resolution: Resolution
+    features: tuple[str, ...]
+    counts: tuple[str, ...] = ()
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+
+@attrs.frozen
+class ModelInfo:
+    """What fusion blocks and heads know about the assembled model when they are built."""
+
+    d_model: int
+    daily: tuple[SourceInfo, ...]
+    monthly: tuple[SourceInfo, ...]
+    daily_window: int
+    monthly_window: int
+
+
+@attrs.frozen
+class TargetInfo:
+    """A head's target: ``span`` consecutive steps of a source's ``features`` ending ``horizon`` steps ahead.
+
+    Steps are days for daily sources (``horizon >= 1``: days after the anchor) and months for monthly ones
+    (``horizon`` counts months after the anchor's own month, which has not ended: 0 = the anchor's month).
+    Target tensors are ``[B, span, len(features)]`` with their own feature-level mask.
+    """
+
+    task: str
+    source: str
+    resolution: Resolution
+    features: tuple[str, ...]
+    horizon: int
+    span: int = 1
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+
+@attrs.frozen
+class StepContext:
+    """Where training is when a weighting policy combines losses."""
+
+    epoch: int  # 0-based
+    step: int  # optimizer steps taken so far
+    training: bool
+
+
+@attrs.frozen(eq=False)
+class Weighted:
+    """A weighting policy's result: ``total`` (0-dim, what is back-propagated) and the per-task ``weights``
+    the gradient sees, i.e. ``d total / d loss_i`` (0-dim tensors, detached)."""
+
+    total: Tensor
+    weights: Mapping[str, Tensor]
+
+
+# ------------------------------------------------------------------------------------------ plugin kinds
+
+
+class Source:
+    """Reads one data source (a file, an API dump, a generator) into a :class:`SourceFrame`."""
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    def load(self) -> SourceFrame:
+        raise NotImplementedError
+
+
+class Encoder(nn.Module):
+    """Encodes one source's window: ``forward(x: Observed [B, T, F], calendar) -> Stream [B, T, d_model]``."""
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, source: SourceInfo, d_model: int):
+        super().__init__()
+        self.config = config
+        self.source = source
+        self.d_model = d_model
+
+    def forward(self, x: Observed, calendar: Calendar) -> Stream:
+        raise NotImplementedError
+
+
+class FusionBlock(nn.Module):
+    """Transforms the model state: ``forward(state) -> state``; blocks run in the order the spec lists them."""
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, model: ModelInfo):
+        super().__init__()
+        self.config = config
+        self.model = model
+
+    def forward(self, state: State) -> State:
+        raise NotImplementedError
+
+
+class Head(nn.Module):
+    """Predicts a target from the state: ``forward(state) -> prediction`` (a tensor or a dict of tensors)."""
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, model: ModelInfo, target: TargetInfo):
+        super().__init__()
+        self.config = config
+        self.model = model
+        self.target = target
+
+    def forward(self, state: State) -> Tensor | Mapping[str, Tensor]:
+        raise NotImplementedError
+
+    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """The point forecast ``[B, span, F]`` in the target's (normalised) units, for metrics and predictions."""
+        if isinstance(prediction, Mapping):
+            return prediction["mean"]
+        return prediction
+
+
+class Loss(nn.Module):
+    """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]``."""
+
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, target: TargetInfo):
+        super().__init__()
+        self.config = config
+        self.target = target
+
+    def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
+        raise NotImplementedError
+
+
+class Weighting(nn.Module):
+    """Combines task losses into the total that is back-propagated.
+
+    Learnable parameters (e.g. log-variances) are trained by the run's optimizer without weight decay; other
+    state lives in buffers so ``state_dict`` round-trips it. Policies that need their own backward (gradient
+    surgery) set ``owns_backward = True`` and implement :meth:`backward`.
+    """
+
+    Config: ClassVar[type]
+    owns_backward: ClassVar[bool] = False
+
+    def __init__(self, config: Any, tasks: Sequence[str]):
+        super().__init__()
+        self.config = config
+        self.tasks = tuple(tasks)
+
+    def combine(self, losses: Mapping[str, TaskLoss], context: StepContext) -> Weighted:
+        raise NotImplementedError
+
+    def backward(
+        self, losses: Mapping[str, TaskLoss], context: StepContext, shared: Sequence[nn.Parameter]
+    ) -> Weighted:
+        """Only for ``owns_backward`` policies: write ``.grad`` of every parameter and return what
+        :meth:`combine` would have returned."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement its own backward")
+
+    def end_epoch(self, epoch: int, train_losses: Mapping[str, float]) -> None:
+        """Called after each training epoch with the epoch's mean finite loss per task."""
+
+    def anchored_score(self, losses: Mapping[str, float]) -> float | None:
+        """A validation score comparable across epochs (lower is better), or None if the policy has none."""
+        return None
+
+
+PLUGIN_BASES: dict[str, type] = {
+    "source": Source,
+    "encoder": Encoder,
+    "fusion": FusionBlock,
+    "head": Head,
+    "loss": Loss,
+    "weighting": Weighting,
+}
+"""Plugin kind -> the base class its implementations subclass."""
+
+# re-exported for plugin authors: ``from mrframe.interfaces import Observed, Stream, ...``
+__all__ += ["Observed", "Stream", "State", "Calendar", "TaskLoss"]

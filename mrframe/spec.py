@@ -1,0 +1,403 @@
+"""TOML spec -> validated :class:`Spec`, collecting every problem with its dotted path.
+
+A spec names its components by table: ``[sources.NAME]``, ``[encoders.SOURCE]``, ``[[fusion]]``,
+``[heads.NAME]`` (with ``target`` and ``loss``), ``[weighting]``; each table picks its implementation with
+``plugin = "<entry-point name>"`` next to that plugin's own keys. Core sections are ``[run]``, ``[data]``,
+``[model]`` and ``[train]``. Relative paths are relative to the spec file. See docs/spec.md.
+
+Only the plugins the spec names are imported. Problems are collected across the whole spec and raised
+together as one :class:`~mrframe.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import tomli_w
+
+from mrframe import registry
+from mrframe.config import CliText, field, join_path, show_value, structure, unstructure
+from mrframe.data.config import DataConfig
+from mrframe.engine.config import TrainConfig
+from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
+
+CURRENT_VERSION = 1
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+"""``MIGRATIONS[n]`` turns a version-``n`` document into a version-``n+1`` one."""
+
+SECTIONS = ("version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting")
+
+
+@attrs.frozen
+class RunConfig:
+    """Naming, seeding and life-cycle hooks of a run."""
+
+    name: str | None = field(None, "name of the run (default: the spec file's name)")
+    seed: int = field(0, "seed for parameters, sampling and synthetic data", min=0)
+    out_dir: pathlib.Path | None = field(None, "where run directories are created (default: ./runs)")
+    hooks: tuple[str, ...] = field((), "extra life-cycle hook plugins (entry points in mrframe.hooks)")
+
+
+@attrs.frozen
+class ModelConfig:
+    """Settings shared by every block of the assembled model."""
+
+    d_model: int = field(64, "width of every stream", min=1)
+
+
+@attrs.frozen
+class TargetSpec:
+    """What a head predicts: ``span`` steps of a source's features ending ``horizon`` steps after the anchor."""
+
+    source: str = field(doc="name of the source (a [sources.NAME] table) whose values are predicted")
+    horizon: int = field(1, "steps ahead of the anchor: days for daily sources, months after the anchor's month for monthly ones", min=0)
+    span: int = field(1, "consecutive steps predicted, ending at the horizon", min=1)
+    features: tuple[str, ...] | None = field(None, "features to predict (default: all of the source's)")
+
+    def problems(self) -> Iterable[tuple[str, str]]:
+        if self.span > max(self.horizon, 1):
+            yield "span", f"must not exceed the horizon ({self.horizon}), got {self.span}"
+
+
+@attrs.frozen(eq=False)
+class Component:
+    """A spec table resolved to its plugin class and that plugin's validated config."""
+
+    kind: str
+    plugin: str
+    config: Any
+    cls: type = attrs.field(repr=False)
+
+    def to_table(self) -> dict[str, Any]:
+        return {"plugin": self.plugin, **unstructure(self.config)}
+
+
+@attrs.frozen(eq=False)
+class SourceSpec:
+    component: Component
+    lag_days: int = 0  # publication lag: a month counts as available lag_days after it ended
+
+
+@attrs.frozen(eq=False)
+class HeadSpec:
+    component: Component
+    target: TargetSpec
+    loss: Component
+
+
+@attrs.frozen(eq=False)
+class Spec:
+    """A validated spec; ``inputs`` are the sources that have an encoder."""
+
+    version: int
+    path: pathlib.Path | None
+    run: RunConfig
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    sources: dict[str, SourceSpec]
+    encoders: dict[str, Component]
+    fusion: tuple[Component, ...]
+    heads: dict[str, HeadSpec]
+    weighting: Component
+
+    @property
+    def name(self) -> str:
+        return self.run.name or (self.path.stem if self.path else "run")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(name for name in self.sources if name in self.encoders)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved document: every default filled in, paths absolute."""
+        return {
+            "version": self.version,
+            "run": unstructure(self.run) | {"name": self.name},
+            "data": unstructure(self.data),
+            "model": unstructure(self.model),
+            "train": unstructure(self.train),
+            "sources": {
+                name: s.component.to_table() | ({"lag_days": s.lag_days} if s.lag_days else {})
+                for name, s in self.sources.items()
+            },
+            "encoders": {name: c.to_table() for name, c in self.encoders.items()},
+            "fusion": [c.to_table() for c in self.fusion],
+            "heads": {
+                name: h.component.to_table() | {"target": unstructure(h.target), "loss": h.loss.to_table()}
+                for name, h in self.heads.items()
+            },
+            "weighting": self.weighting.to_table(),
+        }
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def read_document(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Read a spec file as a plain document and apply ``--set key.path=value`` overrides."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise MrframeError(f"{path}: spec file not found")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError([Problem("", f"not valid TOML: {error}")], source=str(path)) from None
+    except UnicodeDecodeError as error:
+        raise SpecError([Problem("", f"not UTF-8 text: {error}")], source=str(path)) from None
+    return apply_overrides(document, overrides)
+
+
+def apply_overrides(document: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set ``a.b.c=value`` in a copy of ``document``. Values stay text until the field they land in types them;
+    a numeric part indexes a list (``fusion.0.layers=2``)."""
+    document = copy.deepcopy(document)
+    problems = []
+    for text in overrides:
+        key, sep, value = text.partition("=")
+        parts = [p.strip() for p in key.strip().split(".")]
+        if not sep or not all(parts):
+            problems.append(Problem("--set", f"expected KEY.PATH=VALUE, got {show_value(text)}"))
+            continue
+        node: Any = document
+        for i, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    problems.append(Problem(f"--set {key}", f"{where}: no list item {part} (the list has {len(node)})"))
+                    break
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                problems.append(Problem(f"--set {key}", f"{where} is {show_value(node)}, not a table"))
+                break
+        else:
+            last = parts[-1]
+            if isinstance(node, list):
+                if last.isdigit() and int(last) < len(node):
+                    node[int(last)] = CliText(value.strip())
+                else:
+                    problems.append(Problem(f"--set {key}", f"no list item {last} (the list has {len(node)})"))
+            else:
+                node[last] = CliText(value.strip())
+    if problems:
+        raise SpecError(problems)
+    return document
+
+
+def load_spec(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Spec:
+    """Read, override, migrate and validate a spec file; raises :class:`SpecError` listing every problem."""
+    path = pathlib.Path(path)
+    document = read_document(path, overrides)
+    return build_spec(document, base_dir=path.resolve().parent, path=path, source=str(path))
+
+
+def build_spec(
+    document: Mapping[str, Any],
+    base_dir: pathlib.Path | None = None,
+    path: pathlib.Path | None = None,
+    source: str | None = None,
+) -> Spec:
+    """Validate a spec document (what ``tomllib`` returns) and resolve its plugins."""
+    problems: list[Problem] = []
+    document = _migrate(dict(document), problems)
+    for key in document:
+        if key not in SECTIONS:
+            problems.append(Problem(key, "unknown section" + did_you_mean(key, SECTIONS)))
+
+    def section(cls: type, key: str, required: bool = False) -> Any:
+        if key not in document:
+            if required:
+                problems.append(Problem(key, f"missing required section [{key}]"))
+                return None
+            return structure(cls, {}, key, problems, base_dir)
+        return structure(cls, document[key], key, problems, base_dir)
+
+    run = section(RunConfig, "run")
+    data = section(DataConfig, "data", required=True)
+    model = section(ModelConfig, "model")
+    train = section(TrainConfig, "train")
+
+    builder = _ComponentBuilder(problems, base_dir)
+    sources = {}
+    for name, table in _named_tables(document, "sources", problems, required=True).items():
+        table = dict(table) if isinstance(table, Mapping) else table
+        lag = _pop_int(table, "lag_days", join_path(join_path("sources", name), "lag_days"), problems)
+        component = builder.build("source", table, join_path("sources", name))
+        if component is not None and lag is not None:
+            sources[name] = SourceSpec(component, lag)
+    source_tables = _named_tables(document, "sources", [], required=False)
+
+    encoders = {}
+    for name, table in _named_tables(document, "encoders", problems, required=True).items():
+        path_ = join_path("encoders", name)
+        if name not in source_tables:
+            problems.append(Problem(path_, f"no source named '{name}'{did_you_mean(name, source_tables)}; "
+                                           "an encoder table is named after the source it encodes"))
+        component = builder.build("encoder", table, path_)
+        if component is not None:
+            encoders[name] = component
+
+    fusion = []
+    raw_fusion = document.get("fusion", [])
+    if not isinstance(raw_fusion, list):
+        problems.append(Problem("fusion", "expected an array of tables ([[fusion]] blocks)"))
+        raw_fusion = []
+    for i, table in enumerate(raw_fusion):
+        component = builder.build("fusion", table, join_path("fusion", i))
+        if component is not None:
+            fusion.append(component)
+
+    heads = {}
+    for name, table in _named_tables(document, "heads", problems, required=True).items():
+        head = _build_head(name, table, builder, source_tables, problems, base_dir)
+        if head is not None:
+            heads[name] = head
+
+    weighting_table = document.get("weighting", {"plugin": "uniform"})
+    weighting = builder.build("weighting", weighting_table, "weighting")
+
+    if problems:
+        raise SpecError(problems, source=source)
+    return Spec(
+        version=CURRENT_VERSION,
+        path=path,
+        run=run,
+        data=data,
+        model=model,
+        train=train,
+        sources=sources,
+        encoders=encoders,
+        fusion=tuple(fusion),
+        heads=heads,
+        weighting=weighting,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+@attrs.define
+class _ComponentBuilder:
+    problems: list[Problem]
+    base_dir: pathlib.Path | None
+
+    def build(self, kind: str, table: Any, path: str) -> Component | None:
+        """Resolve ``{plugin = NAME, **config}`` to the plugin class and its validated config."""
+        if not isinstance(table, Mapping):
+            self.problems.append(Problem(path, f"expected a table, got {show_value(table)}"))
+            return None
+        table = dict(table)
+        name = table.pop("plugin", None)
+        if name is None:
+            installed = ", ".join(registry.names(kind)) or "none installed"
+            self.problems.append(Problem(join_path(path, "plugin"), f"missing required key (which {kind} plugin: {installed})"))
+            return None
+        if not isinstance(name, str):
+            self.problems.append(Problem(join_path(path, "plugin"), f"expected a plugin name, got {show_value(name)}"))
+            return None
+        try:
+            cls = registry.load(kind, name)
+        except PluginError as error:
+            self.problems.append(Problem(join_path(path, "plugin"), str(error)))
+            return None
+        config = structure(cls.Config, table, path, self.problems, self.base_dir)
+        return None if config is None else Component(kind, name, config, cls)
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def _named_tables(document: Mapping[str, Any], key: str, problems: list[Problem], required: bool) -> dict[str, Any]:
+    """The ``[key.NAME]`` tables of a section; names must be identifiers (they become module names)."""
+    value = document.get(key)
+    if value is None:
+        if required:
+            problems.append(Problem(key, f"missing required section: add at least one [{key}.NAME] table"))
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(Problem(key, f"expected tables [{key}.NAME], got {show_value(value)}"))
+        return {}
+    if required and not value:
+        problems.append(Problem(key, f"add at least one [{key}.NAME] table"))
+    for name in value:
+        if not _NAME.match(str(name)):
+            problems.append(Problem(join_path(key, str(name)),
+                                    "a name may hold only letters, digits, '_' and '-', and must start with a letter or '_'"))
+    return {str(k): v for k, v in value.items()}
+
+
+def _pop_int(table: Any, key: str, path: str, problems: list[Problem]) -> int | None:
+    if not isinstance(table, dict) or key not in table:
+        return 0
+    value = table.pop(key)
+    if isinstance(value, CliText) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        problems.append(Problem(path, f"expected a non-negative integer, got {show_value(value)}"))
+        return None
+    return value
+
+
+def _build_head(
+    name: str,
+    table: Any,
+    builder: _ComponentBuilder,
+    sources: Mapping[str, Any],
+    problems: list[Problem],
+    base_dir: pathlib.Path | None,
+) -> HeadSpec | None:
+    path = join_path("heads", name)
+    if not isinstance(table, Mapping):
+        problems.append(Problem(path, f"expected a table, got {show_value(table)}"))
+        return None
+    table = dict(table)
+    target, loss = None, None
+    if "target" not in table:
+        problems.append(Problem(join_path(path, "target"), "missing required key (e.g. target = { source = \"equipment\", horizon = 7 })"))
+    else:
+        target = structure(TargetSpec, table.pop("target"), join_path(path, "target"), problems, base_dir)
+        if target is not None and target.source not in sources:
+            problems.append(Problem(join_path(path, "target.source"),
+                                    f"no source named '{target.source}'{did_you_mean(target.source, sources)}"))
+            target = None
+    if "loss" not in table:
+        problems.append(Problem(join_path(path, "loss"), "missing required key (e.g. loss = { plugin = \"masked-mse\" })"))
+    else:
+        loss = builder.build("loss", table.pop("loss"), join_path(path, "loss"))
+    component = builder.build("head", table, path)
+    if component is None or target is None or loss is None:
+        return None
+    return HeadSpec(component, target, loss)
+
+
+def _migrate(document: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    version = document.get("version")
+    if isinstance(version, CliText) and version.isdigit():
+        version = int(version)
+    if version is None:
+        problems.append(Problem("version", f"missing; add `version = {CURRENT_VERSION}` at the top of the spec"))
+        return document
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(Problem("version", f"expected a positive integer, got {show_value(version)}"))
+        return document
+    if version > CURRENT_VERSION:
+        problems.append(Problem("version", f"spec version {version} is newer than this mrframe understands "
+                                           f"({CURRENT_VERSION}): upgrade mrframe"))
+        return document
+    while version < CURRENT_VERSION:
+        document = MIGRATIONS[version](document)
+        version += 1
+    document["version"] = version
+    return document

@@ -1,0 +1,1 @@
+"""First-party mrframe encoders, fusion blocks and heads (entry points in pyproject.toml)."""

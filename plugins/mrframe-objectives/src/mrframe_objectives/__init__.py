@@ -1,0 +1,1 @@
+"""First-party mrframe losses and weighting policies (entry points in pyproject.toml)."""

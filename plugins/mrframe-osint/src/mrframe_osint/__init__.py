@@ -1,0 +1,1 @@
+"""First-party mrframe sources: public OSINT formats and a synthetic generator (entry points in pyproject.toml)."""
