@@ -118,7 +118,8 @@ class TargetInfo:
 
     Steps are days for daily sources (``horizon >= 1``: days after the anchor) and months for monthly ones
     (``horizon`` counts months after the anchor's own month, which has not ended: 0 = the anchor's month).
-    Target tensors are ``[B, span, len(features)]`` with their own feature-level mask.
+    Target tensors are ``[B, span, len(features)]`` with their own feature-level mask, scaled like the
+    model's inputs (``units = "normalised"``) or as the source gave them (``"raw"``: counts, class ids).
     """
 
     task: str
@@ -127,6 +128,7 @@ class TargetInfo:
     features: tuple[str, ...]
     horizon: int
     span: int = 1
+    units: Literal["normalised", "raw"] = "normalised"
 
     @property
     def n_features(self) -> int:
@@ -196,7 +198,22 @@ class FusionBlock(nn.Module):
 
 
 class Head(nn.Module):
-    """Predicts a target from the state: ``forward(state) -> prediction`` (a tensor or a dict of tensors)."""
+    """Predicts a target from the state: ``forward(state) -> prediction`` (a tensor or a dict of tensors).
+
+    Prediction conventions shared by heads and losses (``S = span``, ``F = len(features)``):
+
+    ==========================  ==============================================================
+    prediction                  meaning
+    ==========================  ==============================================================
+    tensor ``[B, S, F]``        point forecast
+    ``{"mean", "log_var"}``     Gaussian: mean and log-variance, each ``[B, S, F]``
+    ``{"logits"}`` ``[B,S,F]``  binary classification (target values are 0/1)
+    ``{"logits"}`` ``[B,S,F,C]``  C-class classification (target values are class ids 0..C-1)
+    ``{"log_mu", "theta", "pi_logit"}``  zero-inflated negative binomial: log mean, dispersion
+                                (unconstrained; the loss maps it through softplus with a floor) and
+                                zero-inflation logit, each ``[B, S, F]`` (target: raw counts)
+    ==========================  ==============================================================
+    """
 
     Config: ClassVar[type]
 

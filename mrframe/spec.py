@@ -16,7 +16,7 @@ import pathlib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import tomli_w
@@ -28,6 +28,7 @@ from mrframe.engine.config import TrainConfig
 from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
 
 CURRENT_VERSION = 1
+DEFAULT_WEIGHTING = "uniform"
 
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 """``MIGRATIONS[n]`` turns a version-``n`` document into a version-``n+1`` one."""
@@ -60,6 +61,9 @@ class TargetSpec:
     horizon: int = field(1, "steps ahead of the anchor: days for daily sources, months after the anchor's month for monthly ones", min=0)
     span: int = field(1, "consecutive steps predicted, ending at the horizon", min=1)
     features: tuple[str, ...] | None = field(None, "features to predict (default: all of the source's)")
+    units: Literal["normalised", "raw"] = field(
+        "normalised", "target values as the model's inputs are scaled, or raw (counts for ZINB, class ids for labels)"
+    )
 
     def problems(self) -> Iterable[tuple[str, str]]:
         if self.span > max(self.horizon, 1):
@@ -86,6 +90,12 @@ class SourceSpec:
 
 
 @attrs.frozen(eq=False)
+class WeightingSpec:
+    component: Component
+    min_availability: float = 0.0  # tasks below this fraction of observed targets in a batch count as absent
+
+
+@attrs.frozen(eq=False)
 class HeadSpec:
     component: Component
     target: TargetSpec
@@ -106,7 +116,7 @@ class Spec:
     encoders: dict[str, Component]
     fusion: tuple[Component, ...]
     heads: dict[str, HeadSpec]
-    weighting: Component
+    weighting: WeightingSpec
 
     @property
     def name(self) -> str:
@@ -134,7 +144,8 @@ class Spec:
                 name: h.component.to_table() | {"target": unstructure(h.target), "loss": h.loss.to_table()}
                 for name, h in self.heads.items()
             },
-            "weighting": self.weighting.to_table(),
+            "weighting": self.weighting.component.to_table()
+            | ({"min_availability": self.weighting.min_availability} if self.weighting.min_availability else {}),
         }
 
     def to_toml(self) -> str:
@@ -265,7 +276,9 @@ def build_spec(
         if head is not None:
             heads[name] = head
 
-    weighting_table = document.get("weighting", {"plugin": "uniform"})
+    weighting_table = document.get("weighting", {})
+    weighting_table = {"plugin": DEFAULT_WEIGHTING} | weighting_table if isinstance(weighting_table, Mapping) else weighting_table
+    min_availability = _pop_fraction(weighting_table, "min_availability", "weighting.min_availability", problems)
     weighting = builder.build("weighting", weighting_table, "weighting")
 
     if problems:
@@ -281,7 +294,7 @@ def build_spec(
         encoders=encoders,
         fusion=tuple(fusion),
         heads=heads,
-        weighting=weighting,
+        weighting=WeightingSpec(weighting, min_availability or 0.0),
     )
 
 
@@ -350,6 +363,21 @@ def _pop_int(table: Any, key: str, path: str, problems: list[Problem]) -> int | 
     return value
 
 
+def _pop_fraction(table: Any, key: str, path: str, problems: list[Problem]) -> float | None:
+    if not isinstance(table, dict) or key not in table:
+        return 0.0
+    value = table.pop(key)
+    if isinstance(value, CliText):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+        problems.append(Problem(path, f"expected a fraction between 0 and 1, got {show_value(value)}"))
+        return None
+    return float(value)
+
+
 def _build_head(
     name: str,
     table: Any,
@@ -369,7 +397,7 @@ def _build_head(
     else:
         target = structure(TargetSpec, table.pop("target"), join_path(path, "target"), problems, base_dir)
         if target is not None and target.source not in sources:
-            problems.append(Problem(join_path(path, "target.source"),
+            problems.append(Problem(join_path(join_path(path, "target"), "source"),
                                     f"no source named '{target.source}'{did_you_mean(target.source, sources)}"))
             target = None
     if "loss" not in table:

@@ -26,7 +26,7 @@ def validate(spec: str, overrides: tuple[str, ...], debug: bool) -> None:
         f"{len(loaded.encoders)} encoder{'s' * (len(loaded.encoders) != 1)}",
         f"{len(loaded.fusion)} fusion block{'s' * (len(loaded.fusion) != 1)}",
         f"{len(loaded.heads)} head{'s' * (len(loaded.heads) != 1)}",
-        f"weighting '{loaded.weighting.plugin}'",
+        f"weighting '{loaded.weighting.component.plugin}'",
     ]
     unused = [name for name in loaded.sources if name not in loaded.encoders
               and all(h.target.source != name for h in loaded.heads.values())]

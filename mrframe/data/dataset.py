@@ -49,10 +49,12 @@ class Batch:
 
 @attrs.frozen(eq=False)
 class TargetPlan:
-    """Where a task's target comes from: its info and the source columns it predicts."""
+    """Where a task's target comes from: its info, the source columns it predicts and the array
+    ``values [rows, len(columns)]`` (on the target source's axis, in the target's units) targets are cut from."""
 
     info: TargetInfo
     columns: np.ndarray
+    values: np.ndarray | None = None
 
 
 class WindowDataset:
@@ -80,7 +82,10 @@ class WindowDataset:
             for name, s in self.sources.items()
         }
         self._target_views = {
-            task: WindowView(sources[plan.info.source].values[:, plan.columns], plan.info.span)
+            task: WindowView(
+                plan.values if plan.values is not None else sources[plan.info.source].values[:, plan.columns],
+                plan.info.span,
+            )
             for task, plan in self.targets.items()
         }
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import attrs
 import numpy as np
+import torch
 
 from mrframe.config import join_path
 from mrframe.data.dataset import TargetPlan, WindowDataset
@@ -36,6 +37,17 @@ class PreparedData:
     @property
     def target_infos(self) -> dict[str, TargetInfo]:
         return {task: plan.info for task, plan in self.targets.items()}
+
+    def preprocessing_state(self) -> dict[str, torch.Tensor]:
+        """Everything fitted on the training period, as plain tensors (saved in checkpoints)."""
+        return {f"normaliser.{k}": v for k, v in self.normaliser.state_dict().items()}
+
+    def to_source_units(self, task: str, values: np.ndarray) -> np.ndarray:
+        """A task's values ``[..., len(features)]`` back in its source's units."""
+        plan = self.targets[task]
+        if plan.info.units == "raw":
+            return values
+        return self.normaliser.scalings[plan.info.source].invert(values, plan.columns)
 
 
 def load_sources(spec: Spec) -> dict[str, SourceFrame]:
@@ -73,7 +85,8 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
             problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
         if not problems:
             plans[task] = TargetPlan(
-                TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span),
+                TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
+                           target.units),
                 np.asarray(columns, dtype=np.int64),
             )
     if problems:
@@ -81,8 +94,13 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
     return plans
 
 
-def prepare(spec: Spec, frames: Mapping[str, SourceFrame] | None = None) -> PreparedData:
-    """The full data side of a run (``frames`` skips loading, e.g. when they are already in memory)."""
+def prepare(
+    spec: Spec,
+    frames: Mapping[str, SourceFrame] | None = None,
+    fitted: Mapping[str, torch.Tensor] | None = None,
+) -> PreparedData:
+    """The full data side of a run. ``frames`` skips loading (they are already in memory); ``fitted`` re-applies
+    the preprocessing state of a checkpoint (:meth:`PreparedData.preprocessing_state`) instead of fitting."""
     frames = dict(frames) if frames is not None else load_sources(spec)
     timeline, aligned = align(frames, {name: s.lag_days for name, s in spec.sources.items()})
     targets = resolve_targets(spec, aligned)
@@ -92,9 +110,17 @@ def prepare(spec: Spec, frames: Mapping[str, SourceFrame] | None = None) -> Prep
             f"no training sample: no anchor day between {timeline.first_day} and data.split.val_from "
             f"({spec.data.split.val_from}) has all its targets before val_from; move val_from later or shorten horizons"
         )
-    fit_until = timeline.day_index(spec.data.split.val_from)
-    normaliser = Normaliser(spec.data.normalise, spec.data.log1p_counts).fit(aligned, timeline, fit_until)
+    normaliser = Normaliser(spec.data.normalise, spec.data.log1p_counts)
+    if fitted is None:
+        normaliser.fit(aligned, timeline, timeline.day_index(spec.data.split.val_from))
+    else:
+        normaliser.load_state_dict({k.removeprefix("normaliser."): v for k, v in fitted.items() if k.startswith("normaliser.")})
     scaled = normaliser.transform(aligned)
+    targets = {
+        task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]
+                           .values[:, plan.columns])
+        for task, plan in targets.items()
+    }
     inputs = {name: scaled[name].info for name in spec.inputs}
     datasets = {
         split: WindowDataset(

@@ -17,6 +17,7 @@ from mrframe.engine.checkpoint import save_checkpoint
 from mrframe.engine.evaluate import evaluate
 from mrframe.engine.rundir import RunDirectory
 from mrframe.errors import MrframeError
+from mrframe.gating import gate_by_availability
 from mrframe.hooks import EpochRecord, RunInfo, StepRecord, plugin_manager
 from mrframe.interfaces import StepContext, Weighted
 from mrframe.model import AssembledModel
@@ -78,7 +79,8 @@ class Trainer:
         self.losses = nn.ModuleDict(
             {task: spec.heads[task].loss.cls(spec.heads[task].loss.config, info) for task, info in targets.items()}
         ).to(self.device)
-        self.weighting = spec.weighting.cls(spec.weighting.config, tuple(targets)).to(self.device)
+        policy = spec.weighting.component
+        self.weighting = policy.cls(policy.config, tuple(targets)).to(self.device)
         self.optimizer = torch.optim.AdamW(
             parameter_groups({"model": self.model, "weighting": self.weighting}, spec.train.weight_decay),
             lr=spec.train.lr,
@@ -101,10 +103,12 @@ class Trainer:
     # ------------------------------------------------------------------------------------------- steps
 
     def task_losses(self, predictions: Mapping[str, Any], batch: Batch) -> dict[str, TaskLoss]:
-        return {
+        """Each task's loss on the batch, availability-gated as the spec asks."""
+        losses = {
             task: loss(predictions[task], batch.targets[task].values, batch.targets[task].mask)
             for task, loss in self.losses.items()
         }
+        return gate_by_availability(losses, self.spec.weighting.min_availability)
 
     def train_step(self, batch: Batch, epoch: int) -> tuple[Weighted, dict[str, TaskLoss], float]:
         """Forward, weighted loss, backward, clip and optimizer step; returns the weighted result, the task
@@ -200,7 +204,7 @@ class Trainer:
             "losses": self.losses.state_dict(),
             "weighting": self.weighting.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "normaliser": self.data.normaliser.state_dict(),
+            "preprocessing": self.data.preprocessing_state(),
         }
 
     def summary(self, metrics: Mapping[str, float], status: str, seconds: float) -> dict[str, Any]:
