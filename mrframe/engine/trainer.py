@@ -168,7 +168,7 @@ class Trainer:
         weights: dict[str, float] = {}
         for index, batch in enumerate(loader):
             result, losses, total = self.train_step(batch.to(self.device), epoch)
-            values = torch.stack([l.value.detach().float() for l in losses.values()]).tolist()
+            values = torch.stack([loss.value.detach().float() for loss in losses.values()]).tolist()
             task_values = dict(zip(losses, values, strict=True))
             weights = {t: float(w) for t, w in result.weights.items()}
             totals.append(total)

@@ -30,8 +30,8 @@ class Uniform(Weighting):
     def combine(self, losses: Mapping[str, TaskLoss], context: StepContext) -> Weighted:
         if not losses:
             raise ValueError("uniform weighting needs at least one task loss")
-        values = torch.stack([l.value for l in losses.values()])
-        valid = torch.stack([l.count > 0 for l in losses.values()]).to(values.dtype)
+        values = torch.stack([loss.value for loss in losses.values()])
+        valid = torch.stack([loss.count > 0 for loss in losses.values()]).to(values.dtype)
         weights = valid / valid.sum().clamp(min=1.0)
         total = (weights * torch.where(valid > 0, values, torch.zeros_like(values))).sum()
         return Weighted(total, {task: w for task, w in zip(losses, weights.detach(), strict=True)})
