@@ -277,9 +277,17 @@ def build_spec(
             heads[name] = head
 
     weighting_table = document.get("weighting", {})
-    weighting_table = {"plugin": DEFAULT_WEIGHTING} | weighting_table if isinstance(weighting_table, Mapping) else weighting_table
+    implicit = isinstance(weighting_table, Mapping) and "plugin" not in weighting_table
+    if implicit:
+        weighting_table = {"plugin": DEFAULT_WEIGHTING} | weighting_table
     min_availability = _pop_fraction(weighting_table, "min_availability", "weighting.min_availability", problems)
-    weighting = builder.build("weighting", weighting_table, "weighting")
+    if implicit and DEFAULT_WEIGHTING not in registry.names("weighting"):
+        problems.append(Problem("weighting", f"the default policy '{DEFAULT_WEIGHTING}' is not installed (it ships in "
+                                             f"{registry.FIRST_PARTY['weighting']}); install it or name a policy with "
+                                             "[weighting] plugin = ..."))
+        weighting = None
+    else:
+        weighting = builder.build("weighting", weighting_table, "weighting")
 
     if problems:
         raise SpecError(problems, source=source)

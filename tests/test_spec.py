@@ -43,7 +43,7 @@ def test_five_mistakes_give_five_lines_with_paths(fakes):
 
 
 def test_missing_sections_and_unknown_section(fakes):
-    lines = problems({"version": 1, "trian": {}})
+    lines = problems({"version": 1, "trian": {}, "weighting": {"plugin": "fake-mean"}})
     assert lines == [
         "trian: unknown section (did you mean 'train'?)",
         "data: missing required section [data]",
@@ -51,6 +51,18 @@ def test_missing_sections_and_unknown_section(fakes):
         "encoders: missing required section: add at least one [encoders.NAME] table",
         "heads: missing required section: add at least one [heads.NAME] table",
     ]
+
+
+def test_a_missing_default_policy_says_where_it_ships(fakes):
+    from mrframe import registry
+
+    document = doc()
+    del document["weighting"]
+    if "uniform" in registry.names("weighting"):
+        assert build_spec(document).weighting.component.plugin == "uniform"
+    else:
+        assert problems(document) == ["weighting: the default policy 'uniform' is not installed (it ships in "
+                                      "mrframe-objectives); install it or name a policy with [weighting] plugin = ..."]
 
 
 def test_version_is_required_and_newer_versions_are_refused(fakes):
