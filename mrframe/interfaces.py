@@ -32,11 +32,12 @@ Invariants every implementation keeps (the conformance kit in :mod:`mrframe.test
 * Outputs and gradients are finite for any finite input, including windows where nothing is observed.
 * Losses return an exact, differentiable 0 when no target is valid (:meth:`TaskLoss.none_valid`), never NaN.
 * Weighting policies report the weights the gradient actually sees; the total is finite when every finite
-  task loss is.
+  task loss is; a task with ``count == 0`` (no valid target, or gated out) gets weight 0.
 """
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -167,6 +168,19 @@ class Source:
     def load(self) -> SourceFrame:
         raise NotImplementedError
 
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> Any:
+        """A config that loads a small example: sources that read files write one into ``directory`` here.
+        The conformance kit (:mod:`mrframe.testing`) uses it; the default works for configs without
+        required keys."""
+        try:
+            return cls.Config()
+        except TypeError as error:
+            raise NotImplementedError(
+                f"{cls.__name__}.Config has required keys: implement {cls.__name__}.example_config(directory) "
+                "to write a small example file and return a config that reads it"
+            ) from error
+
 
 class Encoder(nn.Module):
     """Encodes one source's window: ``forward(x: Observed [B, T, F], calendar) -> Stream [B, T, d_model]``."""
@@ -234,9 +248,14 @@ class Head(nn.Module):
 
 
 class Loss(nn.Module):
-    """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]``."""
+    """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]``.
+
+    ``prediction_kind`` names the prediction convention (see :class:`Head`) the loss takes: ``"point"``,
+    ``"gaussian"``, ``"binary"``, ``"classes"``, ``"zinb"`` or ``"covariance"``.
+    """
 
     Config: ClassVar[type]
+    prediction_kind: ClassVar[str] = "point"
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__()

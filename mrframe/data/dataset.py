@@ -132,20 +132,25 @@ class WindowDataset:
         return Batch(inputs, targets, self.calendar(anchors), torch.from_numpy(indices))
 
     def calendar(self, anchors: np.ndarray) -> Calendar:
-        """Weekday, month and month-slot tensors for the windows ending at ``anchors`` (day indices)."""
-        anchor_days = anchors + self.timeline.day0
-        days = anchor_days[:, None] - np.arange(self.daily_window - 1, -1, -1)
-        months = month_number(days)
-        anchor_month = month_number(anchor_days)
-        first_slot_month = anchor_month - self.monthly_window
-        monthly = first_slot_month[:, None] + np.arange(self.monthly_window)
-        return Calendar(
-            weekday=torch.from_numpy((days + 3) % 7),  # 1970-01-01 was a Thursday; Monday = 0
-            month_of_year=torch.from_numpy(months % 12),
-            month_slot=torch.from_numpy(months - first_slot_month[:, None]),
-            monthly_month_of_year=torch.from_numpy(monthly % 12),
-            anchor_day=torch.from_numpy(anchor_days),
-        )
+        """The calendar of the windows ending at ``anchors`` (day indices on the timeline)."""
+        return calendar_for(anchors + self.timeline.day0, self.daily_window, self.monthly_window)
+
+
+def calendar_for(anchor_days: np.ndarray, daily_window: int, monthly_window: int) -> Calendar:
+    """Weekday, month and month-slot tensors for windows ending on ``anchor_days`` (days since 1970-01-01)."""
+    anchor_days = np.asarray(anchor_days, dtype=np.int64)
+    days = anchor_days[:, None] - np.arange(daily_window - 1, -1, -1)
+    months = month_number(days)
+    anchor_month = month_number(anchor_days)
+    first_slot_month = anchor_month - monthly_window
+    monthly = first_slot_month[:, None] + np.arange(monthly_window)
+    return Calendar(
+        weekday=torch.from_numpy((days + 3) % 7),  # 1970-01-01 was a Thursday; Monday = 0
+        month_of_year=torch.from_numpy(months % 12),
+        month_slot=torch.from_numpy(months - first_slot_month[:, None]),
+        monthly_month_of_year=torch.from_numpy(monthly % 12),
+        anchor_day=torch.from_numpy(anchor_days),
+    )
 
 
 class BatchLoader:

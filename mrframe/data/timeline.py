@@ -72,7 +72,7 @@ def align(frames: Mapping[str, SourceFrame], lags: Mapping[str, int] | None = No
     lags = lags or {}
     starts, ends = [], []
     for name, source in frames.items():
-        _check_frame(name, source)
+        check_frame(name, source)
         if len(source.frame.index):
             starts.append(source.frame.index[0])
             end = source.frame.index[-1]
@@ -103,7 +103,7 @@ def align(frames: Mapping[str, SourceFrame], lags: Mapping[str, int] | None = No
     return timeline, aligned
 
 
-def _check_frame(name: str, source: SourceFrame) -> None:
+def check_frame(name: str, source: SourceFrame) -> None:
     """Reject frames that break the SourceFrame contract, naming the source and what to fix."""
     frame = source.frame
     where = f"source '{name}'"
