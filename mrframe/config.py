@@ -375,7 +375,7 @@ def describe(cls: type) -> list[FieldInfo]:
             FieldInfo(
                 name=attribute.alias if getattr(attribute, "alias", None) else attribute.name,
                 type=type_name(hints[attribute.name]),
-                default="(required)" if required else show_value(unstructure(default)),
+                default="(required)" if required else "none" if default is None else show_value(unstructure(default)),
                 doc=attribute.metadata.get("doc", ""),
                 required=required,
             )

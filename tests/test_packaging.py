@@ -41,3 +41,16 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in readme and re.search(r"^make test\b", ci, re.MULTILINE)
     assert pathlib.Path(REPO / ".ci" / "run").stat().st_mode & 0o111
+
+
+def test_the_spec_reference_is_up_to_date():
+    import pytest
+
+    from mrframe import registry
+    from mrframe.reference import render
+
+    installed = {e.distribution for kind in registry.GROUPS for v in registry.entries(kind).values() for e in v}
+    if not set(registry.FIRST_PARTY.values()) <= installed:
+        pytest.skip("the reference documents the first-party plugins, which are not all installed")
+    current = (REPO / "docs" / "reference.md").read_text()
+    assert render() == current, "docs/reference.md is stale: run `python -m mrframe.reference docs/reference.md`"
