@@ -98,3 +98,20 @@ def test_core_alone_lists_no_plugins_and_names_the_distribution_to_install(capsy
     assert code == 2
     assert "no source plugin named 'synthetic': no source plugins are installed; the first-party sources ship in " \
            "the distribution 'mrframe-osint'" in err
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_has_help_with_an_example(capsys):
+    from mrframe.cli import cli
+
+    for path, _ in _commands(cli):
+        code, out, _ = run_main([*path, "--help"], capsys)
+        assert code == 0 and "Example" in out, f"mrframe {' '.join(path)} --help needs an example"

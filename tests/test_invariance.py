@@ -8,34 +8,11 @@ from mrframe import registry
 from mrframe.data.pipeline import prepare
 from mrframe.interfaces import SourceInfo
 from mrframe.model import AssembledModel
-from mrframe.observed import Calendar, Observed
+from mrframe.observed import Observed
 from mrframe.spec import load_spec
+from mrframe.testing.inputs import JUNK, make_calendar, with_junk
 
 pytestmark = pytest.mark.plugins
-
-JUNK = [0.0, 1.0, 1e30, -999.0, float("nan"), float("inf")]
-
-
-def with_junk(x: Observed, junk: float, after: bool) -> Observed:
-    """The same observation with ``junk`` at every masked place: before construction, or written after."""
-    if after:
-        y = Observed.build(x.values.clone(), x.mask)
-        y.values[~y.mask] = junk
-        return y
-    raw = x.values.clone()
-    raw[~x.mask] = junk
-    return Observed.build(raw, x.mask)
-
-
-def calendar(batch: int, days: int, months: int = 0) -> Calendar:
-    return Calendar(
-        weekday=torch.arange(days).repeat(batch, 1) % 7,
-        month_of_year=(torch.arange(days).repeat(batch, 1) // 30) % 12,
-        month_slot=torch.full((batch, days), months),
-        monthly_month_of_year=torch.arange(months).repeat(batch, 1) % 12,
-        anchor_day=torch.zeros(batch, dtype=torch.long),
-    )
-
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("after", [False, True])
@@ -47,7 +24,7 @@ def test_recurrent_encoder_is_masked_input_invariant(mode, after):
     raw[torch.rand(4, 30, 3) < 0.4] = float("nan")
     raw[1] = float("nan")  # a sample with no observation at all
     x = Observed.build(raw)
-    cal = calendar(4, 30)
+    cal = make_calendar(4, 30, 4)
     base = encoder(x, cal)
     for junk in JUNK:
         out = encoder(with_junk(x, junk, after), cal)
