@@ -203,7 +203,7 @@ def test_pcgrad_projects_conflicting_shared_gradients_and_keeps_task_specific_on
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), tasks=st.integers(2, 5))
-def test_pcgrad_projection_removes_every_conflict_with_the_last_projected_against(seed, tasks):
+def test_pcgrad_projection_removes_a_two_task_conflict_is_seeded_and_leaves_aligned_gradients(seed, tasks):
     generator = torch.Generator().manual_seed(seed)
     grads = torch.randn(tasks, 7, generator=generator, dtype=torch.float64)
     if tasks == 2:
