@@ -161,3 +161,10 @@ def test_terms_report_each_enabled_term():
     terms = covariance_terms(p, t, EighCovarianceConfig(**ALL_TERMS))
     assert set(terms) == {"spectral", "nmse", "subspace", "eigengap"}
     assert ((terms["subspace"] >= -1e-12) & (terms["subspace"] <= 1 + 1e-12)).all()
+
+
+def test_impossible_targets_are_refused_when_the_loss_is_built():
+    with pytest.raises(ValueError, match="target span of 1"):
+        EighCovariance(EighCovarianceConfig(), target_info(4, span=1))
+    with pytest.raises(ValueError, match="even number"):
+        EighCovariance(EighCovarianceConfig(target="complex-split"), target_info(5))

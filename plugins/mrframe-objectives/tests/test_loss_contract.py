@@ -21,8 +21,11 @@ B, S, F, C = 3, 4, 2, 3
 GARBAGE = (math.nan, 1e30, -1e30, -999.0)
 
 
-def target_info() -> TargetInfo:
-    return TargetInfo("task", "src", "daily", tuple(f"f{i}" for i in range(F)), horizon=1, span=S)
+RAW = ("cross-entropy", "focal", "zinb")  # class ids and counts arrive in the source's units
+
+
+def target_info(units: str = "normalised") -> TargetInfo:
+    return TargetInfo("task", "src", "daily", tuple(f"f{i}" for i in range(F)), horizon=S, span=S, units=units)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -96,7 +99,7 @@ CASES: dict[str, tuple[Callable, Callable]] = {
 
 def build(name: str):
     cls = registry.load("loss", name)
-    return cls(cls.Config(), target_info())
+    return cls(cls.Config(), target_info("raw" if name in RAW else "normalised"))
 
 
 def leaves(prediction):
@@ -164,3 +167,11 @@ def test_every_loss_is_registered_with_a_documented_config(name):
     assert cls.__doc__
     for attribute in cls.Config.__attrs_attrs__:
         assert attribute.metadata.get("doc"), f"{name}.{attribute.name} has no one-line doc"
+
+
+@pytest.mark.parametrize("name", RAW)
+def test_losses_of_class_ids_and_counts_refuse_normalised_targets_up_front(name):
+    cls = registry.load("loss", name)
+    with pytest.raises(ValueError, match=r'heads.task.target.units = "raw"'):
+        cls(cls.Config(), target_info("normalised"))
+    cls(cls.Config(check_targets=False), target_info("normalised"))  # the user's explicit choice

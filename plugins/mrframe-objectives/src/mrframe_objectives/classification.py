@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from mrframe.config import field
-from mrframe.interfaces import Loss
+from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
 from mrframe_objectives.masking import (
     check_targets,
@@ -24,6 +24,7 @@ from mrframe_objectives.masking import (
     masked_weighted_mean,
     observed_or,
     require_key,
+    require_raw_units,
 )
 
 __all__ = [
@@ -135,6 +136,11 @@ class CrossEntropy(Loss):
 
     Config = CrossEntropyConfig
 
+    def __init__(self, config: CrossEntropyConfig, target: TargetInfo):
+        super().__init__(config, target)
+        if config.check_targets:
+            require_raw_units(target, "cross-entropy", "class ids")
+
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: CrossEntropyConfig = self.config
         log_p, classes = _log_probabilities(prediction, values, mask, "cross-entropy", config.check_targets)
@@ -167,6 +173,11 @@ class Focal(Loss):
     """
 
     Config = FocalConfig
+
+    def __init__(self, config: FocalConfig, target: TargetInfo):
+        super().__init__(config, target)
+        if config.check_targets:
+            require_raw_units(target, "focal", "class ids")
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: FocalConfig = self.config

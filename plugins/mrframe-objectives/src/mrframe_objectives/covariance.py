@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from mrframe.config import field
-from mrframe.interfaces import Loss
+from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
 from mrframe_objectives.spectral import Spectrum
 
@@ -212,6 +212,20 @@ class EighCovariance(Loss):
     """
 
     Config = EighCovarianceConfig
+
+    def __init__(self, config: EighCovarianceConfig, target: TargetInfo):
+        super().__init__(config, target)
+        if target.span < config.min_observed:
+            raise ValueError(
+                f"eigh-covariance: task '{target.task}' has a target span of {target.span} step(s), fewer than "
+                f"min_observed = {config.min_observed}, so no target window could ever be valid; lengthen "
+                f"heads.{target.task}.target.span"
+            )
+        if config.target == "complex-split" and target.n_features % 2:
+            raise ValueError(
+                f"eigh-covariance: target = 'complex-split' needs an even number of target features (real parts, "
+                f"then imaginary parts); task '{target.task}' has {target.n_features}"
+            )
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: EighCovarianceConfig = self.config

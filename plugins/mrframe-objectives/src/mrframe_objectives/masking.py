@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mrframe.interfaces import TargetInfo
 from mrframe.observed import TaskLoss
 
-__all__ = ["observed_or", "masked_mean", "masked_weighted_mean", "require_key", "check_targets"]
+__all__ = ["observed_or", "masked_mean", "masked_weighted_mean", "require_key", "check_targets", "require_raw_units"]
 
 
 def observed_or(x: Tensor, mask: Tensor, fill: float = 0.0) -> Tensor:
@@ -80,4 +81,13 @@ def check_targets(
         raise ValueError(
             f"{loss}: observed targets must be {kind} in {span}, got {example:g} at {int(bad.sum())} place(s); "
             "class ids and counts need target units = \"raw\" (set check_targets = false to skip this check)"
+        )
+
+
+def require_raw_units(target: TargetInfo, loss: str, what: str) -> None:
+    """Raise when ``target`` reaches the loss normalised although the loss needs ``what`` (class ids, counts)."""
+    if target.units != "raw":
+        raise ValueError(
+            f"{loss}: task '{target.task}' needs {what}, so its target must keep the source's units: set "
+            f"heads.{target.task}.target.units = \"raw\" (or check_targets = false to skip this check)"
         )

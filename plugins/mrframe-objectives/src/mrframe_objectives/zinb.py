@@ -31,9 +31,9 @@ from torch import Tensor
 from torch.nn.functional import logsigmoid, softplus
 
 from mrframe.config import field
-from mrframe.interfaces import Loss
+from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
-from mrframe_objectives.masking import check_targets, masked_mean, observed_or, require_key
+from mrframe_objectives.masking import check_targets, masked_mean, observed_or, require_key, require_raw_units
 
 __all__ = ["ZINB", "zinb_nll_elementwise", "log_gamma_ratio"]
 
@@ -88,6 +88,11 @@ class ZINB(Loss):
     """
 
     Config = ZINBConfig
+
+    def __init__(self, config: ZINBConfig, target: TargetInfo):
+        super().__init__(config, target)
+        if config.check_targets:
+            require_raw_units(target, "zinb", "raw counts")
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: ZINBConfig = self.config
