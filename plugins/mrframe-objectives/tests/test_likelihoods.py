@@ -100,7 +100,7 @@ def test_soft_clamp_is_bounded_increasing_and_keeps_its_gradient(x, lower, width
     out = soft_clamp(value, lower, upper)
     (grad,) = torch.autograd.grad(out.sum(), value)
     assert ((out >= lower) & (out <= upper)).all()
-    assert out[1] >= out[0]
+    assert out[1] >= out[0] - 1e-12 * max(1.0, abs(out[0].item()))  # increasing, up to rounding when saturated
     assert torch.isfinite(grad).all() and (grad >= 0).all()
     if lower + 20 < x < upper - 20:
         assert abs(float(out[0]) - x) < 1e-6

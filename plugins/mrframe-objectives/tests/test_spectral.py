@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mrframe_objectives.covariance import EighCovarianceConfig, eigh_covariance_loss, hermitise
 from mrframe_objectives.spectral import divided_differences, matrix_function, safe_eigh
 
@@ -144,3 +146,50 @@ def test_complex_hermitian_degenerate_matrices_have_finite_gradients():
     config = EighCovarianceConfig(subspace_rank=2, nmse_weight=1.0)
     for matrix in (identity, a @ a.mH):
         assert torch.isfinite(gradient_of(lambda x: eigh_covariance_loss(x, target, config), matrix)).all()
+
+
+def with_spectrum(eigenvalues: list[float], seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """``Q diag(λ) Qᴴ`` with a random unitary ``Q``: exactly the given (possibly tied) eigenvalues."""
+    n = len(eigenvalues)
+    generator = torch.Generator().manual_seed(seed)
+    real = torch.randn(n, n, dtype=torch.float64, generator=generator)
+    if dtype.is_complex:
+        real = torch.complex(real, torch.randn(n, n, dtype=torch.float64, generator=generator))
+    q, _ = torch.linalg.qr(real)
+    matrix = (q * torch.tensor(eigenvalues, dtype=torch.float64).to(q.dtype)) @ q.mH
+    return hermitise(matrix).to(dtype).unsqueeze(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    eigenvalues=st.lists(st.sampled_from([0.0, 0.0, 1e-9, 1.0, 1.0, 3.0]), min_size=2, max_size=9),
+    seed=st.integers(0, 10_000),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.complex64, torch.complex128]),
+    rank=st.integers(1, 3),
+)
+def test_property_gradients_are_finite_on_tied_and_rank_deficient_spectra(eigenvalues, seed, dtype, rank):
+    matrix = with_spectrum(eigenvalues, seed, dtype)
+    target = with_spectrum(sorted(eigenvalues, reverse=True), seed + 1, dtype)
+    config = EighCovarianceConfig(
+        subspace_rank=min(rank, len(eigenvalues) - 1), eigengap_margin=0.1, nmse_weight=1.0, loading=0.0
+    )
+    grad = gradient_of(lambda x: eigh_covariance_loss(x, target, config), matrix)
+    assert torch.isfinite(grad).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    eigenvalues=st.lists(st.sampled_from([0.5, 0.5, 1.0, 1.0, 2.0]), min_size=2, max_size=4),
+    seed=st.integers(0, 10_000),
+    name=st.sampled_from(["sqrt", "log"]),
+)
+def test_property_spectral_gradient_matches_finite_differences_with_ties(eigenvalues, seed, name):
+    matrix = with_spectrum(eigenvalues, seed, torch.float64)[0]
+    weights = with_spectrum([1.0] * len(eigenvalues), seed + 7, torch.float64)[0] + with_spectrum(
+        list(range(len(eigenvalues))), seed + 8, torch.float64
+    )[0]
+
+    def loss(x):
+        return (matrix_function(hermitise(x), name, 1e-3) * weights).sum()
+
+    assert torch.allclose(gradient_of(loss, matrix), finite_difference(loss, matrix), atol=1e-6)

@@ -166,7 +166,8 @@ def covariance_terms(
         diff = p_spectrum.function(config.spectral, config.floor) - t_spectrum.function(config.spectral, config.floor)
         terms["spectral"] = _squared_norm(diff) / n
     if config.nmse_weight > 0:
-        terms["nmse"] = _squared_norm(p - t) / _squared_norm(t)
+        reference = _squared_norm(t)  # 0 only for a zero target without loading: then the plain squared error
+        terms["nmse"] = _squared_norm(p - t) / torch.where(reference > 0, reference, 1.0)
     if subspace or eigengap:
         p_values, p_vectors = p_spectrum.eigh()
         if subspace:
