@@ -16,15 +16,14 @@ import torch
 from torch import Tensor
 
 from mrframe.config import field
-from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
 from mrframe_objectives.masking import (
+    RawTargetLoss,
     check_targets,
     masked_mean,
     masked_weighted_mean,
     observed_or,
     require_key,
-    require_raw_units,
 )
 
 __all__ = [
@@ -124,7 +123,7 @@ class CrossEntropyConfig:
     check_targets: bool = field(True, "raise on observed targets that are not class ids (one host sync per batch)")
 
 
-class CrossEntropy(Loss):
+class CrossEntropy(RawTargetLoss):
     """Cross entropy with class weights and label smoothing, mean over observed targets::
 
         l = (1 - ε) w_y (-log p_y) + (ε / C) sum_c w_c (-log p_c),      loss = sum l / sum w_y
@@ -135,11 +134,7 @@ class CrossEntropy(Loss):
     """
 
     Config = CrossEntropyConfig
-
-    def __init__(self, config: CrossEntropyConfig, target: TargetInfo):
-        super().__init__(config, target)
-        if config.check_targets:
-            require_raw_units(target, "cross-entropy", "class ids")
+    loss_name, needs = "cross-entropy", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: CrossEntropyConfig = self.config
@@ -163,7 +158,7 @@ class FocalConfig:
     check_targets: bool = field(True, "raise on observed targets that are not class ids (one host sync per batch)")
 
 
-class Focal(Loss):
+class Focal(RawTargetLoss):
     """Focal loss, mean over observed targets: ``FL = -α_y (1 - p_y)^γ log p_y``.
 
     Binary logits ``[B, S, F]``: exactly ``torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma)`` (``α_1 = α``,
@@ -173,11 +168,7 @@ class Focal(Loss):
     """
 
     Config = FocalConfig
-
-    def __init__(self, config: FocalConfig, target: TargetInfo):
-        super().__init__(config, target)
-        if config.check_targets:
-            require_raw_units(target, "focal", "class ids")
+    loss_name, needs = "focal", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: FocalConfig = self.config

@@ -9,20 +9,23 @@ Two rules make a loss NaN-proof at masked places:
 2. **Select before summing.** :func:`masked_mean` selects with ``where`` (never multiplies by the mask: 0 · NaN is
    NaN) and divides by ``max(1, count)``, so with no observed target the result is an exact 0 that keeps a
    gradient path to the prediction.
+
+It also holds the checks of what reaches a loss: the prediction's keys (:func:`require_key`), the observed target
+values (:func:`check_targets`) and, for losses of class ids and counts, the target's units (:class:`RawTargetLoss`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from mrframe.interfaces import TargetInfo
+from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
 
-__all__ = ["observed_or", "masked_mean", "masked_weighted_mean", "require_key", "check_targets", "require_raw_units"]
+__all__ = ["observed_or", "masked_mean", "masked_weighted_mean", "require_key", "check_targets", "RawTargetLoss"]
 
 
 def observed_or(x: Tensor, mask: Tensor, fill: float = 0.0) -> Tensor:
@@ -84,10 +87,17 @@ def check_targets(
         )
 
 
-def require_raw_units(target: TargetInfo, loss: str, what: str) -> None:
-    """Raise when ``target`` reaches the loss normalised although the loss needs ``what`` (class ids, counts)."""
-    if target.units != "raw":
-        raise ValueError(
-            f"{loss}: task '{target.task}' needs {what}, so its target must keep the source's units: set "
-            f"heads.{target.task}.target.units = \"raw\" (or check_targets = false to skip this check)"
-        )
+class RawTargetLoss(Loss):
+    """A loss whose targets must keep the source's units (class ids, counts): it refuses a normalised target when
+    built, unless its config turns ``check_targets`` off. Subclasses name themselves and what they need."""
+
+    loss_name: ClassVar[str]
+    needs: ClassVar[str]
+
+    def __init__(self, config: Any, target: TargetInfo):
+        super().__init__(config, target)
+        if config.check_targets and target.units != "raw":
+            raise ValueError(
+                f"{self.loss_name}: task '{target.task}' needs {self.needs}, so its target must keep the source's "
+                f"units: set heads.{target.task}.target.units = \"raw\" (or check_targets = false to skip this check)"
+            )

@@ -31,9 +31,8 @@ from torch import Tensor
 from torch.nn.functional import logsigmoid, softplus
 
 from mrframe.config import field
-from mrframe.interfaces import Loss, TargetInfo
 from mrframe.observed import TaskLoss
-from mrframe_objectives.masking import check_targets, masked_mean, observed_or, require_key, require_raw_units
+from mrframe_objectives.masking import RawTargetLoss, check_targets, masked_mean, observed_or, require_key
 
 __all__ = ["ZINB", "zinb_nll_elementwise", "log_gamma_ratio"]
 
@@ -79,7 +78,7 @@ class ZINBConfig:
     check_targets: bool = field(True, "raise on observed targets that are not counts (one host sync per batch)")
 
 
-class ZINB(Loss):
+class ZINB(RawTargetLoss):
     """Zero-inflated negative binomial NLL of raw counts, in log space; mean over observed targets.
 
     Formulas and the numerics behind the θ range 1e-4..1e8: docs/objectives.md.
@@ -88,11 +87,7 @@ class ZINB(Loss):
     """
 
     Config = ZINBConfig
-
-    def __init__(self, config: ZINBConfig, target: TargetInfo):
-        super().__init__(config, target)
-        if config.check_targets:
-            require_raw_units(target, "zinb", "raw counts")
+    loss_name, needs = "zinb", "raw counts"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: ZINBConfig = self.config
