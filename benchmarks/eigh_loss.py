@@ -4,8 +4,9 @@ Prints, for batches of 32 covariance matrices of size 64×64, side by side from 
 
 * forward + backward time of ``eigh-covariance`` with ``backend = "safe"`` (Daleckii–Krein spectral backward,
   regularised eigenvector backward) and with ``backend = "torch"`` (autograd through ``torch.linalg.eigh``), for
-  the spectral term alone and for spectral + subspace + eigengap terms; absolute medians and their ratio
-  (target: safe ≤ 1.3× torch). The two backends are timed alternately, so machine load hits both alike.
+  the spectral term alone and for spectral + subspace + eigengap terms; absolute medians, their ratio
+  (target: safe ≤ 1.3× torch) and the ratio of the fastest rounds. The two backends are timed alternately,
+  so machine load hits both alike.
 * the share of matrices whose gradient is entirely finite on the degenerate set (identity, covariance with
   masked = constant features, A·Aᵀ with A 64×16, float32 near-isotropic), for both (target: 100 % for safe).
 
@@ -87,6 +88,7 @@ def benchmark_times(repeats: int, dtype: torch.dtype, device: str) -> dict[str, 
                     times[backend].append(seconds)
             progress.update()
         results[name] = {b: statistics.median(t) * 1e3 for b, t in times.items()}
+        results[name] |= {f"{b} best": min(t) * 1e3 for b, t in times.items()}
     progress.close()
     return results
 
@@ -117,11 +119,12 @@ def main() -> None:
 
     print(f"eigh-covariance loss, batch {BATCH} of {SIZE}x{SIZE}, {args.dtype}, {args.device}, "
           f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}, median of {args.repeats}")
-    print(f"\n{'forward + backward':<28}{'safe ms':>10}{'torch ms':>10}{'ratio':>8}   target")
+    print(f"\n{'forward + backward':<28}{'safe ms':>10}{'torch ms':>10}{'ratio':>8}{'best':>8}   target (ratio)")
     for name, row in benchmark_times(args.repeats, dtype, args.device).items():
-        ratio = row["safe"] / row["torch"]
+        ratio, best = row["safe"] / row["torch"], row["safe best"] / row["torch best"]
         verdict = "ok" if ratio <= 1.3 else "MISSED"
-        print(f"{name:<28}{row['safe']:>10.2f}{row['torch']:>10.2f}{ratio:>7.2f}x   <= 1.3x {verdict}")
+        print(f"{name:<28}{row['safe']:>10.2f}{row['torch']:>10.2f}{ratio:>7.2f}x{best:>7.2f}x   <= 1.3x {verdict}")
+    print("(ms and ratio: medians; best: ratio of the fastest rounds, steadier on a busy machine)")
 
     print(f"\n{'finite gradients (matrices)':<28}{'safe':>10}{'torch':>10}")
     shares = finite_shares(dtype, args.device)

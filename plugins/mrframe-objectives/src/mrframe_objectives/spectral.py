@@ -16,7 +16,7 @@ differences are evaluated in closed forms without cancellation, so no tie thresh
 ``a = max(λ_i, floor)``, ``b = max(λ_j, floor)``, ``Γ_ij = c_ij · h(a, b)`` where
 
 * ``h_sqrt(a, b) = 1 / (√a + √b)``,
-* ``h_log(a, b) = log1p(δ) / (δ b)`` with ``δ = (a - b) / b`` (``1 / b`` at ``δ = 0``),
+* ``h_log(a, b) = log1p((a - b) / b) / (a - b)`` (``1 / b`` at ``a = b``),
 * ``c_ij`` is the divided difference of the floor itself: 1 when both eigenvalues are at or above ``floor``, 0 when
   both are below, ``(λ_hi - floor) / (λ_hi - λ_lo)`` when they straddle it.
 
@@ -66,11 +66,13 @@ def divided_differences(eigenvalues: Tensor, name: str, floor: float) -> Tensor:
     if name == "sqrt":
         h = 1.0 / (a.sqrt() + b.sqrt())
     elif name == "log":
-        delta = (a - b) / b
-        tie = delta == 0
-        h = torch.where(tie, torch.ones_like(delta), torch.log1p(delta) / torch.where(tie, 1.0, delta)) / b
+        diff = a - b
+        tie = diff == 0
+        h = torch.where(tie, 1.0 / b, torch.log1p(diff / b) / torch.where(tie, 1.0, diff))
     else:
         raise ValueError(f"unknown spectral function {name!r}; choose one of {', '.join(FUNCTIONS)}")
+    if bool((eigenvalues >= floor).all()):  # the usual case (diagonal loading >= floor): the floor plays no part
+        return h
     above_i, above_j = lam_i >= floor, lam_j >= floor
     high, low = torch.maximum(lam_i, lam_j), torch.minimum(lam_i, lam_j)
     straddle = above_i ^ above_j
@@ -105,13 +107,12 @@ def _assemble(eigenvalues: Tensor, vectors: Tensor, name: str, floor: float) -> 
 
 
 def _coupling(eigenvalues: Tensor, gap: float) -> Tensor:
-    """``F [..., n, n]``: ``1 / (λ_j - λ_i)``, regularised to ``(λ_j - λ_i) / ε²`` below ``ε = gap · max|λ|``."""
+    """``F [..., n, n]``: ``1 / (λ_j - λ_i)``, regularised to ``(λ_j - λ_i) / ε²`` below ``ε = gap · max|λ|``;
+    both at once as ``d / max(d², ε²)`` (``ε²`` kept above the smallest normal number, so 0 at a tie)."""
     scale = eigenvalues.abs().amax(dim=-1, keepdim=True).unsqueeze(-1)
-    eps = gap * scale
+    eps_squared = (gap * scale).square().clamp(min=torch.finfo(eigenvalues.dtype).tiny)
     diff = eigenvalues.unsqueeze(-2) - eigenvalues.unsqueeze(-1)
-    far = (diff.abs() >= eps) & (diff != 0)
-    tiny = torch.finfo(eigenvalues.dtype).tiny
-    return torch.where(far, 1.0 / torch.where(far, diff, 1.0), diff / (eps * eps).clamp(min=tiny))
+    return diff / torch.maximum(diff.square(), eps_squared)
 
 
 class _SafeEigh(torch.autograd.Function):
