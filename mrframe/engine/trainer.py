@@ -168,12 +168,13 @@ class Trainer:
         weights: dict[str, float] = {}
         for index, batch in enumerate(loader):
             result, losses, total = self.train_step(batch.to(self.device), epoch)
-            values = torch.stack([loss.value.detach().float() for loss in losses.values()]).tolist()
+            stats = torch.stack([torch.stack([loss.value.detach().float(), loss.count.float()]) for loss in losses.values()])
+            values, counts = stats.T.tolist()
             task_values = dict(zip(losses, values, strict=True))
             weights = {t: float(w) for t, w in result.weights.items()}
             totals.append(total)
-            for task, value in task_values.items():
-                if losses[task].size and math.isfinite(value):
+            for (task, value), count in zip(task_values.items(), counts, strict=True):
+                if count > 0 and math.isfinite(value):  # a batch without a valid target says nothing
                     task_sums[task] += value
                     task_counts[task] += 1
             lr = self.optimizer.param_groups[0]["lr"]

@@ -1,4 +1,4 @@
-"""Regression losses over the observed target elements only."""
+"""Regression losses over the observed target elements only: masked MSE and MAE."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import torch
 from torch import Tensor
 
 from mrframe.interfaces import Loss
 from mrframe.observed import TaskLoss
+from mrframe_objectives.masking import masked_mean, observed_or
+
+__all__ = ["point_of", "MaskedMSE", "MaskedMAE"]
 
 
 def point_of(prediction: Any) -> Tensor:
@@ -33,6 +35,24 @@ class MaskedMSE(Loss):
     Config = MaskedMSEConfig
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
-        error = torch.where(mask, point_of(prediction) - values, 0.0)
-        count = mask.sum()
-        return TaskLoss(error.square().sum() / count.clamp(min=1), count, mask.numel())
+        error = observed_or(point_of(prediction) - values, mask)
+        return masked_mean(error.square(), mask)
+
+
+@attrs.frozen
+class MaskedMAEConfig:
+    pass
+
+
+class MaskedMAE(Loss):
+    """Mean absolute error over observed targets: ``sum(m * |y_hat - y|) / max(1, sum(m))``.
+
+    Robust to outlying targets (the gradient is bounded by 1 per element); the subgradient at a zero error is 0.
+    Same masking guarantees as ``masked-mse``.
+    """
+
+    Config = MaskedMAEConfig
+
+    def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
+        error = observed_or(point_of(prediction) - values, mask)
+        return masked_mean(error.abs(), mask)

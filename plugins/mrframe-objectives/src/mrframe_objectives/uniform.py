@@ -9,6 +9,7 @@ import torch
 
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.observed import TaskLoss
+from mrframe_objectives.tasks import report, stack_losses
 
 
 @attrs.frozen
@@ -30,8 +31,7 @@ class Uniform(Weighting):
     def combine(self, losses: Mapping[str, TaskLoss], context: StepContext) -> Weighted:
         if not losses:
             raise ValueError("uniform weighting needs at least one task loss")
-        values = torch.stack([loss.value for loss in losses.values()])
-        valid = torch.stack([loss.count > 0 for loss in losses.values()]).to(values.dtype)
-        weights = valid / valid.sum().clamp(min=1.0)
-        total = (weights * torch.where(valid > 0, values, torch.zeros_like(values))).sum()
-        return Weighted(total, {task: w for task, w in zip(losses, weights.detach(), strict=True)})
+        values, valid = stack_losses(losses)
+        weights = valid.to(values.dtype) / valid.sum().clamp(min=1).to(values.dtype)
+        total = (weights * torch.where(valid, values, torch.zeros_like(values))).sum()
+        return report(total, tuple(losses), weights)
