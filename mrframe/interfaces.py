@@ -148,7 +148,8 @@ class StepContext:
 @attrs.frozen(eq=False)
 class Weighted:
     """A weighting policy's result: ``total`` (0-dim, what is back-propagated) and the per-task ``weights``
-    the gradient sees, i.e. ``d total / d loss_i`` (0-dim tensors, detached)."""
+    the gradient sees (0-dim tensors, detached): ``d total / d L_i``, or ``d total / d log(L_i + eps)`` for a
+    policy whose ``weight_space`` is ``"log_loss"``."""
 
     total: Tensor
     weights: Mapping[str, Tensor]
@@ -276,6 +277,10 @@ class Weighting(nn.Module):
 
     Config: ClassVar[type]
     owns_backward: ClassVar[bool] = False
+    weight_space: ClassVar[Literal["loss", "log_loss"]] = "loss"
+    """What the reported weights differentiate: ``"loss"`` (``w_i = d total / d L_i``) or ``"log_loss"``
+    (``w_i = d total / d log(L_i + log_eps)``, for policies on log-losses, whose total is scale invariant)."""
+    log_eps: float = 0.0
 
     def __init__(self, config: Any, tasks: Sequence[str]):
         super().__init__()

@@ -13,6 +13,8 @@ from mrframe.testing.common import check_config, fail, resolve, same, seeded, te
 from mrframe.testing.inputs import JUNK
 
 CLASSES = 4
+RAW_KINDS = ("binary", "classes", "zinb")  # class ids and counts: targets in the source's units
+ELEMENTWISE_KINDS = ("point", "gaussian", "binary", "classes", "zinb")  # count = observed target elements
 
 
 def example_inputs(kind: str, target: TargetInfo, batch: int, seed: int = 0, scale: float = 1.0) -> tuple[Any, torch.Tensor, torch.Tensor]:
@@ -44,8 +46,9 @@ def check_loss(plugin: type | str, config: Any = None, target: TargetInfo | None
     cls, label = resolve("loss", plugin)
     check_config(label, cls)
     config = config if config is not None else cls.Config()
-    target = target or TargetInfo("task", "s", "daily", ("a", "b", "c"), horizon=3, span=3)
     kind = getattr(cls, "prediction_kind", "point")
+    units = "raw" if kind in RAW_KINDS else "normalised"
+    target = target or TargetInfo("task", "s", "daily", ("a", "b", "c"), horizon=3, span=3, units=units)
     custom = getattr(cls, "example_inputs", None)
 
     def inputs(seed: int = 0, scale: float = 1.0) -> tuple[Any, torch.Tensor, torch.Tensor]:
@@ -61,9 +64,11 @@ def check_loss(plugin: type | str, config: Any = None, target: TargetInfo | None
         fail(label, f"forward must return a mrframe.observed.TaskLoss, got {type(result).__name__}")
     if result.value.dim() != 0 or result.count.dim() != 0:
         fail(label, "TaskLoss.value and TaskLoss.count must be 0-dim tensors")
-    if int(result.count) != int(mask.sum()) or result.size != mask.numel():
+    if kind in ELEMENTWISE_KINDS and (int(result.count) != int(mask.sum()) or result.size != mask.numel()):
         fail(label, f"TaskLoss.count must be the number of observed target elements ({int(mask.sum())}) and size "
                     f"their total ({mask.numel()}), got {int(result.count)} and {result.size}")
+    if not 0 <= int(result.count) <= result.size:
+        fail(label, f"TaskLoss.count ({int(result.count)}) must lie between 0 and size ({result.size})")
     _check_zero(label, loss, inputs)
     _check_masked_targets(label, loss, inputs)
     _check_extremes(label, loss, inputs)

@@ -44,7 +44,7 @@ def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> N
         losses = task_losses(values, counts)
         losses = {k: (v if v.count > 0 else TaskLoss.none_valid(v.value.view(1), v.size)) for k, v in losses.items()}
         result = policy.combine(losses, StepContext(epoch=epoch, step=step, training=True))
-        _check_result(label, result, losses, f"at step {step} (losses {values}, counts {counts})")
+        _check_result(label, result, losses, f"at step {step} (losses {values}, counts {counts})", policy)
         if step % 3 == 2:
             policy.end_epoch(epoch, {k: values[i] for i, k in enumerate(names)})
     empty = task_losses([0.0] * tasks, [0] * tasks)
@@ -55,7 +55,7 @@ def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> N
     _check_state(label, policy, build, names)
 
 
-def _check_result(label: str, result: Any, losses: dict[str, TaskLoss], when: str) -> None:
+def _check_result(label: str, result: Any, losses: dict[str, TaskLoss], when: str, policy: Any) -> None:
     if not isinstance(result, Weighted):
         fail(label, f"combine must return a mrframe.interfaces.Weighted, got {type(result).__name__}")
     if not torch.isfinite(result.total):
@@ -63,8 +63,11 @@ def _check_result(label: str, result: Any, losses: dict[str, TaskLoss], when: st
     if set(result.weights) != set(losses):
         fail(label, f"weights must be reported for every task: got {sorted(result.weights)}")
     grads = torch.autograd.grad(result.total, [loss.value for loss in losses.values()], allow_unused=True, retain_graph=True)
+    log_space = getattr(policy, "weight_space", "loss") == "log_loss"
     for (task, loss), grad in zip(losses.items(), grads, strict=True):
         seen = 0.0 if grad is None else float(grad)
+        if log_space:  # d total / d log(L + eps) = d total / d L * (L + eps)
+            seen *= float(loss.value) + policy.log_eps
         reported = float(result.weights[task])
         if abs(seen - reported) > 1e-5 * max(1.0, abs(seen)):
             fail(label, f"reported weight of {task} is {reported:.6g} but the gradient sees {seen:.6g} {when}")

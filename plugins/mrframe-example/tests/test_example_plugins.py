@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from mrframe_example.csv_source import CsvConfig, CsvSource
+from mrframe_example.ema_encoder import EmaEncoder
 
 from mrframe.errors import DataError
 from mrframe.testing import check_encoder, check_source
-from mrframe_example.csv_source import CsvConfig, CsvSource
-from mrframe_example.ema_encoder import EmaEncoder
 
 HERE = pathlib.Path(__file__).resolve().parents[1]
 

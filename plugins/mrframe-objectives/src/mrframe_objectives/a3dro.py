@@ -75,9 +75,11 @@ class A3DRO(Weighting):
     """
 
     Config = A3DROConfig
+    weight_space = "log_loss"
 
     def __init__(self, config: A3DROConfig, tasks: tuple[str, ...]):
         super().__init__(config, tasks)
+        self.log_eps = config.eps
         unknown = sorted(set(config.priors) - set(self.tasks))
         if unknown:
             raise ValueError(f"a3dro: priors name unknown task(s) {', '.join(unknown)}; tasks are {', '.join(self.tasks)}")

@@ -134,6 +134,7 @@ class CrossEntropy(RawTargetLoss):
     """
 
     Config = CrossEntropyConfig
+    prediction_kind = "classes"
     loss_name, needs = "cross-entropy", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
@@ -168,6 +169,7 @@ class Focal(RawTargetLoss):
     """
 
     Config = FocalConfig
+    prediction_kind = "binary"
     loss_name, needs = "focal", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:

@@ -213,6 +213,20 @@ class EighCovariance(Loss):
     """
 
     Config = EighCovarianceConfig
+    prediction_kind = "covariance"
+
+    @classmethod
+    def example_inputs(
+        cls, target: TargetInfo, batch: int, seed: int = 0, scale: float = 1.0
+    ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """``({"covariance": A Aᵀ}, values, mask)`` for ``batch`` samples of ``target`` (for the conformance kit)."""
+        generator = torch.Generator().manual_seed(seed)
+        n = target.n_features
+        factor = torch.randn(batch, n, n, generator=generator) * scale
+        covariance = (factor @ factor.transpose(-1, -2)).requires_grad_(True)
+        values = torch.randn(batch, target.span, n, generator=generator)
+        mask = torch.rand(batch, target.span, n, generator=generator) < 0.9
+        return {"covariance": covariance}, values, mask
 
     def __init__(self, config: EighCovarianceConfig, target: TargetInfo):
         super().__init__(config, target)

@@ -74,6 +74,7 @@ class GaussianNLL(Loss):
     """
 
     Config = GaussianNLLConfig
+    prediction_kind = "gaussian"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: GaussianNLLConfig = self.config
@@ -108,6 +109,7 @@ class KLNormal(Loss):
     """
 
     Config = KLNormalConfig
+    prediction_kind = "gaussian"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         config: KLNormalConfig = self.config

@@ -87,6 +87,7 @@ class ZINB(RawTargetLoss):
     """
 
     Config = ZINBConfig
+    prediction_kind = "zinb"
     loss_name, needs = "zinb", "raw counts"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
