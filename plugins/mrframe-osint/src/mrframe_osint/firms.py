@@ -184,14 +184,28 @@ class FirmsSource(Source):
         archive_days = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in spans] or [np.zeros(0, np.int64)]))
         nrt_overlap = rows["nrt"].to_numpy() & np.isin(rows["day"].to_numpy(), archive_days)
         rows = _drop(rows, nrt_overlap, "NRT detection on a day an archive file covers", rejected)
-        repeated = rows.duplicated(["latitude", "longitude", "day", "time", "satellite"]).to_numpy()
-        rows = _drop(rows, repeated, "repeated detection (overlapping files)", rejected)
+        rows = _drop(rows, _repeated(rows, files), "repeated detection (overlapping files)", rejected)
         if config.bbox is not None:
             west, south, east, north = config.bbox
             lat, lon = rows["latitude"].to_numpy(), rows["longitude"].to_numpy()
             outside = ~((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north))
             rows = _drop(rows, outside, "outside bbox", rejected)
         return rows
+
+
+def _repeated(rows: pd.DataFrame, files: list[FirmsFile]) -> np.ndarray:
+    """Bool per row: a later copy of a detection (same position, day, time and satellite). Only days that
+    several files cover can hold copies, so only their rows are compared."""
+    spans = [f.coverage for f in files if f.coverage is not None]
+    days = np.concatenate([np.arange(a, b + 1) for a, b in spans] or [np.zeros(0, np.int64)])
+    covered, times = np.unique(days, return_counts=True)
+    shared = np.isin(rows["day"].to_numpy(), covered[times > 1])
+    repeated = np.zeros(len(rows), dtype=bool)
+    if shared.any():
+        candidates = rows.loc[shared, ["latitude", "longitude", "day", "time"]].assign(
+            satellite=rows.loc[shared, "satellite"].astype(str))
+        repeated[shared] = candidates.duplicated().to_numpy()
+    return repeated
 
 
 def _drop(rows: pd.DataFrame, drop: np.ndarray, reason: str, rejected: Counter) -> pd.DataFrame:

@@ -18,6 +18,8 @@ raises an error naming file, line and column, or (``bad_values = "missing"``) is
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -100,28 +102,19 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
     except ValueError:  # a cell of a numeric column is not a number: find it slowly, then name it
         raw = pd.read_csv(path, usecols=columns, dtype={**dict.fromkeys(numbers, str), **text}, engine="c")
         raw = _coerce_numbers(path, raw, list(numbers), bad_values)
-    dates = raw["acq_date"].cat.categories
-    parsed = pd.to_datetime(pd.Series(dates, dtype=object), format="ISO8601", errors="coerce")
-    day_of_category = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
-    day_of_category[parsed.isna().to_numpy()] = np.iinfo(np.int64).min
-    codes = raw["acq_date"].cat.codes.to_numpy()
-    day = np.where(codes >= 0, day_of_category[np.maximum(codes, 0)], np.iinfo(np.int64).min)
-
+    day = per_category(raw["acq_date"], day_numbers, missing=NO_DAY)
     if instrument == "VIIRS":
-        level = raw["confidence"].astype(object).map(lambda v: VIIRS_CONFIDENCE.get(str(v).strip().lower(), -1))
-        level = level.to_numpy(dtype=np.int64)
-        high = level == 2
-        bad_confidence = level < 0
+        level = per_category(raw["confidence"], each(lambda c: VIIRS_CONFIDENCE.get(c.strip().lower(), -1)), -1)
+        high, bad_confidence = level == 2, level < 0
     else:
         confidence = raw["confidence"].to_numpy()
         high = confidence >= high_confidence
         bad_confidence = ~((confidence >= 0) & (confidence <= 100))
-    flag = raw["daynight"].astype(object).map(lambda v: str(v).strip().upper()).to_numpy()
-    daytime = flag == "D"
+    flag = per_category(raw["daynight"], each(lambda c: {"D": 1, "N": 0}.get(c.strip().upper(), -1)), -1)
     checks = {
-        "acq_date": day == np.iinfo(np.int64).min,
+        "acq_date": day == NO_DAY,
         "confidence": bad_confidence,
-        "daynight": ~np.isin(flag, ["D", "N"]),
+        "daynight": flag < 0,
         **{c: ~np.isfinite(raw[c].to_numpy(dtype=np.float64)) for c in numbers},
     }
     bad = np.zeros(len(raw), dtype=bool)
@@ -134,18 +127,40 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
         bad |= wrong
     nrt = np.zeros(len(raw), dtype=bool)
     if "version" in raw:
-        nrt = raw["version"].astype(str).str.strip().str.upper().str.endswith("NRT").to_numpy()
-    satellite = raw["satellite"].astype(str).to_numpy() if "satellite" in raw else np.full(len(raw), "")
+        nrt = per_category(raw["version"], each(lambda c: c.strip().upper().endswith("NRT")), False)
+    satellite = raw["satellite"] if "satellite" in raw else pd.Categorical([""] * len(raw))
     rows = pd.DataFrame({
         "day": day, "time": raw["acq_time"].to_numpy(dtype=np.float64),
         "latitude": raw["latitude"].to_numpy(dtype=np.float64), "longitude": raw["longitude"].to_numpy(dtype=np.float64),
         "satellite": satellite, "frp": raw["frp"].to_numpy(dtype=np.float64),
         "b1": raw[b1].to_numpy(dtype=np.float64), "b2": raw[b2].to_numpy(dtype=np.float64),
-        "high": high, "daytime": daytime, "nrt": nrt,
+        "high": high, "daytime": flag == 1, "nrt": nrt,
     })
     if bad.any():
         rows = rows.loc[~bad].reset_index(drop=True)
     return FirmsFile(path, instrument, rows, int(bad.sum()))
+
+
+NO_DAY = np.iinfo(np.int64).min
+
+
+def day_numbers(texts: list[str]) -> np.ndarray:
+    """``YYYY-MM-DD`` texts -> days since 1970-01-01 (:data:`NO_DAY` where a text is not a date)."""
+    parsed = pd.to_datetime(pd.Series([t.strip() for t in texts], dtype=object), format="ISO8601", errors="coerce")
+    days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return np.where(parsed.isna().to_numpy(), NO_DAY, days)
+
+
+def per_category(column: pd.Series, convert: Callable[[list[str]], Any], missing: Any) -> np.ndarray:
+    """``convert`` applied to the distinct values of a categorical column (a list of texts -> one value each),
+    spread to its rows; an empty cell gets ``missing``. Costs one pass over the rows."""
+    values = list(convert([str(c) for c in column.cat.categories])) + [missing]
+    return np.asarray(values)[column.cat.codes.to_numpy()]  # code -1 (empty cell) picks ``missing``
+
+
+def each(convert: Callable[[str], Any]) -> Callable[[list[str]], list[Any]]:
+    """A per-text conversion as a converter of lists (for :func:`per_category`)."""
+    return lambda texts: [convert(text) for text in texts]
 
 
 def _coerce_numbers(path: pathlib.Path, raw: pd.DataFrame, columns: list[str], bad_values: str) -> pd.DataFrame:
