@@ -23,13 +23,13 @@ import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
+from mrframe_osint.firms import FirmsConfig, FirmsSource, daily_aggregates  # noqa: E402
+from mrframe_osint.firms_writer import detections  # noqa: E402
+from mrframe_osint.world import simulate  # noqa: E402
 
 from mrframe.data.dataset import WindowDataset  # noqa: E402
 from mrframe.data.pipeline import prepare  # noqa: E402
 from mrframe.spec import build_spec  # noqa: E402
-from mrframe_osint.firms import FirmsConfig, FirmsSource, daily_aggregates  # noqa: E402
-from mrframe_osint.firms_writer import _detections  # noqa: E402
-from mrframe_osint.world import simulate  # noqa: E402
 
 
 def best_of(repeats: int, run) -> float:
@@ -44,7 +44,7 @@ def best_of(repeats: int, run) -> float:
 def firms_throughput(rows: int, folder: pathlib.Path) -> None:
     world = simulate(0, dt.date(2022, 2, 25), 1600)
     per_day = np.full(world.n, rows // world.n)
-    frame = _detections(world, np.arange(world.n), per_day, "VIIRS", False, np.random.default_rng(0))
+    frame = detections(world, np.arange(world.n), per_day, "VIIRS", False, np.random.default_rng(0))
     path = folder / "fire_archive_SV-C2_benchmark.csv"
     frame.to_csv(path, index=False)
     n = len(frame)

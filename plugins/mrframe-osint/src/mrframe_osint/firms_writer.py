@@ -25,7 +25,7 @@ BASE_RATE = {"VIIRS": 1.5, "MODIS": 0.3}
 ARCHIVE_OVERLAP = 7
 
 
-def _detections(world: World, days: np.ndarray, counts: np.ndarray, instrument: str, nrt: bool,
+def detections(world: World, days: np.ndarray, counts: np.ndarray, instrument: str, nrt: bool,
                 rng: np.random.Generator) -> pd.DataFrame:
     """FIRMS rows for ``counts[i]`` detections on world day positions ``days[i]``."""
     t = np.repeat(days, counts)
@@ -93,7 +93,7 @@ def write_firms(world: World, folder: pathlib.Path, rng: np.random.Generator, in
     for first, last, _ in files:
         counts[[first, last]] = np.maximum(counts[[first, last]], 1)
     covered_days = np.flatnonzero(covered)
-    archive = _detections(world, covered_days, counts[covered_days], instrument, False, rng)
+    archive = detections(world, covered_days, counts[covered_days], instrument, False, rng)
     archive_day = np.repeat(covered_days, counts[covered_days])
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def write_firms(world: World, folder: pathlib.Path, rng: np.random.Generator, in
     for first, last, nrt in files:
         if nrt:
             days = np.arange(first, last + 1)
-            rows = _detections(world, days, counts[days], instrument, True, rng)
+            rows = detections(world, days, counts[days], instrument, True, rng)
         else:  # a day's archive rows are the same in every download that holds the day
             rows = archive.loc[(archive_day >= first) & (archive_day <= last)]
         name = f"fire_{'nrt' if nrt else 'archive'}_{tag}_{world.days[first]:%Y-%m-%d}.csv{'' if nrt else '.gz'}"
