@@ -22,8 +22,8 @@ import datetime as dt
 import pathlib
 import shutil
 
+from mrframe_osint.demo import write_dataset
 from mrframe_osint.world import simulate
-from mrframe_osint.writers import write_dataset
 
 START, DAYS, WORLD, SEED = dt.date(2022, 2, 25), 1626, 0, 0
 

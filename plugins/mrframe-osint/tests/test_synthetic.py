@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from mrframe_osint.demo import write_dataset
 from mrframe_osint.firms import FirmsConfig, FirmsSource
 from mrframe_osint.losses import EquipmentConfig, EquipmentSource
 from mrframe_osint.synthetic import SyntheticConfig, SyntheticSource
 from mrframe_osint.world import simulate
-from mrframe_osint.writers import write_dataset
 
 from mrframe.config import structure
 from mrframe.errors import SpecError

@@ -1,7 +1,7 @@
 """Writing simulated fire detections as NASA FIRMS downloads (VIIRS or MODIS, archive ``.csv.gz`` and NRT ``.csv``).
 
 Day ``t`` has ``n_t ~ Poisson(exp(base + 0.7 u[t] + 0.25 z2[t]))`` detections (``base`` 1.5 for VIIRS, 0.3 for
-MODIS), 95% inside :data:`~mrframe_osint.writers.MAIN_BOX`; each has ``log frp ~ N(1.5 + 0.3 u[t], 1)`` and
+MODIS), 95% inside :data:`MAIN_BOX`; each has ``log frp ~ N(1.5 + 0.3 u[t], 1)`` and
 brightness temperatures that grow with ``log frp``. The days are cut into downloads as people make them:
 
 * ``outages`` gaps no file covers (together a fraction ``missing`` of the days);
@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from mrframe_osint.world import World
-from mrframe_osint.writers import MAIN_BOX, WIDE_BOX, outage_days
+from mrframe_osint.writers import outage_days
 
+MAIN_BOX = (33.0, 46.0, 40.0, 50.5)  # west, south, east, north: where most detections are
+WIDE_BOX = (22.0, 44.5, 40.0, 52.0)  # the rest fall here, mostly outside MAIN_BOX
 BASE_RATE = {"VIIRS": 1.5, "MODIS": 0.3}
 ARCHIVE_OVERLAP = 7
 

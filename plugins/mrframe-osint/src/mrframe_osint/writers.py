@@ -50,8 +50,6 @@ EQUIPMENT = (
 DIRECTIONS = ("Bakhmut", "Avdiivka", "Lyman", "Kramatorsk", "Kurakhove", "Zaporizhzhia", "Donetsk", "Kryvyi Rih")
 DIRECTION_LIFE = ("2022-04-25", "2023-01-02")
 POW_LIFE = ("2022-02-25", "2022-04-27")
-MAIN_BOX = (33.0, 46.0, 40.0, 50.5)  # west, south, east, north: where most detections are
-WIDE_BOX = (22.0, 44.5, 40.0, 52.0)  # the rest fall here, mostly outside MAIN_BOX
 
 
 def _life(world: World, first: str | None, last: str | None) -> np.ndarray:
@@ -171,23 +169,3 @@ def write_labels(world: World, path: pathlib.Path, rng: np.random.Generator, mis
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, float_format="%.0f")
     return path
-
-
-def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str, pathlib.Path]:
-    """Every format for one world in ``folder`` (the demo dataset layout); returns the paths by source."""
-    from mrframe_osint.firms_writer import write_firms
-
-    folder = pathlib.Path(folder)
-
-    def rng(code: int) -> np.random.Generator:
-        return np.random.default_rng([seed, code])
-
-    return {
-        "equipment": write_equipment(world, folder / "russia_losses_equipment.json", rng(1)),
-        "personnel": write_personnel(world, folder / "russia_losses_personnel.json", rng(2)),
-        "firms": write_firms(world, folder / "firms_viirs", rng(3), "VIIRS"),
-        "firms_modis": write_firms(world, folder / "firms_modis", rng(4), "MODIS", nrt_days=0),
-        "sentinel": write_sentinel(world, folder / "sentinel_monthly.csv", rng(5)),
-        "labels": write_labels(world, folder / "intensity_regimes.csv", rng(6)),
-    }
-
