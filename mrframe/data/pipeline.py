@@ -130,10 +130,10 @@ def prepare(
         )
     if fitted is None:
         fit_until = timeline.day_index(spec.data.split.val_from)
-        preprocessing = Preprocessing.fit(spec.data, aligned, spec.inputs, timeline, fit_until)
+        preprocessing, scaled = Preprocessing.fit(spec.data, aligned, spec.inputs, timeline, fit_until)
     else:
         preprocessing = Preprocessing.from_state(spec.data, fitted, aligned, spec.inputs)
-    scaled = preprocessing.scale(aligned)
+        scaled = preprocessing.scale(aligned)
     reduced = preprocessing.reduce(scaled)
     targets = {
         task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]

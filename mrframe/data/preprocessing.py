@@ -42,8 +42,9 @@ class Preprocessing:
 
     @classmethod
     def fit(cls, config: DataConfig, sources: Mapping[str, AlignedSource], inputs: Sequence[str],
-            timeline: Timeline, fit_until_day: int) -> Preprocessing:
-        """Fit on the rows of each source available before day index ``fit_until_day``."""
+            timeline: Timeline, fit_until_day: int) -> tuple[Preprocessing, dict[str, AlignedSource]]:
+        """Fit on the training rows (:func:`~mrframe.data.transforms.training_rows` of ``fit_until_day``);
+        returns the fitted preprocessing and the normalised sources (:meth:`scale`), which fitting needs."""
         normaliser = _normaliser(config, list(sources)).fit(sources, timeline, fit_until_day)
         scaled = normaliser.transform(sources)
         reductions = {}
@@ -51,7 +52,7 @@ class Preprocessing:
             settings = config.preprocessing(name)
             rows = training_rows(scaled[name], timeline, fit_until_day)
             reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca, name)
-        return cls(normaliser, reductions)
+        return cls(normaliser, reductions), scaled
 
     @classmethod
     def from_state(cls, config: DataConfig, state: Mapping[str, torch.Tensor], sources: Mapping[str, AlignedSource],

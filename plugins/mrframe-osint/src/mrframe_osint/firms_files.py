@@ -89,18 +89,18 @@ def instrument_of(path: pathlib.Path) -> str:
 def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_values: str) -> FirmsFile:
     """Read one FIRMS file of ``instrument`` into per-detection columns (see :class:`FirmsFile`)."""
     b1, b2 = BRIGHTNESS[instrument]
-    header = set(pd.read_csv(path, nrows=0).columns)
-    optional = [c for c in OPTIONAL if c in header]
     numbers = {c: np.float64 for c in (*NUMERIC, b1, b2)}
-    numbers["acq_time"] = np.float64
+    text = {c: "category" for c in ("acq_date", "daynight", *OPTIONAL)}
     if instrument == "MODIS":
-        numbers["confidence"] = np.float64
-    text = {c: "category" for c in ("acq_date", "daynight", *optional) + (("confidence",) if instrument == "VIIRS" else ())}
-    columns = [*REQUIRED, b1, b2, *optional]
+        numbers["confidence"] = np.float64  # 0-100
+    else:
+        text["confidence"] = "category"  # l/n/h or low/nominal/high
+    wanted = {*REQUIRED, b1, b2, *OPTIONAL}  # the optional columns are read when the file has them
     try:
-        raw = pd.read_csv(path, usecols=columns, dtype={**numbers, **text}, engine="c")
+        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**numbers, **text}, engine="c")
     except ValueError:  # a cell of a numeric column is not a number: find it slowly, then name it
-        raw = pd.read_csv(path, usecols=columns, dtype={**dict.fromkeys(numbers, str), **text}, engine="c")
+        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**dict.fromkeys(numbers, str), **text},
+                          engine="c")
         raw = _coerce_numbers(path, raw, list(numbers), bad_values)
     day = per_category(raw["acq_date"], day_numbers, missing=NO_DAY)
     if instrument == "VIIRS":
@@ -122,7 +122,8 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
         if wrong.any() and bad_values == "error":
             line = int(np.flatnonzero(wrong)[0]) + 2
             value = raw[column].iloc[line - 2]
-            raise DataError(f"{path}, line {line}, column {column!r}: cannot read {value!r}; fix or remove the row, "
+            shown = "an empty cell" if pd.isna(value) else repr(value)
+            raise DataError(f"{path}, line {line}, column {column!r}: cannot read {shown}; fix or remove the row, "
                             "or set bad_values = \"missing\" to drop unreadable rows")
         bad |= wrong
     nrt = np.zeros(len(raw), dtype=bool)
