@@ -89,3 +89,18 @@ def test_bad_labels(tmp_path, value, message):
     path = write(tmp_path, "l.csv", f"date,regime\n2022-02-25,1\n2022-02-26,{value}\n")
     with pytest.raises(DataError, match=message):
         labels(path, classes=4)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("date,a\n2023-02-01,1\n2023-01-01,2\n", r"line 3: date 2023-01-01 comes after 2023-02-01 .*sort the file by date"),
+    ("date,a\n2023-01-01,1\nJan 2023,2\n", r"line 3, column 'date': 'Jan 2023' is not a date"),
+    ("date,a\n2023-01-01,1\n2023-01-01,3\n", r"line 3: date 2023-01-01 appears again \(line 2\) with different values"),
+    ("", "the file is empty"),
+    ("date,a\n", "holds no rows"),
+])
+def test_sentinel_and_labels_share_the_date_checks(tmp_path, text, message):
+    path = write(tmp_path, "m.csv", text)
+    with pytest.raises(DataError, match=message):
+        sentinel(path)
+    with pytest.raises(DataError, match=message):
+        labels(path)
