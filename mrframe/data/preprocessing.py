@@ -51,7 +51,8 @@ class Preprocessing:
         for name in inputs:
             settings = config.preprocessing(name)
             rows = training_rows(scaled[name], timeline, fit_until_day)
-            reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca, name)
+            reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca,
+                                             scaled[name].info)
         return cls(normaliser, reductions), scaled
 
     @classmethod

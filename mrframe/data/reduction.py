@@ -60,19 +60,25 @@ def correlation_keep(values: np.ndarray, threshold: float) -> np.ndarray:
     return keep
 
 
-def fit_pca(values: np.ndarray, components: int | float, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean [F], components [k, F])`` of a PCA fitted on the complete rows of ``values [rows, F]``."""
+def fit_pca(values: np.ndarray, components: int | float, source: str,
+            names: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean [F], components [k, F])`` of a PCA fitted on the complete rows of ``values [rows, F]``
+    (``names``: the features, for messages)."""
     from sklearn.decomposition import PCA
 
     complete = values[np.isfinite(values).all(axis=1)].astype(np.float64)
     n_features = values.shape[1]
+    names = names or tuple(f"feature {i}" for i in range(n_features))
     if isinstance(components, int) and components > n_features:
         raise DataError(f"source '{source}': data.preprocess.{source}.pca asks for {components} components of "
                         f"{n_features} input features; ask for at most {n_features}")
     needed = (components if isinstance(components, int) else 1) + 1
     if complete.shape[0] < needed:
+        share = np.isfinite(values).mean(axis=0) if len(values) else np.zeros(n_features)
+        rare = ", ".join(f"{names[i]!r} ({share[i]:.0%})" for i in np.argsort(share)[:3])
         raise DataError(f"source '{source}': PCA needs at least {needed} training rows with every input feature "
-                        f"observed, found {complete.shape[0]}; lower or remove data.preprocess.{source}.pca")
+                        f"observed, found {complete.shape[0]}; the least observed are {rare}: leave them out with "
+                        f"the source's features key, or lower or remove data.preprocess.{source}.pca")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pca = PCA(n_components=components, svd_solver="full").fit(complete)
@@ -138,12 +144,13 @@ class Reduction:
         return cls(keep, state[f"{prefix}.mean"].numpy(), state[f"{prefix}.components"].numpy())
 
 
-def fit_reduction(values: np.ndarray, threshold: float | None, pca: int | float | None, source: str) -> Reduction:
+def fit_reduction(values: np.ndarray, threshold: float | None, pca: int | float | None, source: SourceInfo) -> Reduction:
     """Fit a source's reduction on its normalised training rows ``values [rows, F]``."""
     keep = np.ones(values.shape[1], dtype=bool)
     if threshold is not None and threshold < 1.0:
         keep = correlation_keep(values, threshold)
     if pca is None:
         return Reduction(keep)
-    mean, components = fit_pca(values[:, keep], pca, source)
+    names = tuple(f for f, k in zip(source.features, keep, strict=True) if k)
+    mean, components = fit_pca(values[:, keep], pca, source.name, names)
     return Reduction(keep, mean, components)

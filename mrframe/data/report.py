@@ -111,7 +111,7 @@ class DataReport:
         ]
         lines = _table(rows, right={5, 6, 7, 8})
         for s in self.sources:
-            lag = f", publication lag {s.lag_days} days" if s.lag_days else ""
+            lag = f", publication lag {s.lag_days} day{'s' * (s.lag_days != 1)}" if s.lag_days else ""
             lines += ["", f"{s.name}: observed per feature{lag}"]
             width = max((len(f) for f in s.per_feature), default=0)
             lines += [f"  {feature:<{width}}  {fraction:6.1%}" for feature, fraction in s.per_feature.items()]

@@ -56,9 +56,9 @@ def test_pca_by_explained_variance_and_too_few_complete_rows():
     assert components.shape[0] == 1
     sparse = x.copy()
     sparse[np.arange(200) % 70 != 0, 0] = np.nan  # 3 complete rows
-    with pytest.raises(DataError, match=r"source 's': PCA needs at least 4 training rows .* found 3; lower or remove "
-                                        r"data\.preprocess\.s\.pca"):
-        fit_pca(sparse, 3, "s")
+    with pytest.raises(DataError, match=r"source 's': PCA needs at least 4 training rows .* found 3; the least "
+                                        r"observed are 'a' \(2%\), .* lower or remove data\.preprocess\.s\.pca"):
+        fit_pca(sparse, 3, "s", ("a", "b", "c", "d"))
     with pytest.raises(DataError, match="asks for 5 components of 4 input features"):
         fit_pca(x, 5, "s")
 
@@ -69,10 +69,11 @@ def test_reduction_state_round_trip_and_names():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((100, 3))
     x[:, 2] = x[:, 0]
-    reduction = fit_reduction(x, 0.9, 1, "s")
+    info = SourceInfo("s", "daily", ("a", "b", "c"), ("a",))
+    reduction = fit_reduction(x, 0.9, 1, info)
     again = Reduction.from_state(reduction.state("s"), "s")
     assert np.array_equal(again.apply(x), reduction.apply(x))
-    info = reduction.info(SourceInfo("s", "daily", ("a", "b", "c"), ("a",)))
-    assert info.features == ("pc1",) and info.counts == ()
-    filtered = fit_reduction(x, 0.9, None, "s").info(SourceInfo("s", "daily", ("a", "b", "c"), ("a", "c")))
+    reduced = reduction.info(info)
+    assert reduced.features == ("pc1",) and reduced.counts == ()
+    filtered = fit_reduction(x, 0.9, None, info).info(SourceInfo("s", "daily", ("a", "b", "c"), ("a", "c")))
     assert filtered.features == ("a", "b") and filtered.counts == ("a",)
