@@ -91,3 +91,5 @@ def test_planted_relationships_are_there(dataset):
 def test_generic_only_keys_are_rejected_for_real_formats():
     with pytest.raises(SpecError, match=r"sources\.s\.features: applies to format = \"generic\" only"):
         structure(SyntheticConfig, {"format": "equipment", "features": 3}, "sources.s")
+    with pytest.raises(SpecError, match=r"sources\.s\.outage_length: is not used by format = \"firms\""):
+        structure(SyntheticConfig, {"format": "firms", "outage_length": 3}, "sources.s")

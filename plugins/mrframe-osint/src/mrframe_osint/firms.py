@@ -118,7 +118,7 @@ class FirmsSource(Source):
         config: FirmsConfig = self.config
         rejected: Counter = Counter()
         files = self._read_files(rejected)
-        covered = self._coverage(files, rejected)
+        covered = self._coverage(files)
         rows = pd.concat([f.rows for f in files], ignore_index=True)
         if covered.size == 0:
             raise DataError(f"{config.path}: no FIRMS detection in any file, so no day is known to be covered; "
@@ -159,7 +159,7 @@ class FirmsSource(Source):
             raise DataError(f"{config.path}: no {wanted} file")
         return files
 
-    def _coverage(self, files: list[FirmsFile], rejected: Counter) -> np.ndarray:
+    def _coverage(self, files: list[FirmsFile]) -> np.ndarray:
         """Sorted unique day numbers the files cover."""
         config: FirmsConfig = self.config
         if config.coverage is not None:

@@ -42,6 +42,7 @@ from mrframe_osint.writers import write_equipment, write_labels, write_personnel
 
 Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels"]
 GENERIC_ONLY = ("resolution", "features", "counts", "noise")
+UNUSED = {"firms": ("outage_length",), "labels": ("outages", "outage_length")}  # FIRMS gaps come from `missing`
 
 
 @attrs.frozen
@@ -71,6 +72,8 @@ class SyntheticConfig:
         for attribute in attrs.fields(SyntheticConfig):
             if attribute.name in GENERIC_ONLY and getattr(self, attribute.name) != attribute.default:
                 yield attribute.name, f"applies to format = \"generic\" only (format is \"{self.format}\")"
+            if attribute.name in UNUSED.get(self.format, ()) and getattr(self, attribute.name) is not None:
+                yield attribute.name, f"is not used by format = \"{self.format}\""
 
 
 def generate(config: SyntheticConfig) -> SourceFrame:
@@ -125,7 +128,7 @@ def write_format(config: SyntheticConfig, folder: pathlib.Path) -> Source:
     if config.format == "sentinel":
         path = write_sentinel(world, folder / "sentinel_monthly.csv", rng, **gaps, **lengths)
         return SentinelSource(SentinelConfig(path, counts=("s2_scenes", "s1_scenes")))
-    path = write_labels(world, folder / "intensity_regimes.csv", rng, **{k: v for k, v in gaps.items() if k == "missing"})
+    path = write_labels(world, folder / "intensity_regimes.csv", rng, **gaps)  # outages are refused for labels
     return LabelsSource(LabelsConfig(path, classes=4))
 
 
