@@ -11,6 +11,7 @@ import traceback
 
 import click
 
+from mrframe.cli.data import data
 from mrframe.cli.plugins import plugins
 from mrframe.cli.run import run
 from mrframe.cli.validate import validate
@@ -32,6 +33,7 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(plugins)
+cli.add_command(data)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ import click
 
 from mrframe.cli.options import common
 from mrframe.data.pipeline import prepare
+from mrframe.data.report import write_data_report
 from mrframe.engine.plots import LossPlot
 from mrframe.engine.progress import ProgressBar
 from mrframe.engine.rundir import RunDirectory
@@ -38,6 +39,7 @@ def run(spec: str, overrides: tuple[str, ...], debug: bool, out_dir: pathlib.Pat
     click.echo(f"data: {len(data.frames)} sources on {data.timeline.first_day} .. {data.timeline.last_day}; samples {sizes}")
     directory = RunDirectory.create(out_dir or loaded.run.out_dir or pathlib.Path("runs"), loaded.name)
     directory.write_text(directory.spec, loaded.to_toml())
+    write_data_report(directory, loaded, data.frames, data)
     hooks = plugin_manager(
         builtin=[ProgressBar(), MetricsWriter(directory), LossPlot(directory)], named=loaded.run.hooks
     )

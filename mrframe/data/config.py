@@ -1,4 +1,16 @@
-"""The ``[data]`` section of a spec: windows, the temporal split and the fitted preprocessing."""
+"""The ``[data]`` section of a spec: windows, the temporal split and the fitted preprocessing.
+
+Preprocessing is set for every source at once (``normalise``, ``log1p_counts``, ``correlation_filter``) and
+can be changed for one source in ``[data.preprocess.NAME]`` (its keys default to the ``[data]`` ones)::
+
+    [data]
+    normalise = "zscore"
+    correlation_filter = 0.98
+
+    [data.preprocess.equipment]
+    normalise = "robust"
+    pca = 4              # the source's inputs become 4 principal components
+"""
 
 from __future__ import annotations
 
@@ -32,6 +44,43 @@ class SplitConfig:
             yield "until", f"must not be before {last}, got {self.until}"
 
 
+Normalise = Literal["zscore", "robust", "none"]
+
+
+def _check_pca(value: int | float) -> str | None:
+    if isinstance(value, float) and not 0.0 < value < 1.0:
+        return f"a fraction of variance must lie strictly between 0 and 1, got {value}"
+    if isinstance(value, int) and value < 1:
+        return f"a number of components must be at least 1, got {value}"
+    return None
+
+
+@attrs.frozen
+class SourcePreprocessing:
+    """How one source's values are transformed before they reach its encoder (fitted on training rows)."""
+
+    normalise: Normalise | None = field(None, "per-feature scaling (default: data.normalise)")
+    log1p_counts: bool | None = field(None, "log-compress count features (default: data.log1p_counts)")
+    correlation_filter: float | None = field(
+        None, "drop inputs more correlated than this with an earlier one (default: data.correlation_filter; 1: off)",
+        min=0.0, max=1.0,
+    )
+    pca: int | float | None = field(
+        None, "replace the inputs by principal components: a number of them, or the fraction of training variance "
+              "to keep (0 < x < 1)", check=_check_pca,
+    )
+
+
+@attrs.frozen
+class ResolvedPreprocessing:
+    """A source's preprocessing with every default filled in from ``[data]``."""
+
+    normalise: Normalise
+    log1p_counts: bool
+    correlation_filter: float | None
+    pca: int | float | None
+
+
 @attrs.frozen
 class DataConfig:
     """How sources become samples."""
@@ -40,7 +89,22 @@ class DataConfig:
     daily_window: int = field(90, "days of daily history each sample sees (ending on its anchor day)", min=1)
     monthly_window: int = field(12, "completed months of monthly history each sample sees", min=1)
     stride: int = field(1, "days between consecutive anchor days", min=1)
-    normalise: Literal["zscore", "robust", "none"] = field(
-        "zscore", "per-feature scaling fitted on training rows' observed values"
-    )
+    normalise: Normalise = field("zscore", "per-feature scaling fitted on training rows' observed values")
     log1p_counts: bool = field(True, "compress count features with sign(x)*log1p(|x|) before scaling")
+    correlation_filter: float | None = field(
+        None, "drop an input feature whose |correlation| on training rows with an earlier kept feature of its "
+              "source exceeds this (none: keep all)", min=0.0, max=1.0,
+    )
+    preprocess: dict[str, SourcePreprocessing] = field(
+        factory=dict, doc="per-source changes to the preprocessing: [data.preprocess.SOURCE]"
+    )
+
+    def preprocessing(self, source: str) -> ResolvedPreprocessing:
+        """The preprocessing of ``source``: its ``[data.preprocess.SOURCE]`` keys over the ``[data]`` ones."""
+        own = self.preprocess.get(source, SourcePreprocessing())
+        return ResolvedPreprocessing(
+            normalise=own.normalise if own.normalise is not None else self.normalise,
+            log1p_counts=own.log1p_counts if own.log1p_counts is not None else self.log1p_counts,
+            correlation_filter=own.correlation_filter if own.correlation_filter is not None else self.correlation_filter,
+            pca=own.pca,
+        )

@@ -57,8 +57,40 @@ class TargetPlan:
     values: np.ndarray | None = None
 
 
+@attrs.frozen(eq=False)
+class WindowViews:
+    """The strided window views of every input source and target, built once and shared by all splits."""
+
+    inputs: dict[str, WindowView]
+    targets: dict[str, WindowView]
+
+    @classmethod
+    def build(cls, sources: Mapping[str, AlignedSource], targets: Mapping[str, TargetPlan], daily_window: int,
+              monthly_window: int, inputs: tuple[str, ...] | None = None) -> WindowViews:
+        names = tuple(sources) if inputs is None else inputs
+        return cls(
+            inputs={
+                name: WindowView(sources[name].values,
+                                 daily_window if sources[name].info.resolution == "daily" else monthly_window)
+                for name in names
+            },
+            targets={
+                task: WindowView(
+                    plan.values if plan.values is not None else sources[plan.info.source].values[:, plan.columns],
+                    plan.info.span,
+                )
+                for task, plan in targets.items()
+            },
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in (*self.inputs.values(), *self.targets.values()))
+
+
 class WindowDataset:
-    """The samples of one split (``anchors`` are day indices on ``timeline``)."""
+    """The samples of one split (``anchors`` are day indices on ``timeline``); ``views`` shares the window
+    views of another dataset over the same data (built from ``sources`` and ``targets`` when None)."""
 
     def __init__(
         self,
@@ -69,6 +101,7 @@ class WindowDataset:
         anchors: np.ndarray,
         daily_window: int,
         monthly_window: int,
+        views: WindowViews | None = None,
     ):
         self.timeline = timeline
         self.inputs = inputs
@@ -77,26 +110,20 @@ class WindowDataset:
         self.daily_window = daily_window
         self.monthly_window = monthly_window
         self.sources = {name: sources[name] for name in inputs}
-        self._input_views = {
-            name: WindowView(s.values, daily_window if s.info.resolution == "daily" else monthly_window)
-            for name, s in self.sources.items()
-        }
-        self._target_views = {
-            task: WindowView(
-                plan.values if plan.values is not None else sources[plan.info.source].values[:, plan.columns],
-                plan.info.span,
-            )
-            for task, plan in self.targets.items()
-        }
+        if views is None:
+            views = WindowViews.build(sources, self.targets, daily_window, monthly_window, inputs)
+        self.views = views
+        self._input_views = views.inputs
+        self._target_views = views.targets
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the dataset's arrays (constant in the number of samples but for the anchors)."""
-        views = list(self._input_views.values()) + list(self._target_views.values())
-        return sum(v.nbytes for v in views) + self.anchors.nbytes
+        """Bytes held by the dataset's arrays: the window views (shared between splits, constant in the number
+        of samples) and the anchors (8 bytes per sample)."""
+        return self.views.nbytes + self.anchors.nbytes
 
     def anchor_dates(self, indices: np.ndarray | None = None) -> np.ndarray:
         """Anchor days as ``datetime64[D]``."""

@@ -1,6 +1,8 @@
-"""Spec -> data: load sources, align, resolve targets, split with embargo, fit scaling, build datasets.
+"""Spec -> data: load sources, align, resolve targets, split with embargo, fit preprocessing, build datasets.
 
-Everything fitted here sees the training period only (rows that ended before ``split.val_from``).
+Everything fitted here sees the training period only (rows available before ``split.val_from``; see
+:mod:`mrframe.data.preprocessing`). Targets are cut from the normalised sources with every feature; encoders
+see the input sources after the optional correlation filter and PCA.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import numpy as np
 import torch
 
 from mrframe.config import join_path
-from mrframe.data.dataset import TargetPlan, WindowDataset
+from mrframe.data.dataset import TargetPlan, WindowDataset, WindowViews
+from mrframe.data.preprocessing import Preprocessing
+from mrframe.data.reduction import Reduction
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
 from mrframe.data.timeline import AlignedSource, Timeline, align
 from mrframe.data.transforms import Normaliser
@@ -27,20 +31,22 @@ class PreparedData:
 
     timeline: Timeline
     frames: dict[str, SourceFrame]  # as loaded (for reports)
-    sources: dict[str, AlignedSource]  # aligned and normalised
-    inputs: dict[str, SourceInfo]  # the sources that feed encoders, in spec order
+    sources: dict[str, AlignedSource]  # aligned and normalised, every feature (targets are cut from these)
+    inputs: dict[str, SourceInfo]  # what each encoder sees (after correlation filter / PCA), in spec order
     targets: dict[str, TargetPlan]  # by task (head name)
     datasets: dict[str, WindowDataset]  # by split
     split: SplitAnchors
     normaliser: Normaliser
+    reductions: dict[str, Reduction] = attrs.field(factory=dict)  # by input source
 
     @property
     def target_infos(self) -> dict[str, TargetInfo]:
         return {task: plan.info for task, plan in self.targets.items()}
 
     def preprocessing_state(self) -> dict[str, torch.Tensor]:
-        """Everything fitted on the training period, as plain tensors (saved in checkpoints)."""
-        return {f"normaliser.{k}": v for k, v in self.normaliser.state_dict().items()}
+        """Everything fitted on the training period (scaling, correlation filter, PCA), as plain tensors
+        (saved in checkpoints; ``prepare(spec, fitted=state)`` re-applies them)."""
+        return Preprocessing(self.normaliser, self.reductions).state_dict()
 
     def to_source_units(self, task: str, values: np.ndarray) -> np.ndarray:
         """A task's values ``[..., len(features)]`` back in its source's units."""
@@ -94,6 +100,17 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
     return plans
 
 
+def check_preprocess_names(spec: Spec) -> None:
+    """Every ``[data.preprocess.NAME]`` table must name a source."""
+    problems = [
+        Problem(join_path(join_path("data", "preprocess"), name),
+                f"no source named '{name}'{did_you_mean(name, spec.sources)}")
+        for name in spec.data.preprocess if name not in spec.sources
+    ]
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
+
+
 def prepare(
     spec: Spec,
     frames: Mapping[str, SourceFrame] | None = None,
@@ -101,6 +118,7 @@ def prepare(
 ) -> PreparedData:
     """The full data side of a run. ``frames`` skips loading (they are already in memory); ``fitted`` re-applies
     the preprocessing state of a checkpoint (:meth:`PreparedData.preprocessing_state`) instead of fitting."""
+    check_preprocess_names(spec)
     frames = dict(frames) if frames is not None else load_sources(spec)
     timeline, aligned = align(frames, {name: s.lag_days for name, s in spec.sources.items()})
     targets = resolve_targets(spec, aligned)
@@ -110,23 +128,26 @@ def prepare(
             f"no training sample: no anchor day between {timeline.first_day} and data.split.val_from "
             f"({spec.data.split.val_from}) has all its targets before val_from; move val_from later or shorten horizons"
         )
-    normaliser = Normaliser(spec.data.normalise, spec.data.log1p_counts)
     if fitted is None:
-        normaliser.fit(aligned, timeline, timeline.day_index(spec.data.split.val_from))
+        fit_until = timeline.day_index(spec.data.split.val_from)
+        preprocessing, scaled = Preprocessing.fit(spec.data, aligned, spec.inputs, timeline, fit_until)
     else:
-        normaliser.load_state_dict({k.removeprefix("normaliser."): v for k, v in fitted.items() if k.startswith("normaliser.")})
-    scaled = normaliser.transform(aligned)
+        preprocessing = Preprocessing.from_state(spec.data, fitted, aligned, spec.inputs)
+        scaled = preprocessing.scale(aligned)
+    reduced = preprocessing.reduce(scaled)
     targets = {
         task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]
                            .values[:, plan.columns])
         for task, plan in targets.items()
     }
-    inputs = {name: scaled[name].info for name in spec.inputs}
+    inputs = {name: reduced[name].info for name in spec.inputs}
+    views = WindowViews.build(reduced, targets, spec.data.daily_window, spec.data.monthly_window)
     datasets = {
         split: WindowDataset(
-            timeline, scaled, tuple(inputs), targets, anchors.anchors[split],
-            spec.data.daily_window, spec.data.monthly_window,
+            timeline, reduced, tuple(inputs), targets, anchors.anchors[split],
+            spec.data.daily_window, spec.data.monthly_window, views=views,
         )
         for split in SPLITS
     }
-    return PreparedData(timeline, frames, scaled, inputs, targets, datasets, anchors, normaliser)
+    return PreparedData(timeline, frames, scaled, inputs, targets, datasets, anchors, preprocessing.normaliser,
+                        preprocessing.reductions)

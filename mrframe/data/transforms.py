@@ -2,7 +2,8 @@
 
 For each feature ``x``: optionally ``x <- sign(x) * log1p(|x|)`` (count features), then
 ``x <- (x - center) / scale`` with ``center, scale`` = mean, std (``zscore``) or median, IQR/1.349
-(``robust``), computed over observed (finite) values of rows that ended before the validation split starts.
+(``robust``), computed over observed (finite) values of the rows a training sample can see as input
+(:func:`training_rows`: nothing dated on or after ``val_from``, nor published after it).
 A feature never observed in training keeps center 0, scale 1; a constant one keeps scale 1. Missing values
 stay NaN. The fitted state is a dict of plain tensors, saved in checkpoints and re-applied from them.
 """
@@ -39,12 +40,14 @@ class Scaling:
 
 
 def training_rows(source: AlignedSource, timeline: Timeline, fit_until_day: int) -> np.ndarray:
-    """Rows of ``source`` whose period ended before day index ``fit_until_day``."""
+    """Rows of ``source`` that some sample anchored before day index ``fit_until_day`` can see as input: day
+    ``d`` if ``d + lag < fit_until_day``; a month if its last day ``e`` has ``e + lag < fit_until_day - 1``
+    (anchor ``a`` sees a month only when ``e + lag < a``, see :mod:`mrframe.data.dataset`)."""
     n = source.values.shape[0]
     if source.info.resolution == "daily":
-        return np.arange(min(max(fit_until_day, 0), n))
+        return np.arange(min(max(fit_until_day - source.lag_days, 0), n))
     ends = timeline.month_end_day_index(np.arange(n))
-    return np.flatnonzero(ends < fit_until_day)
+    return np.flatnonzero(ends + source.lag_days < fit_until_day - 1)
 
 
 def fit_scaling(values: np.ndarray, log1p: np.ndarray, method: str) -> Scaling:
@@ -68,19 +71,23 @@ def fit_scaling(values: np.ndarray, log1p: np.ndarray, method: str) -> Scaling:
 
 
 class Normaliser:
-    """Fits and applies a :class:`Scaling` per source."""
+    """Fits and applies a :class:`Scaling` per source; ``per_source`` maps a source name to its own
+    ``(method, log1p_counts)`` where it differs from the defaults."""
 
-    def __init__(self, method: str = "zscore", log1p_counts: bool = True):
+    def __init__(self, method: str = "zscore", log1p_counts: bool = True,
+                 per_source: Mapping[str, tuple[str, bool]] | None = None):
         self.method = method
         self.log1p_counts = log1p_counts
+        self.per_source = dict(per_source or {})
         self.scalings: dict[str, Scaling] = {}
 
     def fit(self, sources: Mapping[str, AlignedSource], timeline: Timeline, fit_until_day: int) -> Normaliser:
         for name, source in sources.items():
+            method, log1p_counts = self.per_source.get(name, (self.method, self.log1p_counts))
             rows = training_rows(source, timeline, fit_until_day)
-            counts = set(source.info.counts) if self.log1p_counts else set()
+            counts = set(source.info.counts) if log1p_counts else set()
             log1p = np.array([f in counts for f in source.info.features], dtype=bool)
-            self.scalings[name] = fit_scaling(source.values[rows], log1p, self.method)
+            self.scalings[name] = fit_scaling(source.values[rows], log1p, method)
         return self
 
     def transform(self, sources: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:

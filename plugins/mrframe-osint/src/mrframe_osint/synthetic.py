@@ -11,11 +11,19 @@ A daily feature is ``x[t, f] = a_f . z[t] + noise`` (or a Poisson count with log
 when ``counts = true``); a monthly feature is ``a_f`` times the month's mean of ``z`` plus noise. Loadings
 ``a_f``, noise and missingness come from ``seed``. Each value is missing with probability ``missing``;
 ``outages`` whole-source gaps of ``outage_length`` periods are missing entirely.
+
+With ``format`` set to a real format (``equipment``, ``personnel``, ``firms``, ``sentinel``, ``labels``) the source
+simulates :mod:`mrframe_osint.world` over ``periods`` days from ``start``, writes that format (see
+:mod:`mrframe_osint.writers`; into ``write_to``, or a temporary folder) and reads it back through the real
+source's loader, so what it yields is exactly what the real loader makes of such a file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
+import tempfile
+from collections.abc import Iterator
 from typing import Literal
 
 import attrs
@@ -24,9 +32,17 @@ import pandas as pd
 
 from mrframe.config import field
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.firms import FirmsConfig, FirmsSource
+from mrframe_osint.firms_writer import write_firms
+from mrframe_osint.labels import LabelsConfig, LabelsSource
+from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
+from mrframe_osint.sentinel import SentinelConfig, SentinelSource
+from mrframe_osint.world import EPOCH, latent, simulate
+from mrframe_osint.writers import write_equipment, write_labels, write_personnel, write_sentinel
 
-EPOCH = np.datetime64("2000-01-01", "D")
-_PHI = np.array([0.97, 0.90, 0.995])
+Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels"]
+GENERIC_ONLY = ("resolution", "features", "counts", "noise")
+UNUSED = {"firms": ("outage_length",), "labels": ("outages", "outage_length")}  # FIRMS gaps come from `missing`
 
 
 @attrs.frozen
@@ -36,27 +52,28 @@ class SyntheticConfig:
     periods: int = field(730, "number of days (daily) or months (monthly)", min=1)
     features: int = field(4, "number of features, named x0, x1, ...", min=1)
     counts: bool = field(False, "generate non-negative event counts (Poisson) instead of real values")
-    missing: float = field(0.1, "probability that any single value is missing", min=0.0, max=1.0)
-    outages: int = field(0, "number of whole-source outages (every feature missing)", min=0)
-    outage_length: int = field(14, "length of each outage in periods", min=1)
+    missing: float | None = field(
+        None, "fraction of values missing (default 0.1; real formats: equipment 0.06, personnel 0.23, firms 0.09, "
+        "sentinel 0.33, labels 0)", min=0.0, max=0.95)
+    outages: int | None = field(None, "whole-source outages, every feature missing (default 0; real formats 2, "
+                                      "sentinel 1, labels 0)", min=0)
+    outage_length: int | None = field(None, "length of each outage in periods (default 14; real formats 5 days, "
+                                            "sentinel 2 months)", min=1)
     noise: float = field(0.3, "standard deviation of observation noise (real values)", min=0.0)
     world: int = field(0, "seed of the latent process shared by every source with the same world", min=0)
     seed: int = field(0, "seed of this source's loadings, noise and missingness", min=0)
+    format: Format = field("generic", "generic: features x0, x1, ... in memory; a real format: that file, written "
+                                      "and read back through its source's loader (periods = days)")
+    write_to: pathlib.Path | None = field(None, "folder a real format is written into and kept (default: a temporary one)")
 
-
-def latent(world: int, last_day: np.datetime64) -> np.ndarray:
-    """The shared latent process ``[days since 2000-01-01 up to last_day, 3]``."""
-    n = int((np.datetime64(last_day, "D") - EPOCH).astype(np.int64)) + 1
-    rng = np.random.default_rng([world, 20000101])
-    shocks = rng.standard_normal((n, 3)) * np.sqrt(1 - _PHI**2)
-    z = np.empty((n, 3))
-    z[0] = shocks[0] / np.sqrt(1 - _PHI**2)
-    for t in range(1, n):
-        z[t] = _PHI * z[t - 1] + shocks[t]
-    days = np.arange(n)
-    z[:, 0] += 0.8 * np.sin(2 * np.pi * days / 7.0)
-    z[:, 2] += 0.8 * np.sin(2 * np.pi * days / 365.25)
-    return z
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.format == "generic":
+            return
+        for attribute in attrs.fields(SyntheticConfig):
+            if attribute.name in GENERIC_ONLY and getattr(self, attribute.name) != attribute.default:
+                yield attribute.name, f"applies to format = \"generic\" only (format is \"{self.format}\")"
+            if attribute.name in UNUSED.get(self.format, ()) and getattr(self, attribute.name) is not None:
+                yield attribute.name, f"is not used by format = \"{self.format}\""
 
 
 def generate(config: SyntheticConfig) -> SourceFrame:
@@ -81,19 +98,51 @@ def generate(config: SyntheticConfig) -> SourceFrame:
         values = rng.poisson(np.exp(np.clip(1.5 + 0.6 * signal, -10, 8))).astype(np.float64)
     else:
         values = signal + config.noise * rng.standard_normal(signal.shape)
-    values[rng.random(values.shape) < config.missing] = np.nan
-    for _ in range(config.outages):
-        start = int(rng.integers(0, max(1, len(index) - config.outage_length)))
-        values[start : start + config.outage_length] = np.nan
+    missing = 0.1 if config.missing is None else config.missing
+    outage_length = 14 if config.outage_length is None else config.outage_length
+    values[rng.random(values.shape) < missing] = np.nan
+    for _ in range(config.outages or 0):
+        start = int(rng.integers(0, max(1, len(index) - outage_length)))
+        values[start : start + outage_length] = np.nan
     names = [f"x{i}" for i in range(config.features)]
     frame = pd.DataFrame(values, index=index, columns=names)
     return SourceFrame(frame, config.resolution, counts=tuple(names) if config.counts else ())
 
 
+def write_format(config: SyntheticConfig, folder: pathlib.Path) -> Source:
+    """Write ``config.format`` into ``folder``; returns the real source that reads what was written."""
+    world = simulate(config.world, config.start, config.periods)
+    code = ("equipment", "personnel", "firms", "sentinel", "labels").index(config.format) + 1
+    rng = np.random.default_rng([config.world, config.seed, code])
+    gaps = {k: v for k, v in (("missing", config.missing), ("outages", config.outages)) if v is not None}
+    lengths = {"outage_length": config.outage_length} if config.outage_length is not None else {}
+    if config.format == "equipment":
+        return EquipmentSource(EquipmentConfig(write_equipment(world, folder / "russia_losses_equipment.json",
+                                                               rng, **gaps, **lengths)))
+    if config.format == "personnel":
+        return PersonnelSource(PersonnelConfig(write_personnel(world, folder / "russia_losses_personnel.json",
+                                                               rng, **gaps, **lengths)))
+    if config.format == "firms":
+        write_firms(world, folder / "firms", rng, "VIIRS", **gaps)
+        return FirmsSource(FirmsConfig(folder / "firms"))
+    if config.format == "sentinel":
+        path = write_sentinel(world, folder / "sentinel_monthly.csv", rng, **gaps, **lengths)
+        return SentinelSource(SentinelConfig(path, counts=("s2_scenes", "s1_scenes")))
+    path = write_labels(world, folder / "intensity_regimes.csv", rng, **gaps)  # outages are refused for labels
+    return LabelsSource(LabelsConfig(path, classes=4))
+
+
 class SyntheticSource(Source):
-    """Synthetic daily or monthly data with planted, learnable structure and feature-level missingness."""
+    """Synthetic data with planted, learnable structure and feature-level missingness: generic daily or
+    monthly features in memory, or any of the real file formats written and read back by its real loader."""
 
     Config = SyntheticConfig
 
     def load(self) -> SourceFrame:
-        return generate(self.config)
+        config: SyntheticConfig = self.config
+        if config.format == "generic":
+            return generate(config)
+        if config.write_to is not None:
+            return write_format(config, config.write_to).load()
+        with tempfile.TemporaryDirectory(prefix="mrframe-synthetic-") as folder:
+            return write_format(config, pathlib.Path(folder)).load()

@@ -1,0 +1,119 @@
+"""Everything fitted on the training period, in one place: fitted once, or re-applied from a checkpoint.
+
+Per source, in order: normalisation (:mod:`mrframe.data.transforms`, on every source: targets use it too),
+then, for the sources that feed encoders, the correlation filter and PCA (:mod:`mrframe.data.reduction`).
+Each is fitted on the rows available before ``data.split.val_from`` only
+(:func:`~mrframe.data.transforms.training_rows`), so no value on or after that day changes any of them.
+
+The state is a flat dict of plain tensors (``normaliser.SOURCE.center``, ``reduction.SOURCE.keep``, ...) that
+``torch.load(weights_only=True)`` reads back; :meth:`Preprocessing.from_state` checks it against the data it
+is applied to and names what does not match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+import numpy as np
+import torch
+
+from mrframe.data.config import DataConfig
+from mrframe.data.reduction import Reduction, fit_reduction
+from mrframe.data.timeline import AlignedSource, Timeline
+from mrframe.data.transforms import Normaliser, training_rows
+from mrframe.errors import DataError
+
+
+def _normaliser(config: DataConfig, names: Sequence[str]) -> Normaliser:
+    per_source = {}
+    for name in names:
+        resolved = config.preprocessing(name)
+        per_source[name] = (resolved.normalise, resolved.log1p_counts)
+    return Normaliser(config.normalise, config.log1p_counts, per_source)
+
+
+@attrs.frozen(eq=False)
+class Preprocessing:
+    """The fitted normaliser (every source) and reductions (input sources)."""
+
+    normaliser: Normaliser
+    reductions: dict[str, Reduction]
+
+    @classmethod
+    def fit(cls, config: DataConfig, sources: Mapping[str, AlignedSource], inputs: Sequence[str],
+            timeline: Timeline, fit_until_day: int) -> tuple[Preprocessing, dict[str, AlignedSource]]:
+        """Fit on the training rows (:func:`~mrframe.data.transforms.training_rows` of ``fit_until_day``);
+        returns the fitted preprocessing and the normalised sources (:meth:`scale`), which fitting needs."""
+        normaliser = _normaliser(config, list(sources)).fit(sources, timeline, fit_until_day)
+        scaled = normaliser.transform(sources)
+        reductions = {}
+        for name in inputs:
+            settings = config.preprocessing(name)
+            rows = training_rows(scaled[name], timeline, fit_until_day)
+            reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca,
+                                             scaled[name].info)
+        return cls(normaliser, reductions), scaled
+
+    @classmethod
+    def from_state(cls, config: DataConfig, state: Mapping[str, torch.Tensor], sources: Mapping[str, AlignedSource],
+                   inputs: Sequence[str]) -> Preprocessing:
+        """Re-apply a fitted state (:meth:`state_dict`) to ``sources``, checking that it fits them."""
+        normaliser = _normaliser(config, list(sources))
+        normaliser.load_state_dict(_section(state, "normaliser."))
+        reduction_state = _section(state, "reduction.")
+        reductions = {}
+        for name, source in sources.items():
+            n_features = source.info.n_features
+            scaling = normaliser.scalings.get(name)
+            if scaling is None:
+                raise DataError(f"the fitted preprocessing has no source '{name}' (it was fitted for "
+                                f"{', '.join(sorted(normaliser.scalings)) or 'no source'}); the spec's sources changed")
+            if scaling.center.shape != (n_features,):
+                raise DataError(f"source '{name}': the fitted preprocessing is for {scaling.center.shape[0]} features, "
+                                f"the data has {n_features}; was the source's file or feature list changed?")
+            if name in inputs:
+                reductions[name] = _reduction_from_state(reduction_state, name, n_features,
+                                                         config.preprocessing(name).pca is not None)
+        return cls(normaliser, reductions)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {f"normaliser.{k}": v for k, v in self.normaliser.state_dict().items()}
+        for name, reduction in self.reductions.items():
+            state |= reduction.state(f"reduction.{name}")
+        return state
+
+    def scale(self, sources: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:
+        """Every source normalised, all features kept (what targets are cut from)."""
+        return self.normaliser.transform(sources)
+
+    def reduce(self, scaled: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:
+        """The input sources as their encoders see them (after the correlation filter and PCA)."""
+        out = {}
+        for name, reduction in self.reductions.items():
+            source = scaled[name]
+            if reduction.identity:
+                out[name] = source
+            else:
+                out[name] = attrs.evolve(source, info=reduction.info(source.info), values=reduction.apply(source.values))
+        return out
+
+
+def _reduction_from_state(state: Mapping[str, torch.Tensor], name: str, n_features: int, pca: bool) -> Reduction:
+    """A source's reduction from its state (an identity one when the state predates reductions)."""
+    if f"{name}.keep" not in state:
+        reduction = Reduction(np.ones(n_features, dtype=bool))
+    else:
+        reduction = Reduction.from_state(state, name)
+    if reduction.keep.shape != (n_features,):
+        raise DataError(f"source '{name}': the fitted correlation filter is for {reduction.keep.shape[0]} features, "
+                        f"the data has {n_features}")
+    if pca != (reduction.components is not None):
+        wanted, held = ("PCA", "none") if pca else ("no PCA", "one")
+        raise DataError(f"source '{name}': the spec asks for {wanted} (data.preprocess.{name}.pca), but the fitted "
+                        f"preprocessing holds {held}; use the spec the state was fitted with, or fit again")
+    return reduction
+
+
+def _section(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}

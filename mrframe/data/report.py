@@ -1,0 +1,150 @@
+"""What the data looks like: a table per source, the split, and where the report goes in a run directory.
+
+Per source, over its own periods from the first to the last one it loaded (a period absent from its frame
+counts as missing): resolution, date range, number of periods and features, the observed fraction overall and
+per feature, and the rows the reader rejected, by reason. Per split: the anchor days, the number of samples
+and how many candidate anchors the embargo removed.
+
+:func:`write_data_report` leaves ``data_report.txt``, ``data_report.json`` and ``plots/data_observed.png``
+(:func:`mrframe.data.plots.plot_observed`) in a run directory; ``mrframe data`` and ``mrframe run`` both call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from mrframe.data.split import SPLITS
+from mrframe.engine.rundir import RunDirectory
+from mrframe.interfaces import SourceFrame
+from mrframe.spec import Spec
+
+REPORT_TEXT = "data_report.txt"
+REPORT_JSON = "data_report.json"
+HEATMAP = "data_observed.png"
+
+
+def observed_mask(source: SourceFrame) -> pd.DataFrame:
+    """Bool frame over every period from the source's first to its last row: True where a value is observed."""
+    frame = source.frame
+    mask = frame.notna()
+    if source.observed is not None:
+        mask &= source.observed.reindex_like(frame).fillna(False).astype(bool)
+    if frame.empty:
+        return mask
+    freq = "D" if source.resolution == "daily" else "MS"
+    return mask.reindex(pd.date_range(frame.index[0], frame.index[-1], freq=freq), fill_value=False)
+
+
+@attrs.frozen
+class SourceSummary:
+    name: str
+    plugin: str
+    resolution: str
+    first: str
+    last: str
+    periods: int
+    observed: float
+    per_feature: dict[str, float]
+    rejected: dict[str, int]
+    lag_days: int = 0
+
+    @classmethod
+    def of(cls, name: str, source: SourceFrame, plugin: str = "", lag_days: int = 0) -> SourceSummary:
+        mask = observed_mask(source)
+        empty = mask.empty
+        return cls(
+            name=name,
+            plugin=plugin,
+            resolution=source.resolution,
+            first="-" if empty else f"{mask.index[0]:%Y-%m-%d}",
+            last="-" if empty else f"{mask.index[-1]:%Y-%m-%d}",
+            periods=len(mask),
+            observed=float(mask.to_numpy().mean()) if mask.size else 0.0,
+            per_feature={str(c): float(mask[c].mean()) if len(mask) else 0.0 for c in mask.columns},
+            rejected={str(k): int(v) for k, v in source.rejected.items()},
+            lag_days=lag_days,
+        )
+
+
+@attrs.frozen
+class DataReport:
+    """The per-source summaries and, when the data could be prepared, the split."""
+
+    sources: tuple[SourceSummary, ...]
+    splits: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    @classmethod
+    def build(cls, spec: Spec | None, frames: Mapping[str, SourceFrame], prepared: Any = None) -> DataReport:
+        """``prepared`` is a :class:`~mrframe.data.pipeline.PreparedData` (or None before the split is known)."""
+        summaries = []
+        for name, frame in frames.items():
+            entry = spec.sources.get(name) if spec is not None else None
+            plugin = entry.component.plugin if entry is not None else ""
+            summaries.append(SourceSummary.of(name, frame, plugin, entry.lag_days if entry is not None else 0))
+        splits = {}
+        if prepared is not None:
+            for split in SPLITS:
+                dataset = prepared.datasets[split]
+                dates = dataset.anchor_dates()
+                splits[split] = {
+                    "samples": len(dataset),
+                    "first_anchor": str(dates[0]) if len(dates) else None,
+                    "last_anchor": str(dates[-1]) if len(dates) else None,
+                    "embargoed": int(prepared.split.embargoed[split]),
+                }
+        return cls(tuple(summaries), splits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sources": [attrs.asdict(s) for s in self.sources], "splits": self.splits}
+
+    def text(self) -> str:
+        """The report as aligned plain-text tables."""
+        header = ("source", "plugin", "resolution", "first", "last", "periods", "features", "observed", "rejected")
+        rows = [header] + [
+            (s.name, s.plugin, s.resolution, s.first, s.last, f"{s.periods:,}", str(len(s.per_feature)),
+             f"{s.observed:.1%}", f"{sum(s.rejected.values()):,}" if s.rejected else "0")
+            for s in self.sources
+        ]
+        lines = _table(rows, right={5, 6, 7, 8})
+        for s in self.sources:
+            lag = f", publication lag {s.lag_days} day{'s' * (s.lag_days != 1)}" if s.lag_days else ""
+            lines += ["", f"{s.name}: observed per feature{lag}"]
+            width = max((len(f) for f in s.per_feature), default=0)
+            lines += [f"  {feature:<{width}}  {fraction:6.1%}" for feature, fraction in s.per_feature.items()]
+            for reason, count in s.rejected.items():
+                lines.append(f"  rejected: {count:,} x {reason}")
+        if self.splits:
+            lines += ["", "splits (by anchor day):"]
+            rows = [("split", "samples", "first anchor", "last anchor", "embargoed")] + [
+                (split, f"{v['samples']:,}", v["first_anchor"] or "-", v["last_anchor"] or "-", f"{v['embargoed']:,}")
+                for split, v in self.splits.items()
+            ]
+            lines += ["  " + line for line in _table(rows, right={1, 4})]
+        return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            .rstrip() for r in rows]
+
+
+def write_data_report(directory: RunDirectory, spec: Spec | None, frames: Mapping[str, SourceFrame],
+                      prepared: Any = None) -> DataReport:
+    """Write the report (text and JSON) and the observation heatmap into ``directory``; returns the report."""
+    from mrframe.data.plots import plot_observed
+
+    report = DataReport.build(spec, frames, prepared)
+    directory.write_text(directory.path / REPORT_TEXT, report.text() + "\n")
+    directory.write_json(directory.path / REPORT_JSON, report.to_dict())
+    marks = {}
+    if spec is not None:
+        marks = {"val_from": spec.data.split.val_from, "test_from": spec.data.split.test_from}
+    plot_observed(frames, directory.plots / HEATMAP, marks={k: v for k, v in marks.items() if v is not None},
+                  title=spec.name if spec is not None else "")
+    return report
+

@@ -1,0 +1,177 @@
+"""Reading NASA FIRMS fire-detection CSV files (archive or NRT, VIIRS or MODIS, ``.csv`` or ``.csv.gz``).
+
+The instrument is detected from the header:
+
+=========  ====================================  ==========================================
+instrument brightness columns                     confidence
+=========  ====================================  ==========================================
+VIIRS      ``bright_ti4`` (I-4), ``bright_ti5``  ``l/n/h`` or ``low/nominal/high``
+MODIS      ``brightness`` (21/22), ``bright_t31``  0-100 (high: >= ``high_confidence``)
+=========  ====================================  ==========================================
+
+A row is near-real-time (NRT) when its ``version`` ends in ``NRT`` (``2.0NRT``, ``6.1NRT``); files without a
+``version`` column count as archive. Every file also reports its *coverage*, the days from its first to its last
+detection. A row that cannot be read (a date, a number, a confidence or day/night flag that does not parse)
+raises an error naming file, line and column, or (``bad_values = "missing"``) is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from mrframe.errors import DataError
+from mrframe_osint.tables import one_line
+
+REQUIRED = ("latitude", "longitude", "acq_date", "acq_time", "confidence", "frp", "daynight")
+OPTIONAL = ("satellite", "version")
+BRIGHTNESS = {"VIIRS": ("bright_ti4", "bright_ti5"), "MODIS": ("brightness", "bright_t31")}
+VIIRS_CONFIDENCE = {"l": 0, "low": 0, "n": 1, "nominal": 1, "h": 2, "high": 2}
+NUMERIC = ("latitude", "longitude", "frp", "acq_time")
+
+
+@attrs.frozen(eq=False)
+class FirmsFile:
+    """One file's readable detections (``rows``: one row per detection) and what was dropped reading it."""
+
+    path: pathlib.Path
+    instrument: str
+    rows: pd.DataFrame  # day (days since 1970-01-01), time, latitude, longitude, satellite, frp, b1, b2, high, daytime, nrt
+    dropped: int = 0
+
+    @property
+    def coverage(self) -> tuple[int, int] | None:
+        """First and last day (days since 1970-01-01) with a detection, None for a file without any."""
+        if self.rows.empty:
+            return None
+        return int(self.rows["day"].min()), int(self.rows["day"].max())
+
+
+def list_files(path: pathlib.Path) -> list[pathlib.Path]:
+    """``path`` itself, or the ``*.csv`` / ``*.csv.gz`` files of a folder, sorted by name."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".csv.gz")))
+        if not files:
+            raise DataError(f"{path}: the folder holds no FIRMS file (*.csv or *.csv.gz)")
+        return files
+    if not path.is_file():
+        raise DataError(f"{path}: file or folder not found")
+    if not path.name.lower().endswith((".csv", ".csv.gz")):
+        raise DataError(f"{path}: unknown file format; FIRMS files are .csv or .csv.gz (as downloaded from FIRMS)")
+    return [path]
+
+
+def instrument_of(path: pathlib.Path) -> str:
+    """``"VIIRS"`` or ``"MODIS"`` from the header of ``path``; any other header is an error."""
+    try:
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a FIRMS CSV with a header line") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({type(error).__name__}: {one_line(error)})") from None
+    found = [name for name, columns in BRIGHTNESS.items() if set(columns) <= set(header)]
+    if len(found) != 1:
+        raise DataError(f"{path}: not a FIRMS file: the header needs bright_ti4 and bright_ti5 (VIIRS) or "
+                        f"brightness and bright_t31 (MODIS); it has {', '.join(header[:16])}")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(f"{path}: FIRMS {found[0]} file without column(s) {', '.join(missing)}; "
+                        "download the file again with all attributes")
+    return found[0]
+
+
+def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_values: str) -> FirmsFile:
+    """Read one FIRMS file of ``instrument`` into per-detection columns (see :class:`FirmsFile`)."""
+    b1, b2 = BRIGHTNESS[instrument]
+    numbers = {c: np.float64 for c in (*NUMERIC, b1, b2)}
+    text = {c: "category" for c in ("acq_date", "daynight", *OPTIONAL)}
+    if instrument == "MODIS":
+        numbers["confidence"] = np.float64  # 0-100
+    else:
+        text["confidence"] = "category"  # l/n/h or low/nominal/high
+    wanted = {*REQUIRED, b1, b2, *OPTIONAL}  # the optional columns are read when the file has them
+    try:
+        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**numbers, **text}, engine="c")
+    except ValueError:  # a cell of a numeric column is not a number: find it slowly, then name it
+        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**dict.fromkeys(numbers, str), **text},
+                          engine="c")
+        raw = _coerce_numbers(path, raw, list(numbers), bad_values)
+    day = per_category(raw["acq_date"], day_numbers, missing=NO_DAY)
+    if instrument == "VIIRS":
+        level = per_category(raw["confidence"], each(lambda c: VIIRS_CONFIDENCE.get(c.strip().lower(), -1)), -1)
+        high, bad_confidence = level == 2, level < 0
+    else:
+        confidence = raw["confidence"].to_numpy()
+        high = confidence >= high_confidence
+        bad_confidence = ~((confidence >= 0) & (confidence <= 100))
+    flag = per_category(raw["daynight"], each(lambda c: {"D": 1, "N": 0}.get(c.strip().upper(), -1)), -1)
+    checks = {
+        "acq_date": day == NO_DAY,
+        "confidence": bad_confidence,
+        "daynight": flag < 0,
+        **{c: ~np.isfinite(raw[c].to_numpy(dtype=np.float64)) for c in numbers},
+    }
+    bad = np.zeros(len(raw), dtype=bool)
+    for column, wrong in checks.items():
+        if wrong.any() and bad_values == "error":
+            line = int(np.flatnonzero(wrong)[0]) + 2
+            value = raw[column].iloc[line - 2]
+            shown = "an empty cell" if pd.isna(value) else repr(value)
+            raise DataError(f"{path}, line {line}, column {column!r}: cannot read {shown}; fix or remove the row, "
+                            "or set bad_values = \"missing\" to drop unreadable rows")
+        bad |= wrong
+    nrt = np.zeros(len(raw), dtype=bool)
+    if "version" in raw:
+        nrt = per_category(raw["version"], each(lambda c: c.strip().upper().endswith("NRT")), False)
+    satellite = raw["satellite"] if "satellite" in raw else pd.Categorical([""] * len(raw))
+    rows = pd.DataFrame({
+        "day": day, "time": raw["acq_time"].to_numpy(dtype=np.float64),
+        "latitude": raw["latitude"].to_numpy(dtype=np.float64), "longitude": raw["longitude"].to_numpy(dtype=np.float64),
+        "satellite": satellite, "frp": raw["frp"].to_numpy(dtype=np.float64),
+        "b1": raw[b1].to_numpy(dtype=np.float64), "b2": raw[b2].to_numpy(dtype=np.float64),
+        "high": high, "daytime": flag == 1, "nrt": nrt,
+    })
+    if bad.any():
+        rows = rows.loc[~bad].reset_index(drop=True)
+    return FirmsFile(path, instrument, rows, int(bad.sum()))
+
+
+NO_DAY = np.iinfo(np.int64).min
+
+
+def day_numbers(texts: list[str]) -> np.ndarray:
+    """``YYYY-MM-DD`` texts -> days since 1970-01-01 (:data:`NO_DAY` where a text is not a date)."""
+    parsed = pd.to_datetime(pd.Series([t.strip() for t in texts], dtype=object), format="ISO8601", errors="coerce")
+    days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return np.where(parsed.isna().to_numpy(), NO_DAY, days)
+
+
+def per_category(column: pd.Series, convert: Callable[[list[str]], Any], missing: Any) -> np.ndarray:
+    """``convert`` applied to the distinct values of a categorical column (a list of texts -> one value each),
+    spread to its rows; an empty cell gets ``missing``. Costs one pass over the rows."""
+    values = list(convert([str(c) for c in column.cat.categories])) + [missing]
+    return np.asarray(values)[column.cat.codes.to_numpy()]  # code -1 (empty cell) picks ``missing``
+
+
+def each(convert: Callable[[str], Any]) -> Callable[[list[str]], list[Any]]:
+    """A per-text conversion as a converter of lists (for :func:`per_category`)."""
+    return lambda texts: [convert(text) for text in texts]
+
+
+def _coerce_numbers(path: pathlib.Path, raw: pd.DataFrame, columns: list[str], bad_values: str) -> pd.DataFrame:
+    """Numeric columns read as text -> float64; the first unreadable cell is an error unless ``missing``."""
+    for column in columns:
+        numbers = pd.to_numeric(raw[column].str.strip(), errors="coerce")
+        wrong = numbers.isna().to_numpy() & raw[column].notna().to_numpy()
+        if wrong.any() and bad_values == "error":
+            line = int(np.flatnonzero(wrong)[0]) + 2
+            raise DataError(f"{path}, line {line}, column {column!r}: {raw[column].iloc[line - 2]!r} is not a "
+                            "number; fix or remove the row, or set bad_values = \"missing\" to drop unreadable rows")
+        raw[column] = numbers.astype(np.float64)
+    return raw

@@ -1,0 +1,50 @@
+"""The loaders against the real public files, when they are there (``MRFRAME_REAL_DATA``, by default
+``<repository>/../shared/data/real``); skipped otherwise. The files are never copied into the project."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+REAL = pathlib.Path(os.environ.get("MRFRAME_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+
+
+def real_file(name: str) -> pathlib.Path:
+    found = sorted(REAL.rglob(name)) if REAL.is_dir() else []
+    if not found:
+        pytest.skip(f"{name} not found under {REAL} (set MRFRAME_REAL_DATA)")
+    return found[0]
+
+
+def test_real_equipment_file():
+    source = EquipmentSource(EquipmentConfig(path=real_file("russia_losses_equipment.json"))).load()
+    frame = source.frame
+    assert len(frame) >= 1626 and frame.index.is_unique
+    assert frame.index[0].strftime("%Y-%m-%d") == "2022-02-25"
+    assert {"tank", "APC", "field artillery", "military auto", "vehicles and fuel tanks", "submarines",
+            "ground robotic systems"} <= set(frame.columns)
+    assert "greatest losses direction" not in frame and "day" not in frame
+    assert frame.iloc[0].isna().all()  # the first day has no previous day
+    auto = frame["military auto"].dropna()
+    assert auto.index[-1] < np.datetime64("2022-06-01")  # only the first weeks; missing afterwards, not zero
+    assert frame["submarines"].dropna().index[0] >= np.datetime64("2023-01-01")
+    robots = frame["ground robotic systems"].dropna()
+    assert robots.index[0] >= np.datetime64("2026-01-01")
+    negative = int((frame < 0).sum().sum())
+    assert negative > 0  # official corrections: kept as observed by default
+    masked = EquipmentSource(EquipmentConfig(path=real_file("russia_losses_equipment.json"), negative="mask")).load()
+    assert masked.rejected == {"negative daily loss (cell set missing)": negative}
+    assert (masked.frame < 0).sum().sum() == 0
+
+
+def test_real_personnel_file():
+    source = PersonnelSource(PersonnelConfig(path=real_file("russia_losses_personnel.json"))).load()
+    frame = source.frame
+    assert list(frame.columns) == ["personnel", "POW"]
+    assert frame["personnel"].iloc[1:].notna().mean() > 0.99
+    assert frame["POW"].dropna().index[-1] < np.datetime64("2023-01-01")  # POW stops in 2022
