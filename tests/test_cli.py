@@ -70,7 +70,8 @@ def test_run_leaves_a_complete_run_directory(fake_spec_file, tmp_path, capsys):
     assert "model: " in out and "parameters (encoders.daily" in out
     assert "epoch 3/3" in err  # the progress bar
     names = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
-    assert names == ["checkpoints/final.pt", "metrics.csv", "metrics.jsonl", "plots/loss.png", "spec.toml", "summary.json"]
+    assert names == ["checkpoints/final.pt", "data_report.json", "data_report.txt", "metrics.csv", "metrics.jsonl",
+                     "plots/data_observed.png", "plots/loss.png", "spec.toml", "summary.json"]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert (run_dir / "metrics.csv").read_text().count("\n") == 4

@@ -114,6 +114,12 @@ class FirmsSource(Source):
 
     Config = FirmsConfig
 
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> FirmsConfig:
+        from mrframe_osint.synthetic import example_config  # the writers import this module
+
+        return example_config("firms", directory)
+
     def load(self) -> SourceFrame:
         config: FirmsConfig = self.config
         rejected: Counter = Counter()

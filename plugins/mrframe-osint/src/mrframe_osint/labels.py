@@ -41,6 +41,12 @@ class LabelsSource(Source):
 
     Config = LabelsConfig
 
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> LabelsConfig:
+        from mrframe_osint.synthetic import example_config  # the writers import this module
+
+        return example_config("labels", directory)
+
     def load(self) -> SourceFrame:
         config: LabelsConfig = self.config
         frame, table = read_dated_csv(config.path, config.date_column, config.columns, config.bad_values)

@@ -108,6 +108,12 @@ class EquipmentSource(Source):
 
     Config = EquipmentConfig
 
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> EquipmentConfig:
+        from mrframe_osint.synthetic import example_config  # the writers import this module
+
+        return example_config("equipment", directory)
+
     def load(self) -> SourceFrame:
         return load_cumulative(self.config)
 
@@ -116,6 +122,12 @@ class PersonnelSource(Source):
     """Daily personnel losses (``personnel``, and ``POW`` while it was published) from the cumulative file."""
 
     Config = PersonnelConfig
+
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> PersonnelConfig:
+        from mrframe_osint.synthetic import example_config  # the writers import this module
+
+        return example_config("personnel", directory)
 
     def load(self) -> SourceFrame:
         return load_cumulative(self.config)

@@ -60,6 +60,12 @@ class SentinelSource(Source):
 
     Config = SentinelConfig
 
+    @classmethod
+    def example_config(cls, directory: pathlib.Path) -> SentinelConfig:
+        from mrframe_osint.synthetic import example_config  # the writers import this module
+
+        return example_config("sentinel", directory)
+
     def load(self) -> SourceFrame:
         config: SentinelConfig = self.config
         unknown = [c for c in config.counts if config.columns is not None and c not in config.columns]

@@ -24,7 +24,7 @@ import datetime as dt
 import pathlib
 import tempfile
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 import numpy as np
@@ -130,6 +130,12 @@ def write_format(config: SyntheticConfig, folder: pathlib.Path) -> Source:
         return SentinelSource(SentinelConfig(path, counts=("s2_scenes", "s1_scenes")))
     path = write_labels(world, folder / "intensity_regimes.csv", rng, **gaps)  # outages are refused for labels
     return LabelsSource(LabelsConfig(path, classes=4))
+
+
+def example_config(format: Format, directory: pathlib.Path, days: int = 150) -> Any:  # noqa: A002
+    """A config of the real source of ``format`` that reads a small synthetic file written into ``directory``
+    (what each real source's ``example_config`` returns, for the conformance kit)."""
+    return write_format(SyntheticConfig(format=format, periods=days), pathlib.Path(directory)).config
 
 
 class SyntheticSource(Source):
