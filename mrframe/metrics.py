@@ -18,14 +18,23 @@ a single class in ``y_true``) is NaN with a :class:`MetricWarning`, never an exc
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from types import ModuleType
 
 import attrs
 import numpy as np
-from sklearn import metrics as skm
 
 __all__ = ["Metric", "MetricWarning", "mae", "rmse", "roc_auc", "average_precision", "accuracy", "macro_f1", "brier"]
+
+
+@functools.cache
+def _sklearn() -> ModuleType:
+    """``sklearn.metrics``, imported on first use (it takes seconds to import; most commands never need it)."""
+    from sklearn import metrics
+
+    return metrics
 
 
 class MetricWarning(UserWarning):
@@ -61,14 +70,14 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("MAE", "no finite pair", 0, dropped)
-    return Metric(float(skm.mean_absolute_error(t, p)), len(t), dropped)
+    return Metric(float(_sklearn().mean_absolute_error(t, p)), len(t), dropped)
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("RMSE", "no finite pair", 0, dropped)
-    return Metric(math.sqrt(float(skm.mean_squared_error(t, p))), len(t), dropped)
+    return Metric(math.sqrt(float(_sklearn().mean_squared_error(t, p))), len(t), dropped)
 
 
 def _ranking(name: str, score_fn, y_true: np.ndarray, scores: np.ndarray) -> Metric:  # noqa: ANN001
@@ -87,26 +96,26 @@ def _ranking(name: str, score_fn, y_true: np.ndarray, scores: np.ndarray) -> Met
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> Metric:
     """Binary: ``scores [n]`` for class 1. Multi-class: ``scores [n, C]`` (one-vs-rest, macro)."""
-    return _ranking("ROC AUC", skm.roc_auc_score, y_true, scores)
+    return _ranking("ROC AUC", _sklearn().roc_auc_score, y_true, scores)
 
 
 def average_precision(y_true: np.ndarray, scores: np.ndarray) -> Metric:
     """Binary: ``scores [n]`` for class 1. Multi-class: ``scores [n, C]`` (one-vs-rest, macro)."""
-    return _ranking("average precision", skm.average_precision_score, y_true, scores)
+    return _ranking("average precision", _sklearn().average_precision_score, y_true, scores)
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("accuracy", "no finite pair", 0, dropped)
-    return Metric(float(skm.accuracy_score(t.astype(np.int64), p.astype(np.int64))), len(t), dropped)
+    return Metric(float(_sklearn().accuracy_score(t.astype(np.int64), p.astype(np.int64))), len(t), dropped)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("macro F1", "no finite pair", 0, dropped)
-    value = skm.f1_score(t.astype(np.int64), p.astype(np.int64), average="macro", zero_division=0.0)
+    value = _sklearn().f1_score(t.astype(np.int64), p.astype(np.int64), average="macro", zero_division=0.0)
     return Metric(float(value), len(t), dropped)
 
 
@@ -116,6 +125,6 @@ def brier(y_true: np.ndarray, probabilities: np.ndarray) -> Metric:
     if not len(t):
         return _undefined("Brier score", "no finite pair", 0, dropped)
     if p.ndim == 1:
-        return Metric(float(skm.brier_score_loss(t, p, pos_label=1)), len(t), dropped)
+        return Metric(float(_sklearn().brier_score_loss(t, p, pos_label=1)), len(t), dropped)
     onehot = np.eye(p.shape[1])[t.astype(np.int64)]
     return Metric(float(np.mean(np.sum((p - onehot) ** 2, axis=1))), len(t), dropped)
