@@ -11,7 +11,10 @@ import traceback
 
 import click
 
+from mrframe.cli.diagnose import diagnose
+from mrframe.cli.evaluate import evaluate
 from mrframe.cli.plugins import plugins
+from mrframe.cli.predict import predict
 from mrframe.cli.run import run
 from mrframe.cli.validate import validate
 from mrframe.errors import MrframeError
@@ -32,6 +35,9 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(plugins)
+cli.add_command(evaluate)
+cli.add_command(predict)
+cli.add_command(diagnose)
 
 
 def main(argv: list[str] | None = None) -> None:
