@@ -29,8 +29,10 @@ from mrframe.data.dataset import BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import MajorityClass, persistence, seasonal_naive
 from mrframe.engine.device import Precision, to_float32
+from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
-from mrframe.interfaces import TargetInfo
+from mrframe.interfaces import StepContext, TargetInfo
+from mrframe.observed import TaskLoss
 
 HEADLINE = {"point": ("mae", "min"), "binary": ("brier", "min"), "multiclass": ("brier", "min")}
 """The metric that decides whether a model beats a baseline, per task kind."""
@@ -194,6 +196,36 @@ def split_metrics(outputs: Mapping[str, TaskOutputs], prefix: str) -> dict[str, 
         out[f"{prefix}/{task}/dropped"] = float(next(iter(values.values())).dropped) if values else 0.0
         out |= {f"{prefix}/{task}/{name}": m.value for name, m in values.items()}
     return out
+
+
+def validation_metrics(
+    network: Network,
+    dataset: WindowDataset,
+    batch_size: int,
+    device: torch.device,
+    precision: Precision,
+    context: StepContext,
+) -> dict[str, float]:
+    """An epoch's validation metrics: each task's ``val/TASK/...`` (:func:`split_metrics`), ``val_loss`` (the
+    weighting policy's total over the split's task losses) and ``val_anchored`` (the policy's anchored score,
+    NaN when it offers none)."""
+    if not len(dataset):
+        return {"val_loss": math.nan, ANCHORED: math.nan}
+    outputs = collect(network, dataset, batch_size, device, precision)
+    metrics = split_metrics(outputs, "val")
+    losses = {t: o.loss for t, o in outputs.items()}
+    present = {t: len(o.target) > 0 for t, o in outputs.items()}  # a NaN loss with targets stays NaN
+    split = {
+        t: TaskLoss(torch.tensor(losses[t] if present[t] else 0.0, device=device),
+                    torch.tensor(int(present[t]), device=device), 1)
+        for t in outputs
+    }
+    with torch.no_grad():
+        total = float(network.weighting.combine(split, context).total)
+    metrics["val_loss"] = total if any(present.values()) else math.nan
+    anchored = network.weighting.anchored_score(losses)
+    metrics[ANCHORED] = float(anchored) if anchored is not None else math.nan
+    return metrics
 
 
 def _finite_rows(values: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ uninterrupted run did (:mod:`mrframe.engine.checkpoint`).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,8 +30,8 @@ from mrframe.engine.checkpoint import (
     save_checkpoint,
 )
 from mrframe.engine.device import resolve_device, resolve_precision
-from mrframe.engine.early_stopping import ANCHORED, EarlyStopping
-from mrframe.engine.evaluate import collect, evaluation_report, split_metrics
+from mrframe.engine.early_stopping import EarlyStopping
+from mrframe.engine.evaluate import evaluation_report, validation_metrics
 from mrframe.engine.guard import Guard, NonFiniteError, StepToken
 from mrframe.engine.interrupt import deferred_interrupt
 from mrframe.engine.network import Network, build_network, parameter_groups
@@ -43,11 +42,15 @@ from mrframe.engine.schedule import LRSchedule
 from mrframe.engine.step import StepOutcome, Stepper
 from mrframe.errors import MrframeError
 from mrframe.hooks import EpochRecord, RunInfo, StepRecord, plugin_manager
-from mrframe.interfaces import StepContext
+from mrframe.interfaces import StepContext, Weighting
+from mrframe.model import AssembledModel
 from mrframe.observed import TaskLoss
 from mrframe.spec import Spec
 
-__all__ = ["Trainer", "NonFiniteError"]
+__all__ = ["Trainer", "NonFiniteError", "NonFiniteLossError"]
+
+NonFiniteLossError = NonFiniteError
+"""The foundation's name for :class:`~mrframe.engine.guard.NonFiniteError`."""
 
 
 class Trainer:
@@ -99,6 +102,23 @@ class Trainer:
         self.best_state: dict[str, Any] | None = None
         self.status = "not started"
 
+    # the parts, by the names the foundation's trainer used
+    @property
+    def model(self) -> AssembledModel:
+        return self.network.model
+
+    @property
+    def losses(self) -> torch.nn.ModuleDict:
+        return self.network.losses
+
+    @property
+    def weighting(self) -> Weighting:
+        return self.network.weighting
+
+    def task_losses(self, predictions: Mapping[str, Any], batch: Batch) -> dict[str, TaskLoss]:
+        """Each task's loss on the batch, availability-gated (:meth:`Network.task_losses`)."""
+        return self.network.task_losses(predictions, batch)
+
     def plan(self, epoch: int) -> EpochPlan:
         self.loader.set_epoch(epoch)
         return EpochPlan(self.loader.order(), self.config.batch_size, self.config.accumulate)
@@ -147,20 +167,8 @@ class Trainer:
         for index in range(self.batch // self.config.accumulate, plan.n_steps):
             micro = plan.step_batches(index)
             batches = [dataset.batch(plan.batch(b)).to(self.device) for b in micro]
-            context = StepContext(epoch=self.epoch, step=self.step, training=True)
-            lr = self.schedule.apply(self.optimizer, self.step)
-            token = self.guard.before_step(self.network)
-            outcome = self.stepper.step(batches, plan.step_weights(index), context, stop=stop_requested())
-            if outcome.finite:
-                self.guard.succeeded()
-                self.step += outcome.applied
-                self.sums.add(outcome.loss, outcome.losses, outcome.weights)
-                self.log.add_step(self.step, {"lr": lr, "loss": outcome.loss,
-                                              **{f"weight/{t}": w for t, w in outcome.weights.items()}})
-                record = StepRecord(self.epoch, self.step, index, outcome.loss, outcome.losses, outcome.weights, lr)
-                self.hooks.hook.mrframe_step_end(run=self.run, record=record)
-            else:
-                self.on_failure(outcome, batches, context, token, micro.start)
+            outcome = self.train_step(batches, plan.step_weights(index), index=index, first_batch=micro.start,
+                                      stop=stop_requested())
             self.batch = micro.stop
             if outcome.stop or (distributed.world_size() == 1 and stop_requested()):
                 return False
@@ -168,6 +176,35 @@ class Trainer:
             if every and outcome.applied and self.step % every == 0 and self.batch < plan.n_batches:
                 self.save("last")
         return True
+
+    def train_step(
+        self,
+        batches: Batch | Sequence[Batch],
+        weights: Sequence[float] | None = None,
+        index: int = 0,
+        first_batch: int = 0,
+        stop: bool = False,
+    ) -> StepOutcome:
+        """One optimizer step under the guard over ``batches`` (micro-batches weighted ``weights``, by default
+        equally; one batch is a plain step) at the current epoch and step. ``index`` is the step's number within
+        the epoch and ``first_batch`` the epoch index of its first micro-batch (for records and reports)."""
+        batches = [batches] if isinstance(batches, Batch) else list(batches)
+        weights = list(weights) if weights is not None else [1.0 / len(batches)] * len(batches)
+        context = StepContext(epoch=self.epoch, step=self.step, training=True)
+        lr = self.schedule.apply(self.optimizer, self.step)
+        token = self.guard.before_step(self.network)
+        outcome = self.stepper.step(batches, weights, context, stop=stop)
+        if not outcome.finite:
+            self.on_failure(outcome, batches, context, token, first_batch)
+            return outcome
+        self.guard.succeeded()
+        self.step += outcome.applied
+        self.sums.add(outcome.loss, outcome.losses, outcome.weights)
+        self.log.add_step(self.step, {"lr": lr, "loss": outcome.loss,
+                                      **{f"weight/{t}": w for t, w in outcome.weights.items()}})
+        record = StepRecord(self.epoch, self.step, index, outcome.loss, outcome.losses, outcome.weights, lr)
+        self.hooks.hook.mrframe_step_end(run=self.run, record=record)
+        return outcome
 
     def end_epoch(self) -> None:
         """Evaluate, update early stopping and the policy, checkpoint, and tell the hooks."""
@@ -185,26 +222,9 @@ class Trainer:
         self.hooks.hook.mrframe_epoch_end(run=self.run, record=record)
 
     def validate(self) -> dict[str, float]:
-        """``val_loss`` (the policy's total over the split's task losses), ``val_anchored`` (the policy's
-        anchored score, NaN when it offers none) and each task's ``val/TASK/...`` metrics."""
-        dataset = self.data.datasets["val"]
-        if not len(dataset):
-            return {"val_loss": math.nan, ANCHORED: math.nan}
-        outputs = collect(self.network, dataset, self.config.batch_size, self.device, self.precision)
-        metrics = split_metrics(outputs, "val")
-        losses = {t: o.loss for t, o in outputs.items()}
         context = StepContext(epoch=self.epoch, step=self.step, training=False)
-        split = {
-            t: TaskLoss(torch.tensor(v if math.isfinite(v) else 0.0, device=self.device),
-                        torch.tensor(int(math.isfinite(v)), device=self.device), 1)
-            for t, v in losses.items()
-        }
-        with torch.no_grad():
-            total = float(self.network.weighting.combine(split, context).total)
-        metrics["val_loss"] = total if any(math.isfinite(v) for v in losses.values()) else math.nan
-        anchored = self.network.weighting.anchored_score(losses)
-        metrics[ANCHORED] = float(anchored) if anchored is not None else math.nan
-        return metrics
+        return validation_metrics(self.network, self.data.datasets["val"], self.config.batch_size, self.device,
+                                  self.precision, context)
 
     # ------------------------------------------------------------------------------------------- the guard
 
