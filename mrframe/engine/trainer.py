@@ -135,18 +135,16 @@ class Trainer:
         evaluation: dict[str, Any] = {}
         try:
             with deferred_interrupt() as stop_requested:
-                while self.epoch < self.config.epochs and self.status == "running":
-                    if self.train_epoch(stop_requested):
-                        self.end_epoch()
-                        if self.stopper.should_stop:
-                            self.status = "stopped early"
-                    else:
+                while self.epoch < self.config.epochs and not self.stopper.should_stop:
+                    if not self.train_epoch(stop_requested):
                         self.status = "interrupted"
                         self.save("last")
+                        break
+                    self.end_epoch()
             if self.status == "running":
-                self.status = "finished"
-            if self.writes or (self.directory is None and distributed.rank() == 0):
-                evaluation = self.final_evaluation()
+                self.status = "stopped early" if self.stopper.should_stop else "finished"
+                if self.writes or (self.directory is None and distributed.rank() == 0):
+                    evaluation = self.final_evaluation()
         except NonFiniteError:
             self.status = "stopped: non-finite"
             raise

@@ -93,3 +93,16 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(reference, tmp_path)
     resumed = Trainer(stopped.spec, prepare(stopped.spec, fitted=state["preprocessing"]), stopped.directory)
     resumed.restore(state)
     assert json_ready(resumed.fit()["final"]) == json_ready(summary["final"])
+
+
+def test_resuming_an_early_stopped_run_trains_no_further(tiny_spec, tmp_path):
+    path = tiny_spec(train="epochs = 6\nlr = 0.05\n[train.early_stopping]\npatience = 1\nmonitor = 'val/next/mae'")
+    first = trainer(path, tmp_path, "stopped")
+    summary = first.fit()
+    assert summary["status"] == "stopped early" and summary["epochs"] < 6
+    state = load_checkpoint(first.directory.last)
+    resumed = Trainer(first.spec, prepare(first.spec, fitted=state["preprocessing"]), first.directory)
+    resumed.restore(state)
+    again = resumed.fit()
+    assert again["status"] == "stopped early" and again["steps"] == summary["steps"]
+    assert json_ready(again["evaluation"]) == json_ready(summary["evaluation"])
