@@ -15,7 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -62,12 +62,32 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def wrap(module: nn.Module, device: torch.device) -> nn.Module:
-    """``module`` wrapped in DistributedDataParallel when a process group is running."""
+def wrap(module: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel when a process group is running.
+
+    ``find_unused_parameters`` is needed when some parameters never reach the loss (a block that reads a
+    stream the spec does not have); :func:`unused_parameters` tells."""
     if world_size() == 1:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+
+def unused_parameters(parameters: Sequence[nn.Parameter], backward: Callable[[], None]) -> bool:
+    """Whether, on any process, a trainable parameter gets no gradient from ``backward()`` (a probe run
+    before training; the gradients are cleared afterwards)."""
+    trainable = [p for p in parameters if p.requires_grad]
+    for p in trainable:
+        p.grad = None
+    backward()
+    unused = any(p.grad is None for p in trainable)
+    for p in trainable:
+        p.grad = None
+    if world_size() == 1:
+        return unused
+    flag = torch.tensor([float(unused)], device=trainable[0].device if trainable else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def mean_of_ranks(values: torch.Tensor, sums: slice) -> torch.Tensor:

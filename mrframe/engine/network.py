@@ -1,8 +1,9 @@
 """Everything a run trains, as one module: the assembled model, the task losses and the weighting policy.
 
-Keeping them in one :class:`Network` gives one state to checkpoint, one set of parameters to optimise and one
-module for DistributedDataParallel to wrap (policy parameters such as learned log-variances are averaged
-across processes like the model's).
+Keeping them in one :class:`Network` gives one state to checkpoint and one set of parameters to optimise.
+:class:`Objective` runs the whole training objective (model, losses, weighting) as one ``forward``: that is
+the module DistributedDataParallel wraps, so every parameter that reaches the loss, policy parameters such as
+learned log-variances included, is averaged across processes like the model's.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
+from mrframe.engine.device import Precision, to_float32
 from mrframe.gating import gate_by_availability
-from mrframe.interfaces import Weighting
+from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
 from mrframe.observed import TaskLoss
 from mrframe.spec import Spec
@@ -51,6 +53,26 @@ class Network(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """The model's trainable parameters (what gradient-surgery policies operate on)."""
         return [p for p in self.model.parameters() if p.requires_grad]
+
+
+class Objective(nn.Module):
+    """``forward(batch, context, combine=True) -> (total, losses)``: the model's forward under the run's
+    autocast, the availability-gated task losses in fp32 and, with ``combine``, the weighting policy's result
+    (``total`` is ``result.total``; None without ``combine``, for policies that run their own backward)."""
+
+    def __init__(self, network: Network, precision: Precision):
+        super().__init__()
+        self.network = network
+        self.precision = precision
+
+    def forward(
+        self, batch: Batch, context: StepContext, combine: bool = True
+    ) -> tuple[Tensor | None, dict[str, TaskLoss], Weighted | None]:
+        with self.precision.autocast():
+            predictions = self.network(batch.inputs, batch.calendar)
+        losses = self.network.task_losses(to_float32(predictions), batch)
+        result = self.network.weighting.combine(losses, context) if combine else None
+        return (result.total if result is not None else None), losses, result
 
 
 def build_network(spec: Spec, data: PreparedData, device: torch.device) -> Network:

@@ -144,10 +144,10 @@ def paragraph(report: Mapping[str, Any]) -> str:
 
 
 def finish_report(
-    report: dict[str, Any], batch: Batch, directory: RunDirectory | None, action: str
+    report: dict[str, Any], tensors: Mapping[str, torch.Tensor], directory: RunDirectory | None, action: str
 ) -> dict[str, Any]:
-    """Add the policy's action and the paragraph; write the JSON and the batch tensors when there is a run
-    directory (rank 0)."""
+    """Add the policy's action and the paragraph; write the JSON and the batch's tensors
+    (:func:`batch_tensors`) when there is a run directory (rank 0)."""
     report["action"] = action
     report["message"] = f"{paragraph(report)} {action}"
     if directory is not None:
@@ -156,7 +156,7 @@ def finish_report(
         stem = f"step-{report['step']:06d}"
         report["files"] = {"report": str(folder / f"{stem}.json"), "batch": str(folder / f"{stem}-batch.pt")}
         report["message"] += f" Report: {folder / stem}.json"
-        save_checkpoint(pathlib.Path(report["files"]["batch"]), batch_tensors(batch))
+        save_checkpoint(pathlib.Path(report["files"]["batch"]), tensors)
         directory.write_json(pathlib.Path(report["files"]["report"]), report)
     return report
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from mrframe.data.dataset import Batch
 from mrframe.engine import distributed
-from mrframe.engine.device import Precision, to_float32
+from mrframe.engine.device import Precision
 from mrframe.engine.network import Network
 from mrframe.interfaces import StepContext, Weighted
 from mrframe.observed import TaskLoss
@@ -54,18 +54,19 @@ class StepOutcome:
 
 
 class Stepper:
-    """Runs optimizer steps for a :class:`Network` (``forward_module`` is the network or its DDP wrapper)."""
+    """Runs optimizer steps for a :class:`Network`; ``objective`` is its :class:`Objective`, wrapped in
+    DistributedDataParallel when several processes train."""
 
     def __init__(
         self,
         network: Network,
-        forward_module: nn.Module,
+        objective: nn.Module,
         optimizer: torch.optim.Optimizer,
         precision: Precision,
         grad_clip: float | None,
     ):
         self.network = network
-        self.forward_module = forward_module
+        self.objective = objective
         self.optimizer = optimizer
         self.precision = precision
         self.scaler = precision.grad_scaler()
@@ -128,17 +129,13 @@ class Stepper:
     def _micro_step(
         self, batch: Batch, weight: float, context: StepContext, sync: bool
     ) -> tuple[Weighted, dict[str, TaskLoss]]:
-        network = self.network
-        own = network.weighting.owns_backward
-        no_sync = getattr(self.forward_module, "no_sync", None)
+        own = self.network.weighting.owns_backward
+        no_sync = getattr(self.objective, "no_sync", None)
         quiet = no_sync() if no_sync is not None and (own or not sync) else contextlib.nullcontext()
         with quiet:
-            with self.precision.autocast():
-                predictions = self.forward_module(batch.inputs, batch.calendar)
-            losses = network.task_losses(to_float32(predictions), batch)
+            total, losses, result = self.objective(batch, context, combine=not own)
             if not own:
-                result = network.weighting.combine(losses, context)
-                self.scaler.scale(result.total * weight).backward()
+                self.scaler.scale(total * weight).backward()
                 return result, losses
         return self._own_backward(losses, weight, context), losses
 

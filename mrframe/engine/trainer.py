@@ -34,8 +34,8 @@ from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.evaluate import evaluation_report, validation_metrics
 from mrframe.engine.guard import Guard, NonFiniteError, StepToken
 from mrframe.engine.interrupt import deferred_interrupt
-from mrframe.engine.network import Network, build_network, parameter_groups
-from mrframe.engine.report import build_report, finish_report, nonfinite_parameters, paragraph
+from mrframe.engine.network import Network, Objective, build_network, parameter_groups
+from mrframe.engine.report import batch_tensors, build_report, finish_report, nonfinite_parameters, paragraph
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import EpochSums, RunLog
 from mrframe.engine.schedule import LRSchedule
@@ -76,15 +76,17 @@ class Trainer:
         if self.network.weighting.owns_backward and self.precision.uses_scaler:
             raise MrframeError(f"train.precision: weighting '{spec.weighting.component.plugin}' writes its own "
                                "gradients, which cannot go through fp16 loss scaling; use bf16 or fp32")
-        self.forward_module = distributed.wrap(self.network, self.device)
+        self.objective = Objective(self.network, self.precision)
         self.optimizer = torch.optim.AdamW(
             parameter_groups(self.network, config.weight_decay), lr=config.lr, betas=config.betas
         )
         self.loader = BatchLoader(data.datasets["train"], config.batch_size, shuffle=True, seed=spec.run.seed,
                                   rank=distributed.rank(), world_size=distributed.world_size())
         self.steps_per_epoch = self.plan(0).n_steps
+        if distributed.world_size() > 1:
+            self.objective = distributed.wrap(self.objective, self.device, self._probe_unused_parameters())
         self.schedule = LRSchedule(config, self.steps_per_epoch * config.epochs)
-        self.stepper = Stepper(self.network, self.forward_module, self.optimizer, self.precision, config.grad_clip)
+        self.stepper = Stepper(self.network, self.objective, self.optimizer, self.precision, config.grad_clip)
         self.guard = Guard(config)
         self.stopper = EarlyStopping(config.early_stopping)
         self.log = log if log is not None else RunLog()
@@ -118,6 +120,22 @@ class Trainer:
     def task_losses(self, predictions: Mapping[str, Any], batch: Batch) -> dict[str, TaskLoss]:
         """Each task's loss on the batch, availability-gated (:meth:`Network.task_losses`)."""
         return self.network.task_losses(predictions, batch)
+
+    def _probe_unused_parameters(self) -> bool:
+        """Forward and backward this process's first training batch once (RNG state put back): does any
+        parameter get no gradient? DDP must then look for unused parameters at every step."""
+        plan = self.plan(0)
+        batch = self.loader.dataset.batch(plan.batch(0)).to(self.device)
+        rng = capture_rng()
+
+        def backward() -> None:
+            total, _, _ = self.objective(batch, StepContext(epoch=0, step=0, training=True))
+            total.backward()
+
+        try:
+            return distributed.unused_parameters(list(self.network.parameters()), backward)
+        finally:
+            restore_rng(rng)
 
     def plan(self, epoch: int) -> EpochPlan:
         self.loader.set_epoch(epoch)
@@ -243,11 +261,11 @@ class Trainer:
         )
         report["replayed"] = replayed
         report["rank"] = distributed.rank()
-        report = _first_located(distributed.gather(report))
+        report, tensors = _first_located(distributed.gather((report, batch_tensors(batch))))
         try:
             action = self.guard.decide(paragraph(report))
         except NonFiniteError as error:
-            self._publish(report, batch, f"The run stops (train.nonfinite = '{self.guard.policy}').", stops=True)
+            self._publish(report, tensors, f"The run stops (train.nonfinite = '{self.guard.policy}').", stops=True)
             raise NonFiniteError(f"{error}{_report_path(report)}") from None
         if action == "skip":
             self.guard.restore_buffers(self.network, token)
@@ -259,17 +277,17 @@ class Trainer:
             self.schedule.scale *= self.guard.rollback_lr_factor
             text = (f"Rolled back to the last good state; learning rate now x{self.schedule.scale:.3g} "
                     f"(rollback {self.guard.rollbacks} of at most {self.guard.max_rollbacks}).")
-        self._publish(report, batch, text, stops=False)
+        self._publish(report, tensors, text, stops=False)
 
-    def _publish(self, report: dict[str, Any], batch: Batch, action: str, stops: bool) -> None:
+    def _publish(self, report: dict[str, Any], tensors: Mapping[str, torch.Tensor], action: str, stops: bool) -> None:
         report["stops"] = stops
-        finish_report(report, batch, self.directory if self.writes else None, action)
+        finish_report(report, tensors, self.directory if self.writes else None, action)
         self.hooks.hook.mrframe_nonfinite(run=self.run, report=report)
 
     # ------------------------------------------------------------------------------------------- state
 
     def core_state(self) -> dict[str, Any]:
-        """What a rollback restores: the trained modules, the optimizer, the scaler and the LR scale."""
+        """What a rollback restores: the trained modules, the optimizer and the gradient scaler."""
         return {
             "model": self.network.model.state_dict(),
             "losses": self.network.losses.state_dict(),
@@ -372,9 +390,9 @@ class Trainer:
         }
 
 
-def _first_located(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Of every process's report of the same failed step, the first that located a culprit."""
-    return next((r for r in reports if r["culprit"] is not None), reports[0])
+def _first_located(reports: list[tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Any]:
+    """Of every process's (report, batch tensors) for the same failed step, the first that located a culprit."""
+    return next((r for r in reports if r[0]["culprit"] is not None), reports[0])
 
 
 def _report_path(report: Mapping[str, Any]) -> str:

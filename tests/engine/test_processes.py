@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from mrframe.cli import cli
@@ -88,3 +89,16 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_sp
             assert summary["final"][key] is None, key
         else:
             assert summary["final"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_the_unused_parameter_probe():
+    from torch import nn
+
+    from mrframe.engine.distributed import unused_parameters
+
+    used, unused = nn.Linear(2, 1), nn.Linear(2, 1)
+    x = torch.ones(3, 2)
+    assert not unused_parameters(list(used.parameters()), lambda: used(x).sum().backward())
+    both = list(used.parameters()) + list(unused.parameters())
+    assert unused_parameters(both, lambda: used(x).sum().backward())
+    assert all(p.grad is None for p in both)  # the probe leaves no gradient behind
