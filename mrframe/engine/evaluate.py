@@ -34,8 +34,8 @@ from mrframe.engine.network import Network
 from mrframe.interfaces import StepContext, TargetInfo
 from mrframe.observed import TaskLoss
 
-HEADLINE = {"point": ("mae", "min"), "binary": ("brier", "min"), "multiclass": ("brier", "min")}
-"""The metric that decides whether a model beats a baseline, per task kind."""
+HEADLINE = {"point": "mae", "binary": "brier", "multiclass": "brier"}
+"""The metric (lower is better) that decides whether a model beats a baseline, per task kind."""
 
 
 @attrs.frozen(eq=False)
@@ -77,7 +77,8 @@ def _as_scores(kind: str, head: Any, prediction: Any) -> torch.Tensor:
 
 
 def _baseline_scale(data: PreparedData, info: TargetInfo, columns: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How input-window values (normalised) become the target's units; None when they cannot."""
+    """How input-window values (normalised) become the target's units; None when they cannot. ``columns``:
+    the target features' positions among the source's features."""
     if info.units == "normalised":
         return lambda values: values
     scalings = getattr(getattr(data, "normaliser", None), "scalings", {})
@@ -151,10 +152,11 @@ def collect(
 
 
 def _baselines(inputs: Mapping[str, Any], data: PreparedData, info: TargetInfo) -> dict[str, np.ndarray]:
-    if info.source not in inputs or info.source not in data.inputs:
-        return {}
-    columns = np.asarray([data.inputs[info.source].features.index(f) for f in info.features])
-    scale = _baseline_scale(data, info, columns)
+    features = data.inputs[info.source].features if info.source in data.inputs else ()
+    if info.source not in inputs or not set(info.features) <= set(features):
+        return {}  # the target's source is no input, or the model sees it reduced (filtered, PCA)
+    columns = np.asarray([features.index(f) for f in info.features])
+    scale = _baseline_scale(data, info, data.targets[info.task].columns)
     if scale is None:
         return {}
     window = inputs[info.source]
@@ -250,7 +252,7 @@ def class_priors(network: Network, dataset: WindowDataset, outputs: Mapping[str,
 def compare_with_baselines(outputs: TaskOutputs, prior: np.ndarray | None = None) -> dict[str, Any]:
     """Each baseline's metrics next to the model's on the same elements, and whether the model beats it on
     the headline metric (:data:`HEADLINE`)."""
-    headline, _ = HEADLINE[outputs.kind]
+    headline = HEADLINE[outputs.kind]
     if outputs.kind == "point":
         candidates = outputs.baselines
     elif prior is not None:
@@ -295,7 +297,7 @@ def evaluation_report(
         baselines = compare_with_baselines(o, priors.get(task))
         tasks[task] = {
             "kind": o.kind,
-            "headline": HEADLINE[o.kind][0],
+            "headline": HEADLINE[o.kind],
             "loss": o.loss,
             "count": len(o.target),
             "dropped": next(iter(values.values())).dropped,

@@ -10,8 +10,9 @@ weighting policy's ``combine``) with
 
 and, when the forward pass is finite, the backward pass under ``torch.autograd.detect_anomaly`` with a hook on
 every autograd node created in the forward pass: the first node (in backward order) whose input gradients are
-non-finite while its output gradients were finite is the op, and the module that created it is the module.
-Anomaly mode's own message and the forward traceback of the failing node are kept in the result.
+non-finite while its output gradients were finite is the op (``SqrtBackward0 (of sqrt)``), the module that
+created it is the module, and the source line that called its forward op is kept. Anomaly mode's own message
+(it checks for NaN only, and may name a later node when the first one produced an inf) is kept beside it.
 
 This is slow (a host synchronisation per op) and is run only after a step failed, or by ``mrframe diagnose``.
 """

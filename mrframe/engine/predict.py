@@ -66,8 +66,9 @@ def known_targets(data: PreparedData, day: int) -> dict[str, np.ndarray] | None:
 def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device) -> pd.DataFrame:
     """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
     days = anchor_indices(data, dates)
-    inputs_only = WindowDataset(data.timeline, data.sources, tuple(data.inputs), {}, days,
-                                network.model.info.daily_window, network.model.info.monthly_window)
+    like = data.datasets["train"]  # the same input sources and windows, no targets (they may lie beyond the data)
+    inputs_only = WindowDataset(like.timeline, like.sources, like.inputs, {}, days, like.daily_window,
+                                like.monthly_window)
     batch = inputs_only.batch(np.arange(len(days))).to(device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))

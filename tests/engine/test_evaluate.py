@@ -166,3 +166,19 @@ def test_fp16_scaler_overflow_is_skipped_by_the_scaler_not_the_guard(tiny_spec, 
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.network.parameters(), strict=True))
     stepper.overflows_in_a_row = 24  # the scale cannot be the reason any more: the guard takes over
     assert not stepper.step([batch], [1.0], StepContext(0, 0, True)).finite
+
+
+def test_baselines_are_in_source_units_whatever_the_target_units(tiny_spec):
+    """Persistence from the (normalised) input window is the same in source units for a normalised and a
+    raw target: the first is converted back like the target, the second through the input's scaling."""
+    reports = {}
+    for units in ("normalised", "raw"):
+        path = tiny_spec(name=f"{units}.toml", train="epochs = 1")
+        text = path.read_text().replace('target = { source = "daily", horizon = 3 }',
+                                        f'target = {{ source = "daily", horizon = 3, units = "{units}" }}')
+        path.write_text(text)
+        reports[units] = fit(path)[1]["evaluation"]["test"]["tasks"]["next"]["baselines"]
+    for name in ("persistence", "seasonal_naive"):
+        normalised, raw = reports["normalised"][name], reports["raw"][name]
+        assert raw["elements"] == normalised["elements"] > 0
+        assert raw["baseline"]["mae"] == pytest.approx(normalised["baseline"]["mae"], rel=1e-5)
