@@ -63,7 +63,7 @@ def run(
     if resume is not None and overrides:
         raise click.UsageError("--set cannot change a resumed run (its spec is in RUN_DIR/spec.toml)")
     directory, loaded = _directory_and_spec(spec, overrides, out_dir, resume or run_dir)
-    if nproc > 1 and not _is_worker():
+    if nproc > 1 and not distributed.launched_by_torchrun():
         click.echo(f"mrframe run: {loaded.name} with {nproc} processes; run directory: {directory.path}")
         arguments = ["--resume", str(directory.path)] if resume else ["--run-dir", str(directory.path)]
         sys.exit(distributed.launch(nproc, arguments + (["--debug"] if debug else [])))
@@ -72,10 +72,6 @@ def run(
         _train(loaded, directory, resume is not None, device, echo=click.echo if distributed.rank() == 0 else _quiet)
     finally:
         distributed.shutdown()
-
-
-def _is_worker() -> bool:
-    return distributed.launched_by_torchrun()
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,6 @@ with the training class frequencies as its probabilities.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import Observed
@@ -85,6 +84,3 @@ class MajorityClass:
     def majority(self) -> int:
         return int(np.argmax(self.counts))
 
-
-def as_tensor(values: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(values))
