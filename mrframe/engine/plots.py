@@ -57,6 +57,7 @@ def plot_losses(history: Sequence[Mapping[str, Any]], path: pathlib.Path, title:
         ax.plot(epochs, [_value(h, train) for h in history], "-o", label="train", markersize=3)
         ax.plot(epochs, [_value(h, val) for h in history], "-s", label="validation", markersize=3)
         ax.set(xlabel="epoch", ylabel="loss", title=name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
