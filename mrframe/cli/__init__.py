@@ -12,7 +12,10 @@ import traceback
 import click
 
 from mrframe.cli.data import data
+from mrframe.cli.diagnose import diagnose
+from mrframe.cli.evaluate import evaluate
 from mrframe.cli.plugins import plugins
+from mrframe.cli.predict import predict
 from mrframe.cli.run import run
 from mrframe.cli.validate import validate
 from mrframe.errors import MrframeError
@@ -34,6 +37,9 @@ cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(plugins)
 cli.add_command(data)
+cli.add_command(evaluate)
+cli.add_command(predict)
+cli.add_command(diagnose)
 
 
 def main(argv: list[str] | None = None) -> None:

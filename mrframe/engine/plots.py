@@ -1,60 +1,91 @@
-"""Built-in hook: PNG plots of the run (loss curves), refreshed after every epoch."""
+"""Built-in hook: PNG plots of the run, redrawn after every epoch from the :class:`RunLog`.
+
+* ``plots/loss.png``: weighted train/validation loss, and each task's train and validation loss, per epoch;
+* ``plots/weights.png``: each task's weight (what the gradient sees) per optimizer step;
+* ``plots/lr.png``: the learning rate per optimizer step.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
+import pathlib
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from mrframe.engine.rundir import RunDirectory  # noqa: E402
-from mrframe.hooks import EpochRecord, RunInfo, hookimpl  # noqa: E402
+from mrframe.engine.rundir import RunDirectory
+from mrframe.engine.runlog import RunLog
+from mrframe.hooks import EpochRecord, RunInfo, hookimpl
 
 
-class LossPlot:
-    """``plots/loss.png``: total train/val loss and each task's validation loss per epoch."""
+@functools.cache
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` on the file-only Agg backend, imported when the first plot is drawn."""
+    import matplotlib
 
-    def __init__(self, directory: RunDirectory, history: Sequence[Mapping[str, Any]] = ()):
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+class RunPlots:
+    """Draws the three plots after each epoch (rank 0 only)."""
+
+    def __init__(self, directory: RunDirectory, log: RunLog):
         self.directory = directory
-        self.history: list[Mapping[str, float]] = [dict(h) for h in history]
+        self.log = log
 
     @hookimpl
     def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
         if not run.writes:
             return
-        self.history.append(dict(record.metrics))
-        plot_losses(self.history, self.directory.plots / "loss.png", run.name)
+        plot_losses(self.log.epochs, self.directory.plots / "loss.png", run.name)
+        plot_steps(self.log.steps, "weight/", self.directory.plots / "weights.png", "task weight", run.name)
+        plot_steps(self.log.steps, "lr", self.directory.plots / "lr.png", "learning rate", run.name)
 
 
-def plot_losses(history: Sequence[Mapping[str, float]], path: Any, title: str) -> None:
-    """Plot ``train_loss``, ``val_loss`` and ``val/<task>/loss`` against the epoch number."""
-    epochs = list(range(1, len(history) + 1))
-    task_keys = sorted({k for h in history for k in h if k.startswith("val/") and k.endswith("/loss")})
-    fig, axes = plt.subplots(1, 2 if task_keys else 1, figsize=(11 if task_keys else 6, 4), squeeze=False)
-    ax = axes[0][0]
-    for key, style in (("train_loss", "-o"), ("val_loss", "-s")):
-        ax.plot(epochs, [_value(h, key) for h in history], style, label=key.replace("_", " "), markersize=3)
-    ax.set(xlabel="epoch", ylabel="weighted loss", title=title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    if task_keys:
-        ax = axes[0][1]
-        for key in task_keys:
-            ax.plot(epochs, [_value(h, key) for h in history], "-o", label=key.split("/")[1], markersize=3)
-        ax.set(xlabel="epoch", ylabel="loss", title="validation loss per task")
+def plot_losses(history: Sequence[Mapping[str, Any]], path: pathlib.Path, title: str) -> None:
+    """``train_loss``/``val_loss`` and, per task, ``train/TASK/loss`` and ``val/TASK/loss`` against the epoch."""
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
+    tasks = sorted({k.split("/")[1] for row in history for k in row if k.startswith("val/") and k.endswith("/loss")})
+    fig, axes = pyplot().subplots(1, 1 + len(tasks), figsize=(5 * (1 + len(tasks)), 4), squeeze=False)
+    panels = [("weighted total", "train_loss", "val_loss")]
+    panels += [(task, f"train/{task}/loss", f"val/{task}/loss") for task in tasks]
+    for ax, (name, train, val) in zip(axes[0], panels, strict=True):
+        ax.plot(epochs, [_value(h, train) for h in history], "-o", label="train", markersize=3)
+        ax.plot(epochs, [_value(h, val) for h in history], "-s", label="validation", markersize=3)
+        ax.set(xlabel="epoch", ylabel="loss", title=name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_steps(trace: Sequence[Mapping[str, float]], key: str, path: pathlib.Path, label: str, title: str) -> None:
+    """Every series of ``trace`` whose name is ``key`` or starts with it, against the optimizer step."""
+    names = sorted({k for row in trace for k in row if k == key or (key.endswith("/") and k.startswith(key))})
+    fig, ax = pyplot().subplots(figsize=(6, 4))
+    steps = [row["step"] for row in trace]
+    for name in names:
+        ax.plot(steps, [_value(row, name) for row in trace], label=name.removeprefix(key) or name)
+    ax.set(xlabel="optimizer step", ylabel=label, title=title)
+    if len(names) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _save(fig: Any, path: pathlib.Path) -> None:
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    fig.savefig(tmp, dpi=100)
+    pyplot().close(fig)
     tmp.replace(path)
 
 
-def _value(history: Mapping[str, float], key: str) -> float:
-    value = history.get(key, math.nan)
-    return value if value is not None else math.nan
+def _value(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key, math.nan)
+    return float(value) if value is not None else math.nan

@@ -1,9 +1,11 @@
-"""Built-in hook: a progress bar per epoch showing the running loss."""
+"""Built-in hook: a progress bar per epoch showing the running loss; non-finite reports printed above it."""
 
 from __future__ import annotations
 
 import math
 import sys
+import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -12,7 +14,8 @@ from mrframe.hooks import EpochRecord, RunInfo, StepRecord, hookimpl
 
 
 class ProgressBar:
-    """``epoch 3/10 |████▌    | 12/25 [00:01<00:01, loss=0.412]``; closes with the epoch's train/val loss."""
+    """``epoch 3/10 |████▌    | 12/25 [00:01<00:01, loss=0.412]`` (optimizer steps); closes with the epoch's
+    train/val loss."""
 
     def __init__(self, stream: Any = None):
         self.stream = stream or sys.stderr
@@ -48,3 +51,14 @@ class ProgressBar:
         self.bar.set_postfix(shown)
         self.bar.close()
         self.bar = None
+
+    @hookimpl
+    def mrframe_nonfinite(self, run: RunInfo, report: Mapping[str, Any]) -> None:
+        """Print the guard's paragraph, unless the run stops with it (then it is the run's error message)."""
+        if not run.writes or report.get("stops"):
+            return
+        text = textwrap.fill(report["message"], width=110)
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream)

@@ -3,24 +3,32 @@
 Layout::
 
     RUN_DIR/
-      spec.toml          the resolved spec (defaults filled in, paths absolute)
-      metrics.csv        one row per epoch
-      metrics.jsonl      the same, one JSON object per line
-      plots/loss.png     training and validation loss per epoch
-      checkpoints/       final.pt (and later last.pt / best.pt), written atomically
-      summary.json       what happened, parameter counts, final metrics
+      spec.toml                  the resolved spec (defaults filled in, paths absolute)
+      metrics.csv                one row per epoch
+      metrics.jsonl              the same, one JSON object per line (NaN/inf written as null)
+      plots/loss.png             train/validation loss per task, per epoch
+      plots/weights.png          task weights per optimizer step
+      plots/lr.png               learning rate per optimizer step
+      checkpoints/last.pt        the latest state (resume from it), written atomically
+      checkpoints/best.pt        the state of the best epoch (early-stopping monitor)
+      nonfinite/step-N.json      non-finite guard reports, with step-N-batch.pt (the batch's tensors)
+      evaluation-SPLIT.json      metrics of the best model beside the baselines, per split
+      summary.json               what happened, parameter counts, final metrics, baseline verdicts
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import pathlib
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from mrframe.errors import MrframeError
 
 
 @attrs.frozen
@@ -41,6 +49,14 @@ class RunDirectory:
             except FileExistsError:
                 n += 1
                 path = base.with_name(f"{base.name}-{n}")
+        return cls(path)
+
+    @classmethod
+    def existing(cls, path: pathlib.Path) -> RunDirectory:
+        """An existing run directory (it must hold the resolved spec)."""
+        path = pathlib.Path(path)
+        if not (path / "spec.toml").is_file():
+            raise MrframeError(f"{path}: not a run directory (no spec.toml in it)")
         return cls(path)
 
     @property
@@ -67,6 +83,17 @@ class RunDirectory:
     def checkpoints(self) -> pathlib.Path:
         return self._subdir("checkpoints")
 
+    @property
+    def last(self) -> pathlib.Path:
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def best(self) -> pathlib.Path:
+        return self.path / "checkpoints" / "best.pt"
+
+    def evaluation(self, split: str) -> pathlib.Path:
+        return self.path / f"evaluation-{split}.json"
+
     def _subdir(self, name: str) -> pathlib.Path:
         path = self.path / name
         path.mkdir(exist_ok=True)
@@ -82,7 +109,19 @@ class RunDirectory:
         os.replace(tmp, path)
 
     def write_json(self, path: pathlib.Path, data: Mapping[str, Any]) -> None:
-        self.write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+        """Write ``data`` as JSON atomically; NaN and inf (which JSON lacks) become null."""
+        self.write_text(path, json.dumps(json_ready(data), indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:

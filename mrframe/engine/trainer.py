@@ -1,66 +1,60 @@
-"""The training loop: model + losses + weighting policy, AdamW, hooks, evaluation and the final checkpoint."""
+"""The training loop: epochs of accumulated optimizer steps under the guard, evaluation, early stopping,
+checkpoints and exact resume.
+
+Position and resume: training is at ``(epoch, batch)`` (the next micro-batch of that epoch, always the start
+of an optimizer step) after ``step`` optimizer steps. Each epoch's sample order depends only on ``(seed,
+epoch)``, dropout on the restored RNG state, the learning rate on ``step``; a checkpoint holds all of that
+plus the running sums of the epoch, so a run resumed from any checkpoint continues exactly as the
+uninterrupted run did (:mod:`mrframe.engine.checkpoint`).
+"""
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pluggy
 import torch
-from torch import nn
 
 from mrframe.data.dataset import Batch, BatchLoader
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.checkpoint import save_checkpoint
-from mrframe.engine.evaluate import evaluate
+from mrframe.engine import distributed
+from mrframe.engine.accumulate import EpochPlan
+from mrframe.engine.checkpoint import (
+    CHECKPOINT_FORMAT,
+    capture_rng,
+    detached_copy,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from mrframe.engine.device import resolve_device, resolve_precision
+from mrframe.engine.early_stopping import EarlyStopping
+from mrframe.engine.evaluate import evaluation_report, validation_metrics
+from mrframe.engine.guard import Guard, NonFiniteError, StepToken
+from mrframe.engine.interrupt import deferred_interrupt
+from mrframe.engine.network import Network, Objective, build_network, parameter_groups
+from mrframe.engine.report import batch_tensors, build_report, finish_report, nonfinite_parameters, paragraph
 from mrframe.engine.rundir import RunDirectory
+from mrframe.engine.runlog import EpochSums, RunLog
+from mrframe.engine.schedule import LRSchedule
+from mrframe.engine.step import StepOutcome, Stepper
 from mrframe.errors import MrframeError
-from mrframe.gating import gate_by_availability
 from mrframe.hooks import EpochRecord, RunInfo, StepRecord, plugin_manager
-from mrframe.interfaces import StepContext, Weighted
+from mrframe.interfaces import StepContext, Weighting
 from mrframe.model import AssembledModel
 from mrframe.observed import TaskLoss
 from mrframe.spec import Spec
 
-CHECKPOINT_FORMAT = 1
+__all__ = ["Trainer", "NonFiniteError", "NonFiniteLossError"]
 
-
-class NonFiniteLossError(MrframeError):
-    """Training produced a non-finite loss or gradient."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise MrframeError("train.device: 'cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def parameter_groups(modules: Mapping[str, nn.Module], weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on matrices of linear/conv layers only; none on biases, norms, embeddings
-    and weighting-policy parameters (``modules["weighting"]``)."""
-    decay, no_decay = [], []
-    for owner, module in modules.items():
-        for sub in module.modules():
-            for name, param in sub.named_parameters(recurse=False):
-                if not param.requires_grad:
-                    continue
-                exempt = (
-                    owner == "weighting"
-                    or param.dim() < 2
-                    or isinstance(sub, nn.Embedding | nn.LayerNorm)
-                    or name.endswith("bias")
-                )
-                (no_decay if exempt else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+NonFiniteLossError = NonFiniteError
+"""The foundation's name for :class:`~mrframe.engine.guard.NonFiniteError`."""
 
 
 class Trainer:
-    """Trains the model a spec describes on prepared data; writes to ``directory`` through the hooks."""
+    """Trains the model a spec describes on prepared data; writes to ``directory`` (rank 0) through hooks."""
 
     def __init__(
         self,
@@ -68,155 +62,339 @@ class Trainer:
         data: PreparedData,
         directory: RunDirectory | None = None,
         hooks: pluggy.PluginManager | None = None,
+        log: RunLog | None = None,
+        device: torch.device | None = None,
     ):
         self.spec = spec
+        self.config = config = spec.train
         self.data = data
         self.directory = directory
-        self.device = resolve_device(spec.train.device)
-        torch.manual_seed(spec.run.seed)
-        targets = data.target_infos
-        self.model = AssembledModel(spec, data.inputs, targets).to(self.device)
-        self.losses = nn.ModuleDict(
-            {task: spec.heads[task].loss.cls(spec.heads[task].loss.config, info) for task, info in targets.items()}
-        ).to(self.device)
-        policy = spec.weighting.component
-        self.weighting = policy.cls(policy.config, tuple(targets)).to(self.device)
+        self.writes = directory is not None and distributed.rank() == 0
+        self.device = device or resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.network: Network = build_network(spec, data, self.device)
+        if self.network.weighting.owns_backward and self.precision.uses_scaler:
+            raise MrframeError(f"train.precision: weighting '{spec.weighting.component.plugin}' writes its own "
+                               "gradients, which cannot go through fp16 loss scaling; use bf16 or fp32")
+        self.objective = Objective(self.network, self.precision)
         self.optimizer = torch.optim.AdamW(
-            parameter_groups({"model": self.model, "weighting": self.weighting}, spec.train.weight_decay),
-            lr=spec.train.lr,
+            parameter_groups(self.network, config.weight_decay), lr=config.lr, betas=config.betas
         )
-        self.loaders = {
-            split: BatchLoader(dataset, spec.train.batch_size, shuffle=(split == "train"), seed=spec.run.seed)
-            for split, dataset in data.datasets.items()
-        }
+        self.loader = BatchLoader(data.datasets["train"], config.batch_size, shuffle=True, seed=spec.run.seed,
+                                  rank=distributed.rank(), world_size=distributed.world_size())
+        self.steps_per_epoch = self.plan(0).n_steps
+        if distributed.world_size() > 1:
+            self.objective = distributed.wrap(self.objective, self.device, self._probe_unused_parameters())
+        self.schedule = LRSchedule(config, self.steps_per_epoch * config.epochs)
+        self.stepper = Stepper(self.network, self.objective, self.optimizer, self.precision, config.grad_clip)
+        self.guard = Guard(config)
+        self.stopper = EarlyStopping(config.early_stopping)
+        self.log = log if log is not None else RunLog()
         self.hooks = hooks if hooks is not None else plugin_manager()
         self.run = RunInfo(
             name=spec.name,
-            directory=directory.path if directory else None,
+            directory=directory.path if self.writes else None,
             spec=spec,
-            writes=directory is not None,
-            epochs=spec.train.epochs,
-            parameters=self.model.parameter_counts(),
+            writes=self.writes,
+            epochs=config.epochs,
+            parameters=self.network.model.parameter_counts(),
         )
-        self.step = 0
+        self.epoch, self.batch, self.step = 0, 0, 0
+        self.sums = EpochSums(self.network.tasks)
+        self.best_state: dict[str, Any] | None = None
+        self.status = "not started"
 
-    # ------------------------------------------------------------------------------------------- steps
+    # the parts, by the names the foundation's trainer used
+    @property
+    def model(self) -> AssembledModel:
+        return self.network.model
+
+    @property
+    def losses(self) -> torch.nn.ModuleDict:
+        return self.network.losses
+
+    @property
+    def weighting(self) -> Weighting:
+        return self.network.weighting
 
     def task_losses(self, predictions: Mapping[str, Any], batch: Batch) -> dict[str, TaskLoss]:
-        """Each task's loss on the batch, availability-gated as the spec asks."""
-        losses = {
-            task: loss(predictions[task], batch.targets[task].values, batch.targets[task].mask)
-            for task, loss in self.losses.items()
-        }
-        return gate_by_availability(losses, self.spec.weighting.min_availability)
+        """Each task's loss on the batch, availability-gated (:meth:`Network.task_losses`)."""
+        return self.network.task_losses(predictions, batch)
 
-    def train_step(self, batch: Batch, epoch: int) -> tuple[Weighted, dict[str, TaskLoss], float]:
-        """Forward, weighted loss, backward, clip and optimizer step; returns the weighted result, the task
-        losses and the gradient norm (one host sync for the finiteness check)."""
-        context = StepContext(epoch=epoch, step=self.step, training=True)
-        predictions = self.model(batch.inputs, batch.calendar)
-        losses = self.task_losses(predictions, batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.weighting.owns_backward:
-            result = self.weighting.backward(losses, context, [p for p in self.model.parameters() if p.requires_grad])
-        else:
-            result = self.weighting.combine(losses, context)
-            result.total.backward()
-        parameters = [p for g in self.optimizer.param_groups for p in g["params"]]
-        clip = self.spec.train.grad_clip if self.spec.train.grad_clip is not None else math.inf
-        norm = torch.nn.utils.clip_grad_norm_(parameters, clip)
-        total, grad_norm = torch.stack([result.total.detach().float(), norm.float()]).tolist()
-        if not (math.isfinite(total) and math.isfinite(grad_norm)):
-            raise NonFiniteLossError(
-                f"non-finite {'loss' if not math.isfinite(total) else 'gradient'} at epoch {epoch + 1}, "
-                f"step {self.step}; run `mrframe diagnose` on the spec to locate it"
-            )
-        self.optimizer.step()
-        self.step += 1
-        return result, losses, total
+    def _probe_unused_parameters(self) -> bool:
+        """Forward and backward this process's first training batch once (RNG state put back): does any
+        parameter get no gradient? DDP must then look for unused parameters at every step."""
+        plan = self.plan(0)
+        batch = self.loader.dataset.batch(plan.batch(0)).to(self.device)
+        rng = capture_rng()
 
-    # ------------------------------------------------------------------------------------------- loop
+        def backward() -> None:
+            total, _, _ = self.objective(batch, StepContext(epoch=0, step=0, training=True))
+            total.backward()
+
+        try:
+            return distributed.unused_parameters(list(self.network.parameters()), backward)
+        finally:
+            restore_rng(rng)
+
+    def plan(self, epoch: int) -> EpochPlan:
+        self.loader.set_epoch(epoch)
+        return EpochPlan(self.loader.order(), self.config.batch_size, self.config.accumulate)
+
+    # ------------------------------------------------------------------------------------------- the loop
 
     def fit(self) -> dict[str, Any]:
-        """Train for ``train.epochs`` epochs; returns (and writes) the run summary."""
+        """Train until ``train.epochs``, early stopping, a guard stop or Ctrl-C; returns (and writes) the
+        run summary. A fresh run and a resumed one (:meth:`restore`) go through the same loop."""
         started = time.perf_counter()
         self.hooks.hook.mrframe_run_start(run=self.run)
-        metrics: dict[str, float] = {}
-        status = "finished"
+        self.guard.remember(self.core_state())
+        self.status = "running"
+        evaluation: dict[str, Any] = {}
         try:
-            for epoch in range(self.spec.train.epochs):
-                metrics = self.train_epoch(epoch)
-                metrics |= self.evaluate("val", epoch)
-                self.weighting.end_epoch(epoch, {t: metrics.get(f"train/{t}/loss", math.nan) for t in self.losses})
-                self.hooks.hook.mrframe_epoch_end(run=self.run, record=EpochRecord(epoch, self.step, metrics))
+            with deferred_interrupt() as stop_requested:
+                while self.epoch < self.config.epochs and not self.stopper.should_stop:
+                    if not self.train_epoch(stop_requested):
+                        self.status = "interrupted"
+                        self.save("last")
+                        break
+                    self.end_epoch()
+            if self.status == "running":
+                self.status = "stopped early" if self.stopper.should_stop else "finished"
+                if self.writes or (self.directory is None and distributed.rank() == 0):
+                    evaluation = self.final_evaluation()
+        except NonFiniteError:
+            self.status = "stopped: non-finite"
+            raise
         except KeyboardInterrupt:
-            status = "interrupted"
+            self.status = "aborted"
             raise
         finally:
-            summary = self.summary(metrics, status, time.perf_counter() - started)
-            if self.directory is not None:
-                save_checkpoint(self.directory.checkpoints / "final.pt", self.checkpoint_state())
+            summary = self.summary(evaluation, time.perf_counter() - started)
             self.hooks.hook.mrframe_run_end(run=self.run, summary=summary)
         return summary
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        loader = self.loaders["train"]
-        loader.set_epoch(epoch)
-        self.model.train()
-        self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=epoch, batches=len(loader))
-        totals, task_sums, task_counts = [], dict.fromkeys(self.losses, 0.0), dict.fromkeys(self.losses, 0)
-        weights: dict[str, float] = {}
-        for index, batch in enumerate(loader):
-            result, losses, total = self.train_step(batch.to(self.device), epoch)
-            stats = torch.stack([torch.stack([loss.value.detach().float(), loss.count.float()]) for loss in losses.values()])
-            values, counts = stats.T.tolist()
-            task_values = dict(zip(losses, values, strict=True))
-            weights = {t: float(w) for t, w in result.weights.items()}
-            totals.append(total)
-            for (task, value), count in zip(task_values.items(), counts, strict=True):
-                if count > 0 and math.isfinite(value):  # a batch without a valid target says nothing
-                    task_sums[task] += value
-                    task_counts[task] += 1
-            lr = self.optimizer.param_groups[0]["lr"]
-            record = StepRecord(epoch, self.step, index, total, task_values, weights, lr)
-            self.hooks.hook.mrframe_step_end(run=self.run, record=record)
-        metrics = {"train_loss": sum(totals) / len(totals) if totals else math.nan, "lr": self.optimizer.param_groups[0]["lr"]}
-        for task in self.losses:
-            metrics[f"train/{task}/loss"] = task_sums[task] / task_counts[task] if task_counts[task] else math.nan
-            metrics[f"weight/{task}"] = weights.get(task, math.nan)
-        return metrics
+    def train_epoch(self, stop_requested: Any) -> bool:
+        """Run the rest of the current epoch; False when a stop was requested (the position is kept)."""
+        plan = self.plan(self.epoch)
+        dataset = self.loader.dataset
+        self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=self.epoch, batches=plan.n_steps)
+        self.network.train()
+        for index in range(self.batch // self.config.accumulate, plan.n_steps):
+            micro = plan.step_batches(index)
+            batches = [dataset.batch(plan.batch(b)).to(self.device) for b in micro]
+            outcome = self.train_step(batches, plan.step_weights(index), index=index, first_batch=micro.start,
+                                      stop=stop_requested())
+            self.batch = micro.stop
+            if outcome.stop or (distributed.world_size() == 1 and stop_requested()):
+                return False
+            every = self.config.checkpoint_every
+            if every and outcome.applied and self.step % every == 0 and self.batch < plan.n_batches:
+                self.save("last")
+        return True
 
-    def evaluate(self, split: str, epoch: int) -> dict[str, float]:
-        loader = self.loaders[split]
-        if not len(loader.dataset):
-            return {f"{split}_loss": math.nan}
-        context = StepContext(epoch=epoch, step=self.step, training=False)
-        return evaluate(self.model, self.losses, self.weighting, loader, self.device, context, prefix=split)
+    def train_step(
+        self,
+        batches: Batch | Sequence[Batch],
+        weights: Sequence[float] | None = None,
+        index: int = 0,
+        first_batch: int = 0,
+        stop: bool = False,
+    ) -> StepOutcome:
+        """One optimizer step under the guard over ``batches`` (micro-batches weighted ``weights``, by default
+        equally; one batch is a plain step) at the current epoch and step. ``index`` is the step's number within
+        the epoch and ``first_batch`` the epoch index of its first micro-batch (for records and reports)."""
+        batches = [batches] if isinstance(batches, Batch) else list(batches)
+        weights = list(weights) if weights is not None else [1.0 / len(batches)] * len(batches)
+        context = StepContext(epoch=self.epoch, step=self.step, training=True)
+        lr = self.schedule.apply(self.optimizer, self.step)
+        token = self.guard.before_step(self.network)
+        outcome = self.stepper.step(batches, weights, context, stop=stop)
+        if not outcome.finite:
+            self.on_failure(outcome, batches, context, token, first_batch)
+            return outcome
+        self.guard.succeeded()
+        self.step += outcome.applied
+        self.sums.add(outcome.loss, outcome.losses, outcome.weights)
+        self.log.add_step(self.step, {"lr": lr, "loss": outcome.loss,
+                                      **{f"weight/{t}": w for t, w in outcome.weights.items()}})
+        record = StepRecord(self.epoch, self.step, index, outcome.loss, outcome.losses, outcome.weights, lr)
+        self.hooks.hook.mrframe_step_end(run=self.run, record=record)
+        return outcome
+
+    def end_epoch(self) -> None:
+        """Evaluate, update early stopping and the policy, checkpoint, and tell the hooks."""
+        metrics = self.sums.metrics() | {"lr": self.optimizer.param_groups[0]["lr"]} | self.validate()
+        train_losses = {t: metrics[f"train/{t}/loss"] for t in self.network.tasks}
+        self.network.weighting.end_epoch(self.epoch, train_losses)
+        improved = self.stopper.update(self.epoch, metrics)
+        record = EpochRecord(self.epoch, self.step, metrics)
+        self.log.add_epoch({"epoch": self.epoch + 1, "step": self.step, **metrics})
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.sums = EpochSums(self.network.tasks)
+        self.save("last")
+        if improved:
+            self.save("best")
+        self.hooks.hook.mrframe_epoch_end(run=self.run, record=record)
+
+    def validate(self) -> dict[str, float]:
+        context = StepContext(epoch=self.epoch, step=self.step, training=False)
+        return validation_metrics(self.network, self.data.datasets["val"], self.config.batch_size, self.device,
+                                  self.precision, context)
+
+    # ------------------------------------------------------------------------------------------- the guard
+
+    def on_failure(
+        self, outcome: StepOutcome, batches: Sequence[Batch], context: StepContext, token: StepToken, first: int
+    ) -> None:
+        """Report the failed step (with a replay on the first failure) and apply ``train.nonfinite``."""
+        replayed = self.guard.failures == 0
+        located = self.guard.locate(self.network, batches, context, token, self.precision) if replayed else None
+        micro = located.micro_batch if located is not None else None
+        culprit = located.replay.culprit if located is not None and located.replay is not None else None
+        batch = batches[micro or 0]
+        report = build_report(
+            failure=outcome.failure, step=self.step, epoch=self.epoch, batch_index=first + (micro or 0),
+            micro_batch=micro, micro_batches=len(batches), loss=outcome.loss, grad_norm=outcome.grad_norm,
+            culprit=culprit, rows=located.rows if located is not None else (), batch=batch, sources=self.data.inputs,
+            bad_parameters=nonfinite_parameters(self.network.named_parameters()),
+        )
+        report["replayed"] = replayed
+        report["rank"] = distributed.rank()
+        report, tensors = _first_located(distributed.gather((report, batch_tensors(batch))))
+        try:
+            action = self.guard.decide(paragraph(report))
+        except NonFiniteError as error:
+            self._publish(report, tensors, f"The run stops (train.nonfinite = '{self.guard.policy}').", stops=True)
+            raise NonFiniteError(f"{error}{_report_path(report)}") from None
+        if action == "skip":
+            self.guard.restore_buffers(self.network, token)
+            self.sums.skipped += 1
+            text = (f"The step was skipped ({self.guard.skips_in_a_row} in a row; "
+                    f"train.max_skips = {self.guard.max_skips}).")
+        else:
+            self.load_core_state(self.guard.good_state)
+            self.schedule.scale *= self.guard.rollback_lr_factor
+            text = (f"Rolled back to the last good state; learning rate now x{self.schedule.scale:.3g} "
+                    f"(rollback {self.guard.rollbacks} of at most {self.guard.max_rollbacks}).")
+        self._publish(report, tensors, text, stops=False)
+
+    def _publish(self, report: dict[str, Any], tensors: Mapping[str, torch.Tensor], action: str, stops: bool) -> None:
+        report["stops"] = stops
+        finish_report(report, tensors, self.directory if self.writes else None, action)
+        self.hooks.hook.mrframe_nonfinite(run=self.run, report=report)
 
     # ------------------------------------------------------------------------------------------- state
 
+    def core_state(self) -> dict[str, Any]:
+        """What a rollback restores: the trained modules, the optimizer and the gradient scaler."""
+        return {
+            "model": self.network.model.state_dict(),
+            "losses": self.network.losses.state_dict(),
+            "weighting": self.network.weighting.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.stepper.scaler.state_dict(),
+        }
+
+    def load_core_state(self, state: Mapping[str, Any]) -> None:
+        self.network.model.load_state_dict(state["model"])
+        self.network.losses.load_state_dict(state["losses"])
+        self.network.weighting.load_state_dict(state["weighting"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scaler"]:
+            self.stepper.scaler.load_state_dict(state["scaler"])
+
     def checkpoint_state(self) -> dict[str, Any]:
-        """Plain tensors and scalars only (loadable with ``torch.load(weights_only=True)``)."""
+        """Plain tensors, scalars, strings, lists and dicts only (``torch.load(weights_only=True)``)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "spec": self.spec.to_toml(),
+            "epoch": self.epoch,
+            "batch": self.batch,
             "step": self.step,
-            "model": self.model.state_dict(),
-            "losses": self.losses.state_dict(),
-            "weighting": self.weighting.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "processes": distributed.world_size(),
+            **self.core_state(),
+            "scheduler": self.schedule.state_dict(),
+            "rng": capture_rng(),
             "preprocessing": self.data.preprocessing_state(),
+            "progress": {
+                "sums": self.sums.state_dict(),
+                "early_stopping": self.stopper.state_dict(),
+                "guard": self.guard.state_dict(),
+                "log": self.log.state_dict(),
+            },
         }
 
-    def summary(self, metrics: Mapping[str, float], status: str, seconds: float) -> dict[str, Any]:
+    def save(self, which: str) -> None:
+        """Write ``checkpoints/{which}.pt`` (rank 0) and keep the rollback state; ``best`` is also kept in
+        memory for the final evaluation."""
+        state = self.checkpoint_state()
+        if which == "best":
+            self.best_state = detached_copy({k: state[k] for k in ("model", "losses", "weighting")})
+        else:
+            self.guard.remember(state)
+        if self.writes:
+            save_checkpoint(self.directory.checkpoints / f"{which}.pt", state)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`save` (same spec)."""
+        self.load_core_state(state)
+        self.schedule.load_state_dict(state["scheduler"])
+        self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        progress = state["progress"]
+        self.sums.load_state_dict(progress["sums"])
+        self.stopper.load_state_dict(progress["early_stopping"])
+        self.guard.load_state_dict(progress["guard"])
+        self.log.load_state_dict(progress["log"])
+        restore_rng(state["rng"])
+
+    # ------------------------------------------------------------------------------------------- the end
+
+    def final_evaluation(self) -> dict[str, Any]:
+        """The best epoch's model (the last one when no epoch was best) on val and test, in source units,
+        beside the baselines; written as ``evaluation-SPLIT.json``."""
+        best = self.best_state
+        if best is None and self.writes and self.directory.best.is_file():
+            best = load_checkpoint(self.directory.best, self.device)
+        if best is not None:
+            self.network.model.load_state_dict(best["model"])
+            self.network.losses.load_state_dict(best["losses"])
+            self.network.weighting.load_state_dict(best["weighting"])
+        out = {}
+        for split in ("val", "test"):
+            if len(self.data.datasets[split]):
+                out[split] = evaluation_report(self.network, self.data, split, self.config.batch_size, self.device,
+                                               self.precision, checkpoint="best" if best is not None else "last")
+                if self.writes:
+                    self.directory.write_json(self.directory.evaluation(split), out[split])
+        return out
+
+    def summary(self, evaluation: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+        final = self.log.epochs[-1] if self.log.epochs else {}
         return {
             "name": self.run.name,
-            "status": status,
+            "status": self.status,
             "run_dir": str(self.directory.path) if self.directory else None,
-            "epochs": self.spec.train.epochs,
+            "epochs": self.epoch,
+            "max_epochs": self.config.epochs,
             "steps": self.step,
             "seconds": round(seconds, 2),
+            "processes": distributed.world_size(),
             "samples": {split: len(d) for split, d in self.data.datasets.items()},
             "parameters": dict(self.run.parameters),
-            "final": dict(metrics),
+            "best": {"epoch": self.stopper.best_epoch + 1, "monitor": self.stopper.monitor,
+                     "value": self.stopper.best},
+            "nonfinite": self.guard.state_dict(),
+            "final": {k: v for k, v in final.items() if k not in ("epoch", "step")},
+            "evaluation": dict(evaluation),
         }
+
+
+def _first_located(reports: list[tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Any]:
+    """Of every process's (report, batch tensors) for the same failed step, the first that located a culprit."""
+    return next((r for r in reports if r[0]["culprit"] is not None), reports[0])
+
+
+def _report_path(report: Mapping[str, Any]) -> str:
+    files = report.get("files")
+    return f" Report: {files['report']}" if files else ""

@@ -1,58 +1,53 @@
-"""Built-in hook: epoch metrics as CSV and JSON lines, and the run summary."""
+"""Built-in hook: epoch metrics as CSV and JSON lines, and the run summary.
+
+Both metric files are rewritten whole (atomically) after every epoch from the :class:`RunLog`, which a resumed
+run restores from its checkpoint: rows of epochs after the checkpoint, written before a crash, disappear.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from mrframe.engine.rundir import RunDirectory
+from mrframe.engine.rundir import RunDirectory, json_ready
+from mrframe.engine.runlog import RunLog
 from mrframe.hooks import EpochRecord, RunInfo, hookimpl
 
 
 class MetricsWriter:
-    """Appends each epoch to ``metrics.jsonl`` and rewrites ``metrics.csv`` (columns can appear later)."""
+    """Writes ``metrics.jsonl`` and ``metrics.csv`` (columns can appear later) and ``summary.json``."""
 
-    def __init__(self, directory: RunDirectory, history: list[dict[str, Any]] | None = None):
+    def __init__(self, directory: RunDirectory, log: RunLog):
         self.directory = directory
-        self.history: list[dict[str, Any]] = list(history or [])
+        self.log = log
+
+    @hookimpl
+    def mrframe_run_start(self, run: RunInfo) -> None:
+        if run.writes:
+            self.write()
 
     @hookimpl
     def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
-        if not run.writes:
-            return
-        row = {"epoch": record.epoch + 1, "step": record.step, **record.metrics}
-        self.history.append(row)
-        with open(self.directory.metrics_jsonl, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({k: _json_number(v) for k, v in row.items()}) + "\n")
+        if run.writes:
+            self.write()
+
+    def write(self) -> None:
+        rows = self.log.epochs
+        lines = "".join(json.dumps(json_ready(row)) + "\n" for row in rows)
+        self.directory.write_text(self.directory.metrics_jsonl, lines)
         columns: list[str] = []
-        for item in self.history:
+        for item in rows:
             columns += [k for k in item if k not in columns]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=columns, restval="")
         writer.writeheader()
-        writer.writerows(self.history)
+        writer.writerows(rows)
         self.directory.write_text(self.directory.metrics_csv, text.getvalue())
 
     @hookimpl
     def mrframe_run_end(self, run: RunInfo, summary: Mapping[str, Any]) -> None:
         if run.writes:
-            self.directory.write_json(self.directory.summary, _clean(summary))
-
-
-def _json_number(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null (documented in the user guide)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return _json_number(value)
+            self.directory.write_json(self.directory.summary, summary)

@@ -1,0 +1,133 @@
+"""Multi-process training with PyTorch's own distributed engine; mrframe writes no communication code.
+
+``mrframe run SPEC --nproc N`` creates the run directory, then starts N processes through
+``torch.distributed.run`` (torchrun, ``--standalone``), each running :mod:`mrframe.engine.worker`. Each
+process joins the group from torchrun's environment (gloo on CPU, NCCL on GPU, one GPU per local rank), wraps
+the network in ``DistributedDataParallel`` and reads its share of every training epoch (``BatchLoader`` with
+``rank``/``world_size``: every N-th sample of the epoch's shuffled order). Only rank 0 writes to the run
+directory. Every process evaluates the whole validation split, so early-stopping decisions agree without
+communication.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from mrframe.errors import MrframeError
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def launched_by_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_environment(device_name: str) -> torch.device | None:
+    """Join the process group torchrun described (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
+
+    Returns the device this process trains on (its local GPU under NCCL), or None when not launched by
+    torchrun with more than one process.
+    """
+    if not launched_by_torchrun():
+        return None
+    use_cuda = device_name != "cpu" and torch.cuda.is_available()
+    if device_name == "cuda" and not use_cuda:
+        raise MrframeError("train.device: 'cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+        return torch.device("cuda", local)
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(module: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel when a process group is running.
+
+    ``find_unused_parameters`` is needed when some parameters never reach the loss (a block that reads a
+    stream the spec does not have); :func:`unused_parameters` tells."""
+    if world_size() == 1:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+
+def unused_parameters(parameters: Sequence[nn.Parameter], backward: Callable[[], None]) -> bool:
+    """Whether, on any process, a trainable parameter gets no gradient from ``backward()`` (a probe run
+    before training; the gradients are cleared afterwards)."""
+    trainable = [p for p in parameters if p.requires_grad]
+    for p in trainable:
+        p.grad = None
+    backward()
+    unused = any(p.grad is None for p in trainable)
+    for p in trainable:
+        p.grad = None
+    if world_size() == 1:
+        return unused
+    flag = torch.tensor([float(unused)], device=trainable[0].device if trainable else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def mean_of_ranks(values: torch.Tensor, sums: slice) -> torch.Tensor:
+    """All-reduce ``values`` (1-D): the entries in ``sums`` are summed over processes, the others averaged."""
+    reduced = values.clone()
+    dist.all_reduce(reduced)
+    scale = torch.full_like(reduced, 1.0 / world_size())
+    scale[sums] = 1.0
+    return reduced * scale
+
+
+def average_gradients(parameters: Sequence[nn.Parameter]) -> None:
+    """Average ``.grad`` over processes (for policies that write gradients themselves, outside DDP's hooks)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def gather(value: Any) -> list[Any]:
+    """Every process's ``value`` (picklable), in rank order; ``[value]`` when not distributed."""
+    if world_size() == 1:
+        return [value]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def launch(nproc: int, arguments: Sequence[str]) -> int:
+    """Run ``mrframe.engine.worker ARGUMENTS`` in ``nproc`` processes through torchrun; returns its exit status."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+        "-m", "mrframe.engine.worker", *arguments,
+    ]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.call(command, env=env, cwd=pathlib.Path.cwd())

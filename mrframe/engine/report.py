@@ -1,0 +1,173 @@
+"""The non-finite report: what the guard found, as JSON plus the batch's tensors, and one paragraph to print.
+
+Files, in ``RUN_DIR/nonfinite/``: ``step-NNNNNN.json`` (the report) and ``step-NNNNNN-batch.pt`` (the failing
+micro-batch: ``inputs.SOURCE.values/mask``, ``targets.TASK.values/mask``, ``calendar.FIELD``, ``index``; plain
+tensors, ``torch.load(weights_only=True)``).
+
+Inputs are reported on the scale the model sees them (normalised); ``|value| >= EXTREME`` is flagged extreme.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from mrframe.data.dataset import Batch
+from mrframe.engine.checkpoint import save_checkpoint
+from mrframe.engine.locate import Culprit, nonfinite_kind
+from mrframe.engine.rundir import RunDirectory
+from mrframe.interfaces import SourceInfo
+
+EXTREME = 6.0
+"""Normalised inputs at least this large (in absolute value) are called extreme."""
+
+TOP_INPUTS = 5
+
+
+def anchor_dates(batch: Batch) -> list[str]:
+    """Each sample's anchor day as ``YYYY-MM-DD``."""
+    days = batch.calendar.anchor_day.detach().cpu().numpy().astype("datetime64[D]")
+    return [str(d) for d in days]
+
+
+def extreme_inputs(batch: Batch, rows: Sequence[int], sources: Mapping[str, SourceInfo]) -> list[dict[str, Any]]:
+    """The ``TOP_INPUTS`` (source, feature) pairs with the largest observed absolute input among ``rows``,
+    each with the sample, the day (or month) and the value."""
+    rows = list(rows) or list(range(len(batch)))
+    anchors = batch.calendar.anchor_day.detach().cpu().numpy()[rows]
+    index = batch.index.detach().cpu().numpy()[rows]
+    found = []
+    for name, observed in batch.inputs.items():
+        values = torch.where(observed.mask, observed.values, 0.0)[rows].detach().float().cpu().numpy()  # [R, T, F]
+        size = np.abs(values)
+        length = values.shape[1]
+        monthly = sources[name].resolution == "monthly" if name in sources else False
+        features = sources[name].features if name in sources else tuple(f"f{i}" for i in range(values.shape[2]))
+        for f, feature in enumerate(features):
+            r, t = np.unravel_index(np.argmax(size[:, :, f]), size[:, :, f].shape)
+            anchor = np.datetime64(int(anchors[r]), "D")
+            back = length - 1 - t
+            date = anchor.astype("datetime64[M]") - (back + 1) if monthly else anchor - back
+            found.append({
+                "source": name, "feature": feature, "sample": int(index[r]), "anchor": str(anchor),
+                "date": str(date), "value": float(values[r, t, f]), "extreme": bool(size[r, t, f] >= EXTREME),
+            })
+    found.sort(key=lambda item: -abs(item["value"]))
+    return found[:TOP_INPUTS]
+
+
+def nonfinite_parameters(named: Any, limit: int = 5) -> list[str]:
+    """Names of (at most ``limit``) parameters that already hold a non-finite value."""
+    return [name for name, p in named if nonfinite_kind(p.detach()) is not None][:limit]
+
+
+def build_report(
+    *,
+    failure: str,
+    step: int,
+    epoch: int,
+    batch_index: int,
+    micro_batch: int | None,
+    micro_batches: int,
+    loss: float,
+    grad_norm: float,
+    culprit: Culprit | None,
+    rows: Sequence[int],
+    batch: Batch,
+    sources: Mapping[str, SourceInfo],
+    bad_parameters: Sequence[str],
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (``message`` and ``files`` are added by :func:`finish_report`)."""
+    dates = anchor_dates(batch)
+    index = batch.index.detach().cpu().tolist()
+    rows = list(rows)
+    return {
+        "failure": failure,
+        "step": step,
+        "epoch": epoch + 1,
+        "batch": batch_index,
+        "micro_batch": None if micro_batch is None else micro_batch + 1,
+        "micro_batches": micro_batches,
+        "loss": loss,
+        "grad_norm": grad_norm,
+        "culprit": attrs.asdict(culprit) if culprit is not None else None,
+        "samples": [{"index": index[r], "anchor": dates[r]} for r in rows],
+        "batch_samples": [{"index": i, "anchor": d} for i, d in zip(index, dates, strict=True)],
+        "extreme_inputs": extreme_inputs(batch, rows, sources),
+        "nonfinite_parameters": list(bad_parameters),
+    }
+
+
+def paragraph(report: Mapping[str, Any]) -> str:
+    """One paragraph a person can act on."""
+    where = f"step {report['step']} (epoch {report['epoch']}, batch {report['batch']}"
+    if report["micro_batches"] > 1:
+        where += f", micro-batch {report['micro_batch'] or '?'} of {report['micro_batches']}"
+    text = f"Non-finite {report['failure']} at {where})."
+    culprit = report["culprit"]
+    if not report.get("replayed", True):
+        text += " (Only a run's first failure is replayed; this one was not.)"
+    elif culprit is None:
+        text += " Replaying the step did not reproduce it in any single module (the replay was finite)."
+    else:
+        text += (f" Replaying that batch, the first module to produce a non-finite value ({culprit['kind']}) "
+                 f"is `{culprit['module']}` in the {culprit['phase']} pass")
+        if culprit["op"]:
+            text += f", at op `{culprit['op']}`"
+        if culprit["where"]:
+            text += f" ({culprit['where']})"
+        text += "."
+    if report["nonfinite_parameters"]:
+        text += f" Parameters already non-finite: {', '.join(report['nonfinite_parameters'])}."
+    samples, total = report["samples"], len(report["batch_samples"])
+    if samples:
+        shown = ", ".join(f"#{s['index']} (anchor {s['anchor']})" for s in samples[:6])
+        more = f" and {len(samples) - 6} more" if len(samples) > 6 else ""
+        text += f" Failing samples: {len(samples)} of {total}: {shown}{more}."
+    else:
+        text += f" The batch holds {total} samples (all listed in the report)."
+    extreme = [e for e in report["extreme_inputs"] if e["extreme"]]
+    if extreme:
+        text += " Extreme inputs: " + "; ".join(
+            f"{e['source']}.{e['feature']} = {e['value']:.3g} on {e['date']} (sample #{e['sample']})" for e in extreme
+        ) + "."
+    elif report["extreme_inputs"]:
+        top = report["extreme_inputs"][0]
+        text += (f" No input is extreme (largest: {top['source']}.{top['feature']} = {top['value']:.3g}, "
+                 f"|value| < {EXTREME:g} after normalisation).")
+    return text
+
+
+def finish_report(
+    report: dict[str, Any], tensors: Mapping[str, torch.Tensor], directory: RunDirectory | None, action: str
+) -> dict[str, Any]:
+    """Add the policy's action and the paragraph; write the JSON and the batch's tensors
+    (:func:`batch_tensors`) when there is a run directory (rank 0)."""
+    report["action"] = action
+    report["message"] = f"{paragraph(report)} {action}"
+    if directory is not None:
+        folder = directory.path / "nonfinite"
+        folder.mkdir(exist_ok=True)
+        stem = f"step-{report['step']:06d}"
+        report["files"] = {"report": str(folder / f"{stem}.json"), "batch": str(folder / f"{stem}-batch.pt")}
+        report["message"] += f" Report: {folder / stem}.json"
+        save_checkpoint(pathlib.Path(report["files"]["batch"]), tensors)
+        directory.write_json(pathlib.Path(report["files"]["report"]), report)
+    return report
+
+
+def batch_tensors(batch: Batch) -> dict[str, torch.Tensor]:
+    """A batch as a flat dict of CPU tensors."""
+    out = {"index": batch.index.cpu()}
+    for group, items in (("inputs", batch.inputs), ("targets", batch.targets)):
+        for name, observed in items.items():
+            out[f"{group}.{name}.values"] = observed.values.detach().cpu()
+            out[f"{group}.{name}.mask"] = observed.mask.cpu()
+    for field in attrs.fields(type(batch.calendar)):
+        out[f"calendar.{field.name}"] = getattr(batch.calendar, field.name).cpu()
+    return out

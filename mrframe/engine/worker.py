@@ -1,0 +1,14 @@
+"""The entry point of each process that ``mrframe run --nproc N`` starts through torchrun.
+
+``python -m mrframe.engine.worker ARGS`` is ``mrframe run ARGS`` inside a torchrun process: the command sees
+torchrun's environment (``RANK``, ``WORLD_SIZE``...), joins the process group and trains its share.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":
+    from mrframe.cli import main
+
+    main(["run", *sys.argv[1:]])

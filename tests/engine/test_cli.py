@@ -1,0 +1,105 @@
+"""`mrframe run`, `evaluate`, `predict` and `diagnose` as a user calls them."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mrframe.cli import cli
+
+
+@pytest.fixture(scope="module")
+def trained(spec_writer, tmp_path_factory, threads):
+    """A finished run directory of the tiny spec (and the spec file)."""
+    folder = tmp_path_factory.mktemp("cli")
+    spec = spec_writer(folder, train="epochs = 2")
+    with threads():
+        result = CliRunner().invoke(cli, ["run", str(spec), "--out", str(folder / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (folder / "runs").iterdir()
+    return spec, run_dir, result.output
+
+
+def test_run_leaves_a_complete_run_directory(trained):
+    _, run_dir, output = trained
+    for name in ("spec.toml", "metrics.csv", "metrics.jsonl", "summary.json", "evaluation-val.json",
+                 "evaluation-test.json", "checkpoints/last.pt", "checkpoints/best.pt", "plots/loss.png",
+                 "plots/weights.png", "plots/lr.png"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs"] == 2
+    verdicts = summary["evaluation"]["test"]["tasks"]["next"]["beats"]
+    assert set(verdicts) == {"persistence", "seasonal_naive"} and all(isinstance(v, bool) for v in verdicts.values())
+    assert "persistence" in output and ("beats" in output) and f"run directory: {run_dir}" in output
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["val_anchored"] is None  # NaN is written as null
+
+
+def test_resume_usage_errors(trained):
+    spec, run_dir, _ = trained
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run"]).exit_code == 2
+    both = runner.invoke(cli, ["run", "--resume", str(run_dir), "--set", "train.epochs=3"])
+    assert both.exit_code == 2 and "--set cannot change a resumed run" in both.output
+
+
+def test_resume_of_a_finished_run_changes_nothing(trained):
+    _, run_dir, _ = trained
+    before = json.loads((run_dir / "summary.json").read_text())
+    result = CliRunner().invoke(cli, ["run", "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    after = json.loads((run_dir / "summary.json").read_text())
+    assert after["final"] == before["final"] and after["evaluation"] == before["evaluation"]
+
+
+def test_evaluate_reports_metrics_beside_baselines(trained):
+    _, run_dir, _ = trained
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "evaluation-test.json").unlink()
+    result = CliRunner().invoke(cli, ["evaluate", str(run_dir), "--split", "test"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "evaluation-test.json").read_text())
+    assert report == summary["evaluation"]["test"]  # the best checkpoint, as at the end of training
+    assert "seasonal_naive" in result.output and "mae" in result.output
+
+
+def test_predict_writes_predictions_in_source_units(trained):
+    _, run_dir, _ = trained
+    out = run_dir / "predictions.csv"
+    result = CliRunner().invoke(cli, ["predict", str(run_dir), "--at", "2022-07-19", "--at", "2022-06-20",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["anchor", "task", "target_date", "feature", "prediction", "probability", "actual"]
+    assert len(table) == 2 * 3  # two anchors, one step, three features
+    future = table[table.anchor == "2022-07-19"]
+    assert set(future.target_date) == {"2022-07-22"} and future.actual.isna().all()  # beyond the data
+    known = table[table.anchor == "2022-06-20"]
+    assert np.isfinite(known.prediction).all() and known.actual.notna().any()
+    outside = CliRunner().invoke(cli, ["predict", str(run_dir), "--at", "2030-01-01"])
+    assert outside.exit_code != 0
+
+
+def test_diagnose_a_clean_spec_passes(trained):
+    spec, run_dir, _ = trained
+    result = CliRunner().invoke(cli, ["diagnose", str(spec), "--run", str(run_dir), "--split", "val"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"val: \d+ OK, 0 non-finite", result.output)
+
+
+def test_diagnose_names_failing_samples_and_module(tiny_spec, bomb, tmp_path):
+    spec = tiny_spec(encoder="bomb", encoder_keys='anchors = ["2022-02-03", "2022-05-10"]\nonce = false')
+    out = tmp_path / "diagnose.csv"
+    result = CliRunner().invoke(cli, ["diagnose", str(spec), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if "non-finite" in line and "bomb" in line]
+    assert len(lines) == 2
+    assert "2022-02-03" in lines[0] and "train" in lines[0] and "model.encoders.daily.bomb" in lines[0]
+    assert "2022-05-10" in lines[1] and "val" in lines[1] and "log" in lines[1]
+    table = pd.read_csv(out)
+    assert (table.status == "non-finite").sum() == 2 and (table.status == "OK").sum() == len(table) - 2
