@@ -97,7 +97,7 @@ def test_core_alone_lists_no_plugins_and_names_the_distribution_to_install(capsy
     assert code == 0 and "no plugins installed" in out and "mrframe-osint" in out
     code, _, err = run_main(["validate", "examples/minimal.toml"], capsys)
     assert code == 2
-    assert "no source plugin named 'synthetic': no source plugins are installed; the first-party sources ship in " \
+    assert "no source plugin named 'equipment': no source plugins are installed; the first-party sources ship in " \
            "the distribution 'mrframe-osint'" in err
 
 
