@@ -251,3 +251,19 @@ def perturb_after(raw: Mapping[str, np.ndarray], infos: Mapping[str, SourceInfo]
                 v[b, max(visible[b], 0) :] = noise[b, max(visible[b], 0) :]
         out[n] = v
     return out
+
+
+def random_state(infos: Mapping[str, SourceInfo], seed: int = 0, absent: float = 0.2) -> State:
+    """A state with random streams for every source (each step absent with probability ``absent``) and their
+    presence-weighted combinations, as the assembled model hands to the first fusion block."""
+    from mrframe.model import combine_streams
+    from mrframe.observed import Stream
+
+    generator = torch.Generator().manual_seed(seed)
+    streams = {}
+    for name, info in infos.items():
+        steps = DAYS if info.resolution == "daily" else MONTHS
+        hidden = torch.randn(BATCH, steps, WIDTH, generator=generator)
+        streams[name] = Stream(hidden, torch.rand(BATCH, steps, generator=generator) >= absent)
+    by = {r: [s for n, s in streams.items() if infos[n].resolution == r] for r in ("daily", "monthly")}
+    return State(combine_streams(by["daily"]), combine_streams(by["monthly"]), streams, calendar())
