@@ -200,7 +200,8 @@ def unobserved(raw: Mapping[str, np.ndarray], where: Callable[[str, np.ndarray],
 
 
 def missing_scenarios(raw: Mapping[str, np.ndarray], infos: Mapping[str, SourceInfo]) -> dict[str, dict]:
-    """Windows in which a source, every daily source for 36 days, or a whole sample is unobserved."""
+    """Windows in which a source, every daily source for 36 days, or a whole sample is unobserved (and one
+    with extreme finite values)."""
     first_daily = next(n for n, i in infos.items() if i.resolution == "daily")
     first_monthly = next((n for n, i in infos.items() if i.resolution == "monthly"), None)
 
@@ -220,7 +221,11 @@ def missing_scenarios(raw: Mapping[str, np.ndarray], infos: Mapping[str, SourceI
     def empty_batch(n: str, v: np.ndarray) -> None:
         v[:] = np.nan
 
+    def extreme(n: str, v: np.ndarray) -> None:
+        v[:, ::3] = np.where(np.isnan(v[:, ::3]), np.nan, np.sign(v[:, ::3]) * 3e38)  # finite, near float32's max
+
     scenarios = {
+        "observed values of +-3e38": extreme,
         "a daily source unobserved for the whole window": hide_source((first_daily,)),
         "every daily source unobserved for 36 days": daily_outage,
         "a sample with no observation at all": empty_sample,

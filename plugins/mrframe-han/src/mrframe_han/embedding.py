@@ -4,7 +4,7 @@
 ``f`` at step ``t`` with value ``v``, mask ``m`` and learned feature embedding ``e_f``, observation-status
 embeddings ``s_obs`` / ``s_miss`` and value projection ``w_f``::
 
-    c        = sign(v) * log1p(|v|)   for count features (compress_counts), else v
+    c        = clamp(sign(v) * log1p(|v|), +-LIMIT)   for count features (compress_counts), else clamp(v, +-LIMIT)
     x[t, f]  = e_f + (m ? s_obs + c * w_f : s_miss)                     (never reads v where m is False)
     a[h,t,:] = softmax_f(q_h . x[t, f]_h / sqrt(d_h))                   (pooling heads h, slices _h of d_model)
     y[t]_h   = sum_f a[h, t, f] * x[t, f]_h
@@ -24,6 +24,11 @@ from torch import Tensor, nn
 
 from mrframe.interfaces import SourceInfo
 from mrframe.observed import Calendar, Observed
+
+
+LIMIT = 1e4
+"""Values are clamped to +-LIMIT before projection: normalised inputs never get there, and it keeps every
+activation (LayerNorm's variance above all) finite for any finite input, even 3e38."""
 
 
 def compress(values: Tensor) -> Tensor:
@@ -55,6 +60,7 @@ class FeatureTokens(nn.Module):
         values = x.masked_values()
         if self.compress_any:
             values = torch.where(self.counts, compress(values), values)
+        values = values.clamp(-LIMIT, LIMIT)
         observed = mask.to(values.dtype)
         mc = observed * values  # [B, T, F]; exactly 0 where unobserved
         h, n = self.heads, mask.shape[-1]
