@@ -23,16 +23,13 @@ from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
 from mrframe_han.attention import CrossAttention
-from mrframe_han.readout import Readout, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig, require_raw
 
 
 @attrs.frozen
-class AnomalyConfig:
+class AnomalyConfig(ReadoutConfig):
     lookback: int = field(28, "recent days the head attends to", min=1)
     heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    hidden: int = field(64, "width of the context layer", min=1)
-    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
-    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
 
 
 class Anomaly(Head):
@@ -45,7 +42,7 @@ class Anomaly(Head):
         if not model.daily:
             raise ValueError("the anomaly head pools recent days and needs a daily input source")
         require_raw(target, "anomaly", "0/1 anomaly labels")
-        self.readout = Readout(model, target, config.hidden, config.source_stream, config.dropout)
+        self.readout = Readout(model, target, config)
         self.query = nn.Parameter(torch.randn(1, 1, model.d_model) * 0.02)
         self.pool = CrossAttention(model.d_model, config.heads)
         self.logits = nn.Linear(config.hidden + model.d_model, target.span * target.n_features)

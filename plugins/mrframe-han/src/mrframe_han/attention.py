@@ -10,9 +10,21 @@ All modules here return the *update*; callers add the residual (plainly or throu
 
 from __future__ import annotations
 
+import attrs
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from mrframe.config import field
+
+
+@attrs.frozen
+class AttentionConfig:
+    """The keys every attention block of the HAN has (its config class extends this one)."""
+
+    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
+    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
+    dropout: float = field(0.1, "dropout on every residual update", min=0.0, max=0.9)
 
 
 def split_heads(x: Tensor, heads: int) -> Tensor:

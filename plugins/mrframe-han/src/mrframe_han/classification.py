@@ -21,16 +21,13 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig, require_raw
 
 
 @attrs.frozen
-class ClassificationConfig:
+class ClassificationConfig(ReadoutConfig):
     classes: int = field(4, "number of classes (target values are class ids 0..classes-1)", min=2)
     binary_logit: bool = field(False, "with classes = 2: one logit per value ([B, span, F]) instead of two")
-    hidden: int = field(64, "width of the context layer", min=1)
-    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
-    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.binary_logit and self.classes != 2:
@@ -45,7 +42,7 @@ class Classification(Head):
     def __init__(self, config: ClassificationConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         require_raw(target, "classification", "class ids")
-        self.readout = Readout(model, target, config.hidden, config.source_stream, config.dropout)
+        self.readout = Readout(model, target, config)
         self.per_value = 1 if config.binary_logit else config.classes
         self.logits = nn.Linear(config.hidden, target.span * target.n_features * self.per_value)
 

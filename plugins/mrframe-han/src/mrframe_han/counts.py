@@ -22,14 +22,11 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, bounded, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig, bounded, require_raw
 
 
 @attrs.frozen
-class CountsConfig:
-    hidden: int = field(64, "width of the context layer", min=1)
-    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
-    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
+class CountsConfig(ReadoutConfig):
     log_mu_bound: float = field(15.0, "log-means are smoothly limited to (-bound, bound)", min=1.0)
 
 
@@ -41,7 +38,7 @@ class Counts(Head):
     def __init__(self, config: CountsConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         require_raw(target, "counts", "raw event counts")
-        self.readout = Readout(model, target, config.hidden, config.source_stream, config.dropout)
+        self.readout = Readout(model, target, config)
         self.out = nn.Linear(config.hidden, 3 * target.span * target.n_features)
 
     def forward(self, state: State) -> Mapping[str, Tensor]:

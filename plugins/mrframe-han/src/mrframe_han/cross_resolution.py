@@ -19,16 +19,13 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import Calendar, State, Stream
-from mrframe_han.attention import CrossAttention, FeedForward, GatedUpdate
+from mrframe_han.attention import AttentionConfig, CrossAttention, FeedForward, GatedUpdate
 from mrframe_han.streams import require_monthly
 
 
 @attrs.frozen
-class CrossResolutionConfig:
+class CrossResolutionConfig(AttentionConfig):
     layers: int = field(2, "exchange layers (each updates both streams)", min=1)
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on every update", min=0.0, max=0.9)
 
 
 class _Reader(nn.Module):

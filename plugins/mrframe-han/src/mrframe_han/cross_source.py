@@ -24,15 +24,12 @@ from torch import nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo, SourceInfo
 from mrframe.observed import State, Stream
-from mrframe_han.attention import CrossAttention, FeedForward, GatedUpdate
+from mrframe_han.attention import AttentionConfig, CrossAttention, FeedForward, GatedUpdate
 
 
 @attrs.frozen
-class CrossSourceConfig:
+class CrossSourceConfig(AttentionConfig):
     resolution: Literal["daily", "monthly", "both"] = field("both", "which combined streams attend across their sources")
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on the attention and feed-forward updates", min=0.0, max=0.9)
 
 
 class _AcrossSources(nn.Module):

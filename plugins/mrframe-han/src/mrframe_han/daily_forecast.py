@@ -25,17 +25,12 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded
 
 
 @attrs.frozen
-class DailyForecastConfig:
-    hidden: int = field(64, "width of the context layer", min=1)
+class DailyForecastConfig(GaussianConfig):
     rank: int = field(8, "width of each day's latent code (the rank of the [span, features] output)", min=1)
-    variance: bool = field(False, "also predict a log-variance per value ({mean, log_var})")
-    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
-    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
-    log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
 
 
 class DailyForecast(Head):
@@ -48,7 +43,7 @@ class DailyForecast(Head):
         if target.resolution != "daily":
             raise ValueError(f"daily-forecast predicts days, and source '{target.source}' is {target.resolution}: "
                              "use the forecast head")
-        self.readout = Readout(model, target, config.hidden, config.source_stream, config.dropout)
+        self.readout = Readout(model, target, config)
         self.latent = nn.Linear(config.hidden, config.rank)
         self.lead = nn.Parameter(torch.randn(target.span, config.rank) * 0.02)
         self.mean = nn.Linear(config.rank, target.n_features)

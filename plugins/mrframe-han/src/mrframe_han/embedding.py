@@ -25,7 +25,6 @@ from torch import Tensor, nn
 from mrframe.interfaces import SourceInfo
 from mrframe.observed import Calendar, Observed
 
-
 LIMIT = 1e4
 """Values are clamped to +-LIMIT before projection: normalised inputs never get there, and it keeps every
 activation (LayerNorm's variance above all) finite for any finite input, even 3e38."""

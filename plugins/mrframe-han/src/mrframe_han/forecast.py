@@ -16,19 +16,14 @@ from collections.abc import Mapping
 import attrs
 from torch import Tensor, nn
 
-from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded
 
 
 @attrs.frozen
-class ForecastConfig:
-    hidden: int = field(64, "width of the context layer", min=1)
-    variance: bool = field(False, "also predict a log-variance per value ({mean, log_var})")
-    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
-    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
-    log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
+class ForecastConfig(GaussianConfig):
+    """The forecast head's keys: the context width, the target's own stream, dropout and the variance."""
 
 
 class Forecast(Head):
@@ -38,7 +33,7 @@ class Forecast(Head):
 
     def __init__(self, config: ForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
-        self.readout = Readout(model, target, config.hidden, config.source_stream, config.dropout)
+        self.readout = Readout(model, target, config)
         outputs = target.span * target.n_features
         self.mean = nn.Linear(config.hidden, outputs)
         self.log_var = nn.Linear(config.hidden, outputs) if config.variance else None

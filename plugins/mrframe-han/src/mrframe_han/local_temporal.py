@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import State, Stream
-from mrframe_han.attention import CausalSelfAttention, FeedForward, GatedUpdate
+from mrframe_han.attention import AttentionConfig, CausalSelfAttention, FeedForward, GatedUpdate
 
 
 def _kernels(value: tuple[int, ...]) -> str | None:
@@ -33,12 +33,9 @@ def _kernels(value: tuple[int, ...]) -> str | None:
 
 
 @attrs.frozen
-class LocalTemporalConfig:
+class LocalTemporalConfig(AttentionConfig):
     kernels: tuple[int, ...] = field((3, 7, 14, 28), "causal convolution lengths in days", check=_kernels)
     window: int = field(28, "days each day attends to (itself included)", min=1)
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on every update", min=0.0, max=0.9)
 
 
 class MultiScaleConvolution(nn.Module):

@@ -22,15 +22,12 @@ from torch import nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import State, Stream
-from mrframe_han.attention import CrossAttention, FeedForward, GatedUpdate
+from mrframe_han.attention import AttentionConfig, CrossAttention, FeedForward, GatedUpdate
 
 
 @attrs.frozen
-class MonthAggregateConfig:
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
+class MonthAggregateConfig(AttentionConfig):
     observed_only: bool = field(True, "attend only to days with at least one observation")
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on every update", min=0.0, max=0.9)
 
 
 class MonthAggregate(FusionBlock):

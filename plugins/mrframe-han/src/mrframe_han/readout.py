@@ -13,11 +13,30 @@ encoder stream (``State.sources``), when that source is an input and ``source_st
 
 from __future__ import annotations
 
+import attrs
 import torch
 from torch import Tensor, nn
 
+from mrframe.config import field
 from mrframe.interfaces import ModelInfo, TargetInfo
 from mrframe.observed import State
+
+
+@attrs.frozen
+class ReadoutConfig:
+    """The keys every HAN head has (its config class extends this one)."""
+
+    hidden: int = field(64, "width of the context layer", min=1)
+    source_stream: bool = field(True, "also read the target source's own encoder stream (when it is an input)")
+    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
+
+
+@attrs.frozen
+class GaussianConfig(ReadoutConfig):
+    """The keys of heads that may predict a variance."""
+
+    variance: bool = field(False, "also predict a log-variance per value ({mean, log_var})")
+    log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
 
 
 def bounded(raw: Tensor, bound: float) -> Tensor:
@@ -29,16 +48,18 @@ def bounded(raw: Tensor, bound: float) -> Tensor:
 class Readout(nn.Module):
     """``State -> [B, hidden]`` context at the anchor."""
 
-    def __init__(self, model: ModelInfo, target: TargetInfo, hidden: int, source_stream: bool, dropout: float):
+    def __init__(self, model: ModelInfo, target: TargetInfo, config: ReadoutConfig):
         super().__init__()
         if not model.daily and not model.monthly:
             raise ValueError("a head needs at least one daily or monthly input source")
         inputs = {s.name for s in model.daily + model.monthly}
         self.use_daily = bool(model.daily)
         self.use_monthly = bool(model.monthly)
-        self.own = target.source if source_stream and target.source in inputs else None
+        self.own = target.source if config.source_stream and target.source in inputs else None
         width = model.d_model * (self.use_daily + self.use_monthly + (self.own is not None))
-        self.net = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.net = nn.Sequential(
+            nn.LayerNorm(width), nn.Linear(width, config.hidden), nn.GELU(), nn.Dropout(config.dropout)
+        )
 
     def forward(self, state: State) -> Tensor:
         parts = []

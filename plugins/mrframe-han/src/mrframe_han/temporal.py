@@ -18,17 +18,14 @@ from torch import nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import State, Stream
-from mrframe_han.attention import TransformerLayer, check_heads
+from mrframe_han.attention import AttentionConfig, TransformerLayer, check_heads
 from mrframe_han.embedding import sinusoid
 from mrframe_han.streams import require_monthly
 
 
 @attrs.frozen
-class TemporalConfig:
+class TemporalConfig(AttentionConfig):
     layers: int = field(2, "transformer layers", min=1)
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on every residual update", min=0.0, max=0.9)
 
 
 class Temporal(FusionBlock):

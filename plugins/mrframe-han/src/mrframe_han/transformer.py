@@ -20,7 +20,7 @@ from torch import nn
 from mrframe.config import field
 from mrframe.interfaces import Encoder, SourceInfo
 from mrframe.observed import Calendar, Observed, Stream
-from mrframe_han.attention import TransformerLayer, check_heads
+from mrframe_han.attention import AttentionConfig, TransformerLayer, check_heads
 from mrframe_han.embedding import CalendarEmbedding, FeatureTokens, sinusoid
 
 
@@ -29,11 +29,8 @@ def _window(value: int | None) -> str | None:
 
 
 @attrs.frozen
-class DailyTransformerConfig:
+class DailyTransformerConfig(AttentionConfig):
     layers: int = field(3, "transformer layers", min=1)
-    heads: int = field(4, "attention heads (d_model must be divisible by it)", min=1)
-    ffn: int = field(2, "feed-forward width as a multiple of d_model", min=1)
-    dropout: float = field(0.1, "dropout on every residual update", min=0.0, max=0.9)
     window: int | None = field(None, "attend only to the last `window` steps (none: every earlier step)", check=_window)
     compress_counts: bool = field(True, "pass count features through sign(x)*log1p(|x|) before projecting them")
 
