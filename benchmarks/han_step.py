@@ -124,20 +124,22 @@ def worker(encoder: str, steps: int, warmup: int, device: str) -> dict:
 
 
 def _bf16(trainer, batches, steps: int, warmup: int) -> float:  # noqa: ANN001 - a Trainer
-    """Median step time with bf16 autocast of the forward pass on the GPU."""
+    """Median step time with bf16 autocast of the forward pass (and the losses) on the trainer's device."""
     import torch
 
+    device = trainer.device.type
     times = []
     for i in range(warmup + steps):
         batch = batches[i % len(batches)]
         started = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16):
             predictions = trainer.model(batch.inputs, batch.calendar)
             losses = trainer.task_losses(predictions, batch)
         trainer.optimizer.zero_grad(set_to_none=True)
         sum(loss.value.float() for loss in losses.values()).backward()
         trainer.optimizer.step()
-        torch.cuda.synchronize()
+        if device == "cuda":
+            torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - started)
     return statistics.median(times)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from mrframe.interfaces import SourceInfo
 from mrframe.observed import Calendar, Observed
+from mrframe_han.attention import check_heads
 
 LIMIT = 1e4
 """Values are clamped to +-LIMIT before projection: normalised inputs never get there, and it keeps every
@@ -40,8 +41,7 @@ class FeatureTokens(nn.Module):
 
     def __init__(self, source: SourceInfo, d_model: int, heads: int = 1, compress_counts: bool = True):
         super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by the number of heads ({heads})")
+        check_heads(d_model, heads)
         n = source.n_features
         self.heads = heads
         self.value = nn.Parameter(torch.randn(n, d_model) * n**-0.5)
@@ -72,8 +72,9 @@ class FeatureTokens(nn.Module):
         alpha = torch.einsum("hd,fhd->hf", self.query, value) * scale
         gamma = torch.einsum("hd,fhd->hf", self.query, feature) * scale
         sigma = torch.einsum("hd,shd->sh", self.query, status) * scale  # [2, H]
-        status_score = torch.where(mask.unsqueeze(-2), sigma[1].view(h, 1), sigma[0].view(h, 1))
-        score = mc.unsqueeze(-2) * alpha + gamma + status_score  # [B, T, H, F]
+        # [B, T, H, F]; the status part is sigma_obs where observed, sigma_miss elsewhere (m is exactly 0 or 1)
+        status_step = (sigma[1] - sigma[0]).view(h, 1)
+        score = mc.unsqueeze(-2) * alpha + observed.unsqueeze(-2) * status_step + (gamma + sigma[0].view(h, 1))
         weight = torch.softmax(score, dim=-1)
         observed_weight = (weight * observed.unsqueeze(-2)).sum(-1)  # [B, T, H]
         pooled = (
