@@ -204,3 +204,23 @@ def test_configs_reject_bad_values():
         DailyTransformerConfig(window=0)
     assert attrs.asdict(DailyTransformerConfig())["layers"] == 3
     assert WIDTH % 2 == 0
+
+
+def test_dropout_keeps_the_expectation_and_the_rounded_rate():
+    from mrframe_han.attention import Dropout
+
+    drop = Dropout(0.1)
+    x = torch.ones(400_000)
+    torch.manual_seed(0)
+    out = drop(x)
+    kept = (out > 0).float().mean().item()
+    assert abs(kept - (1 - 26 / 256)) < 3e-3
+    assert abs(out.mean().item() - 1.0) < 5e-3
+    assert out.unique().tolist() == [0.0, torch.tensor(256 / 230).item()]
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), out)  # seeded: reproducible, as the invariant tests need
+    assert torch.equal(drop.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
+    odd = torch.randn(3, 5, 7).transpose(0, 2)  # any shape and layout
+    assert Dropout(0.5).train()(odd).shape == odd.shape
+    with pytest.raises(ValueError, match="must be in"):
+        Dropout(1.0)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import State, Stream
-from mrframe_han.attention import AttentionConfig, CausalSelfAttention, FeedForward, GatedUpdate
+from mrframe_han.attention import AttentionConfig, CausalSelfAttention, Dropout, FeedForward, GatedUpdate
 
 
 def _kernels(value: tuple[int, ...]) -> str | None:
@@ -47,7 +47,7 @@ class MultiScaleConvolution(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.convolutions = nn.ModuleList([nn.Conv1d(d_model, d_model, k, groups=d_model) for k in kernels])
         self.mix = nn.Linear(len(kernels) * d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         channels = self.norm(x).transpose(1, 2)  # [B, D, T]

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import ModelInfo, TargetInfo
 from mrframe.observed import State
+from mrframe_han.attention import Dropout
 
 
 @attrs.frozen
@@ -58,7 +59,7 @@ class Readout(nn.Module):
         self.own = target.source if config.source_stream and target.source in inputs else None
         width = model.d_model * (self.use_daily + self.use_monthly + (self.own is not None))
         self.net = nn.Sequential(
-            nn.LayerNorm(width), nn.Linear(width, config.hidden), nn.GELU(), nn.Dropout(config.dropout)
+            nn.LayerNorm(width), nn.Linear(width, config.hidden), nn.GELU(), Dropout(config.dropout)
         )
 
     def forward(self, state: State) -> Tensor:

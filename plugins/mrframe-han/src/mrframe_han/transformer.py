@@ -20,7 +20,7 @@ from torch import nn
 from mrframe.config import field
 from mrframe.interfaces import Encoder, SourceInfo
 from mrframe.observed import Calendar, Observed, Stream
-from mrframe_han.attention import AttentionConfig, TransformerLayer, check_heads
+from mrframe_han.attention import AttentionConfig, Dropout, TransformerLayer, check_heads
 from mrframe_han.embedding import CalendarEmbedding, FeatureTokens, sinusoid
 
 
@@ -52,7 +52,7 @@ class _TransformerEncoder(Encoder):
         check_heads(d_model, config.heads)
         self.tokens = FeatureTokens(source, d_model, config.heads, config.compress_counts)
         self.calendar = CalendarEmbedding(d_model, daily=self.resolution == "daily")
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(
             [TransformerLayer(d_model, config.heads, config.ffn, config.dropout, config.window)
              for _ in range(config.layers)]
