@@ -159,6 +159,7 @@ def main() -> None:
     load_before = os.getloadavg()
     results = {}
     for encoder in ("transformer", "recurrent"):
+        print(f"timing {args.warmup} + {args.steps} steps with {encoder} encoders ...", end=" ", flush=True)
         command = [sys.executable, __file__, "--worker", encoder, "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--device", args.device]
         env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
@@ -166,6 +167,7 @@ def main() -> None:
         if done.returncode:
             sys.exit(f"benchmark worker '{encoder}' failed:\n{done.stderr}")
         results[encoder] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{results[encoder]['median_s']:.3f} s/step", flush=True)
     load_after = os.getloadavg()
 
     han, baseline = results["transformer"], results["recurrent"]
