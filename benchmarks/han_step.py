@@ -97,7 +97,7 @@ def worker(encoder: str, steps: int, warmup: int, device: str) -> dict:
     observed = float(np.mean([b.inputs[n].mask.float().mean().item() for b in batches for n in b.inputs]))
 
     def step(i: int) -> None:
-        trainer.train_step(batches[i % len(batches)], epoch=0)
+        trainer.train_step(batches[i % len(batches)])
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
 

@@ -184,9 +184,12 @@ class Source:
 
 
 class Encoder(nn.Module):
-    """Encodes one source's window: ``forward(x: Observed [B, T, F], calendar) -> Stream [B, T, d_model]``."""
+    """Encodes one source's window: ``forward(x: Observed [B, T, F], calendar) -> Stream [B, T, d_model]``.
+
+    ``resolutions`` lists the source resolutions the encoder takes (checked when the model is built)."""
 
     Config: ClassVar[type]
+    resolutions: ClassVar[tuple[Resolution, ...]] = ("daily", "monthly")
 
     def __init__(self, config: Any, source: SourceInfo, d_model: int):
         super().__init__()
@@ -228,9 +231,13 @@ class Head(nn.Module):
                                 (unconstrained; the loss maps it through softplus with a floor) and
                                 zero-inflation logit, each ``[B, S, F]`` (target: raw counts)
     ==========================  ==============================================================
+
+    ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked when the
+    model is built): heads of class ids or counts take ``("raw",)``.
     """
 
     Config: ClassVar[type]
+    target_units: ClassVar[tuple[str, ...]] = ("normalised", "raw")
 
     def __init__(self, config: Any, model: ModelInfo, target: TargetInfo):
         super().__init__()

@@ -45,6 +45,17 @@ class AssembledModel(nn.Module):
             daily_window=spec.data.daily_window,
             monthly_window=spec.data.monthly_window,
         )
+        for name, info in inputs.items():
+            accepted = spec.encoders[name].cls.resolutions
+            if info.resolution not in accepted:
+                raise PluginError(f"encoders.{name} ({spec.encoders[name].plugin}): takes {' or '.join(accepted)} "
+                                  f"sources only, but source '{name}' is {info.resolution}")
+        for task, target in targets.items():
+            accepted = spec.heads[task].component.cls.target_units
+            if target.units not in accepted:
+                raise PluginError(f"heads.{task} ({spec.heads[task].component.plugin}): takes targets with units "
+                                  f"\"{accepted[0]}\" only, but heads.{task}.target.units is \"{target.units}\": "
+                                  f"set heads.{task}.target.units = \"{accepted[0]}\"")
         self.encoders = nn.ModuleDict(
             {name: _build(f"encoders.{name}", spec.encoders[name], info, d_model) for name, info in inputs.items()}
         )

@@ -25,7 +25,7 @@ from mrframe.testing.inputs import JUNK, changed_after, make_calendar, random_ob
 def check_encoder(
     plugin: type | str,
     config: Any = None,
-    resolution: Resolution = "daily",
+    resolution: Resolution | None = None,
     d_model: int = 16,
     steps: int | None = None,
 ) -> None:
@@ -33,6 +33,10 @@ def check_encoder(
     :class:`~mrframe.testing.ConformanceError` naming the broken promise."""
     cls, label = resolve("encoder", plugin)
     check_config(label, cls)
+    if resolution is None:  # every resolution the encoder takes
+        for each in cls.resolutions:
+            check_encoder(cls, config, each, d_model, steps)
+        return
     config = config if config is not None else cls.Config()
     source = SourceInfo("s", resolution, ("a", "b", "c", "d", "e"), counts=("a",))
     steps = steps or (40 if resolution == "daily" else 8)

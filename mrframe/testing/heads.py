@@ -35,7 +35,7 @@ def check_head(
     check_config(label, cls)
     config = config if config is not None else cls.Config()
     model = model or example_model_info()
-    target = target or TargetInfo("task", "d1", "daily", ("a", "b", "c"), horizon=7, span=7)
+    target = target or TargetInfo("task", "d1", "daily", ("a", "b", "c"), horizon=7, span=7, units=cls.target_units[0])
     state = random_state(model)
 
     def build(seed: int) -> torch.nn.Module:

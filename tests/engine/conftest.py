@@ -138,6 +138,7 @@ class BombConfig:
     once: bool = field(True, "disarm once the guard has reported it")
     layers: int = field(1, "stacked GRU layers", min=1)
     dropout: float = field(0.0, "dropout between GRU layers", min=0.0, max=1.0)
+    compress_counts: bool = field(True, "sign(x)*log1p(|x|) on count features, as the recurrent encoder does")
 
 
 class Bomb(nn.Module):

@@ -96,7 +96,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(reference, tmp_path)
 
 
 def test_resuming_an_early_stopped_run_trains_no_further(tiny_spec, tmp_path):
-    path = tiny_spec(train="epochs = 6\nlr = 0.05\n[train.early_stopping]\npatience = 1\nmonitor = 'val/next/mae'")
+    path = tiny_spec(train="epochs = 6\n[train.early_stopping]\npatience = 1\nmin_delta = 100.0\nmonitor = 'val/next/mae'")
     first = trainer(path, tmp_path, "stopped")
     summary = first.fit()
     assert summary["status"] == "stopped early" and summary["epochs"] < 6

@@ -21,7 +21,10 @@ def make_trainer(path, *overrides):  # noqa: ANN001, ANN002, ANN201
 
 
 def test_accumulation_equals_the_large_batch_step_including_a_partial_last_group(tiny_spec):
-    path = tiny_spec(missing=0.0, train="epochs = 1\nwarmup = 0.0")  # fully observed targets: per-sample means
+    # fully observed targets: per-sample means. lr = 0 keeps both models at the same point, so every step's loss
+    # must agree and the last (partial) group's gradients must equal the large batch's; compared after AdamW
+    # steps, float noise in near-zero gradients would be amplified to +-lr by Adam's normalisation.
+    path = tiny_spec(missing=0.0, train="epochs = 1\nwarmup = 0.0\nlr = 0.0")
     small = make_trainer(path, "train.batch_size=16", "train.accumulate=4")
     large = make_trainer(path, "train.batch_size=64", "train.accumulate=1")
     n = len(small.loader.dataset)
@@ -31,7 +34,8 @@ def test_accumulation_equals_the_large_batch_step_including_a_partial_last_group
         trainer.network.train()
         assert trainer.train_epoch(lambda: False)
     for (name, a), b in zip(small.network.named_parameters(), large.network.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        assert a.grad is not None and b.grad is not None, name
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7, msg=name)
     assert small.sums.loss == pytest.approx(large.sums.loss, rel=1e-5)
 
 
@@ -67,13 +71,14 @@ def test_early_stopping_monitors_the_policys_anchored_score(tiny_spec):
 
 
 def test_early_stopping_ends_training_and_keeps_the_best_weights(tiny_spec):
-    path = tiny_spec(train="epochs = 6\nlr = 0.05\n[train.early_stopping]\npatience = 1\nmonitor = 'val/next/mae'")
+    # min_delta larger than any change: epoch 1 stays the best, so patience 1 stops after epoch 2
+    path = tiny_spec(train="epochs = 6\n[train.early_stopping]\npatience = 1\nmin_delta = 100.0\nmonitor = 'val/next/mae'")
     trainer = make_trainer(path)
     rows = []
     trainer.hooks.register(type("Rows", (), {"mrframe_epoch_end": _collect(rows)})())
     summary = trainer.fit()
     values = [r.metrics["val/next/mae"] for r in rows]
-    best = min(range(len(values)), key=values.__getitem__)
+    best = 0  # no later epoch improves by min_delta
     assert summary["best"]["epoch"] == best + 1
     assert summary["status"] == "stopped early" and len(values) == best + 2 < 6  # patience 1
     evaluated = summary["evaluation"]["val"]

@@ -93,9 +93,9 @@ def test_log_scale_outputs_stay_bounded_on_extreme_states(table, key, bound):
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"plugin": "classification", "target": {"source": "m2", "horizon": 1}}, 'classification head predicts class ids: set units = "raw"'),
-    ({"plugin": "counts", "target": {"source": "d2", "horizon": 1}}, 'counts head predicts raw event counts: set units = "raw"'),
-    ({"plugin": "anomaly", "target": {"source": "d1", "horizon": 1}}, "set units"),
+    ({"plugin": "classification", "target": {"source": "m2", "horizon": 1}}, 'heads.task (classification): takes targets with units "raw" only'),
+    ({"plugin": "counts", "target": {"source": "d2", "horizon": 1}}, 'heads.task (counts): takes targets with units "raw" only'),
+    ({"plugin": "anomaly", "target": {"source": "d1", "horizon": 1}}, 'set heads.task.target.units = "raw"'),
     ({"plugin": "daily-forecast", "target": {"source": "m1", "horizon": 1}}, "source 'm1' is monthly: use the forecast head"),
 ])
 def test_heads_refuse_targets_they_cannot_serve(table, message):

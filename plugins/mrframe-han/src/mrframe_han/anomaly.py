@@ -36,6 +36,7 @@ class Anomaly(Head):
     """Anomaly logits from the anchor context and the pooled recent days."""
 
     Config = AnomalyConfig
+    target_units = ("raw",)
 
     def __init__(self, config: AnomalyConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

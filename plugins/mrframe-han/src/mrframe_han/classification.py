@@ -38,6 +38,7 @@ class Classification(Head):
     """Multi-class (or binary) logits per target value."""
 
     Config = ClassificationConfig
+    target_units = ("raw",)
 
     def __init__(self, config: ClassificationConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

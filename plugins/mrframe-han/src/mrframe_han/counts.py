@@ -34,6 +34,7 @@ class Counts(Head):
     """ZINB parameters per target value."""
 
     Config = CountsConfig
+    target_units = ("raw",)
 
     def __init__(self, config: CountsConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

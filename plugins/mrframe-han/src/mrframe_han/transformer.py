@@ -41,17 +41,17 @@ class MonthlyTransformerConfig(DailyTransformerConfig):
 
 
 class _TransformerEncoder(Encoder):
-    resolution = "daily"
+    resolutions = ("daily",)
 
     def __init__(self, config: DailyTransformerConfig | MonthlyTransformerConfig, source: SourceInfo, d_model: int):
         super().__init__(config, source, d_model)
-        if source.resolution != self.resolution:
+        if source.resolution not in self.resolutions:
             other = "monthly-transformer" if source.resolution == "monthly" else "daily-transformer"
-            raise ValueError(f"source '{source.name}' is {source.resolution}; this encoder takes {self.resolution} "
-                             f"sources: use {other}")
+            raise ValueError(f"source '{source.name}' is {source.resolution}; this encoder takes "
+                             f"{self.resolutions[0]} sources: use {other}")
         check_heads(d_model, config.heads)
         self.tokens = FeatureTokens(source, d_model, config.heads, config.compress_counts)
-        self.calendar = CalendarEmbedding(d_model, daily=self.resolution == "daily")
+        self.calendar = CalendarEmbedding(d_model, daily=source.resolution == "daily")
         self.dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(
             [TransformerLayer(d_model, config.heads, config.ffn, config.dropout, config.window)
@@ -73,11 +73,11 @@ class DailyTransformer(_TransformerEncoder):
     """Causal transformer over a daily source's window."""
 
     Config = DailyTransformerConfig
-    resolution = "daily"
+    resolutions = ("daily",)
 
 
 class MonthlyTransformer(_TransformerEncoder):
     """Causal transformer over a monthly source's window of completed months."""
 
     Config = MonthlyTransformerConfig
-    resolution = "monthly"
+    resolutions = ("monthly",)
