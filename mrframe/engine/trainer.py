@@ -53,6 +53,16 @@ NonFiniteLossError = NonFiniteError
 """The foundation's name for :class:`~mrframe.engine.guard.NonFiniteError`."""
 
 
+
+def adamw(groups: list[dict[str, Any]], **options: Any) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel where the parameters' device has one (CPU since torch 2.4, CUDA): one
+    kernel for every parameter instead of a Python loop over them (about 4x faster on the HAN's ~200
+    tensors); the plain implementation elsewhere."""
+    try:
+        return torch.optim.AdamW(groups, fused=True, **options)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.AdamW(groups, **options)
+
 class Trainer:
     """Trains the model a spec describes on prepared data; writes to ``directory`` (rank 0) through hooks."""
 
@@ -77,9 +87,7 @@ class Trainer:
             raise MrframeError(f"train.precision: weighting '{spec.weighting.component.plugin}' writes its own "
                                "gradients, which cannot go through fp16 loss scaling; use bf16 or fp32")
         self.objective = Objective(self.network, self.precision)
-        self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.network, config.weight_decay), lr=config.lr, betas=config.betas
-        )
+        self.optimizer = adamw(parameter_groups(self.network, config.weight_decay), lr=config.lr, betas=config.betas)
         self.loader = BatchLoader(data.datasets["train"], config.batch_size, shuffle=True, seed=spec.run.seed,
                                   rank=distributed.rank(), world_size=distributed.world_size())
         self.steps_per_epoch = self.plan(0).n_steps
