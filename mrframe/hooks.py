@@ -73,7 +73,7 @@ class RunHooks:
 
     @hookspec
     def mrframe_epoch_start(self, run: RunInfo, epoch: int, batches: int) -> None:
-        """An epoch with ``batches`` training batches starts."""
+        """An epoch with ``batches`` optimizer steps starts (training batches / ``train.accumulate``, rounded up)."""
 
     @hookspec
     def mrframe_step_end(self, run: RunInfo, record: StepRecord) -> None:

@@ -270,6 +270,11 @@ def build_spec(
         if component is not None:
             fusion.append(component)
 
+    for name in data.preprocess if data is not None else ():
+        if name not in source_tables:
+            problems.append(Problem(join_path(join_path("data", "preprocess"), name),
+                                    f"no source named '{name}'{did_you_mean(name, source_tables)}"))
+
     heads = {}
     for name, table in _named_tables(document, "heads", problems, required=True).items():
         head = _build_head(name, table, builder, source_tables, problems, base_dir)

@@ -100,17 +100,6 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
     return plans
 
 
-def check_preprocess_names(spec: Spec) -> None:
-    """Every ``[data.preprocess.NAME]`` table must name a source."""
-    problems = [
-        Problem(join_path(join_path("data", "preprocess"), name),
-                f"no source named '{name}'{did_you_mean(name, spec.sources)}")
-        for name in spec.data.preprocess if name not in spec.sources
-    ]
-    if problems:
-        raise SpecError(problems, source=str(spec.path) if spec.path else None)
-
-
 def prepare(
     spec: Spec,
     frames: Mapping[str, SourceFrame] | None = None,
@@ -118,7 +107,6 @@ def prepare(
 ) -> PreparedData:
     """The full data side of a run. ``frames`` skips loading (they are already in memory); ``fitted`` re-applies
     the preprocessing state of a checkpoint (:meth:`PreparedData.preprocessing_state`) instead of fitting."""
-    check_preprocess_names(spec)
     frames = dict(frames) if frames is not None else load_sources(spec)
     timeline, aligned = align(frames, {name: s.lag_days for name, s in spec.sources.items()})
     targets = resolve_targets(spec, aligned)

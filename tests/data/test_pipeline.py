@@ -160,6 +160,6 @@ def test_windows_are_views_shared_by_the_splits(spec):
 
 
 def test_preprocess_names_must_be_sources(make_spec):
-    spec = make_spec({"data": {"preprocess": {"daily_": {"pca": 2}}}})
+    # found by validation, before any data is loaded
     with pytest.raises(SpecError, match=r"data\.preprocess\.daily_: no source named 'daily_' \(did you mean 'daily'\?\)"):
-        prepare(spec)
+        make_spec({"data": {"preprocess": {"daily_": {"pca": 2}}}})
