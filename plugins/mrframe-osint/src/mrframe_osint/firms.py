@@ -36,6 +36,7 @@ import pandas as pd
 from mrframe.config import field
 from mrframe.errors import DataError
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.firms_files import FirmsFile, instrument_of, list_files, read_file
 from mrframe_osint.tables import BAD_VALUES_DOC, BadValues
 
@@ -105,7 +106,7 @@ def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> pd.Dat
         })
 
 
-class FirmsSource(Source):
+class FirmsSource(SyntheticExample, Source):
     """Daily aggregates of NASA FIRMS fire detections (VIIRS or MODIS; archive and NRT de-duplicated).
 
     A covered day without any detection is observed as zero detections; a day outside the files' coverage
@@ -113,12 +114,8 @@ class FirmsSource(Source):
     """
 
     Config = FirmsConfig
+    example_format = "firms"
 
-    @classmethod
-    def example_config(cls, directory: pathlib.Path) -> FirmsConfig:
-        from mrframe_osint.synthetic import example_config  # the writers import this module
-
-        return example_config("firms", directory)
 
     def load(self) -> SourceFrame:
         config: FirmsConfig = self.config

@@ -22,6 +22,7 @@ import numpy as np
 from mrframe.config import field
 from mrframe.errors import DataError
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.sentinel import read_dated_csv
 from mrframe_osint.tables import BAD_VALUES_DOC, BadValues, complete_periods
 
@@ -36,16 +37,12 @@ class LabelsConfig:
     bad_values: BadValues = field("error", BAD_VALUES_DOC)
 
 
-class LabelsSource(Source):
+class LabelsSource(SyntheticExample, Source):
     """Integer class ids per day or month (a target for classification heads, with ``units = "raw"``)."""
 
     Config = LabelsConfig
+    example_format = "labels"
 
-    @classmethod
-    def example_config(cls, directory: pathlib.Path) -> LabelsConfig:
-        from mrframe_osint.synthetic import example_config  # the writers import this module
-
-        return example_config("labels", directory)
 
     def load(self) -> SourceFrame:
         config: LabelsConfig = self.config

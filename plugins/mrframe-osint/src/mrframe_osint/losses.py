@@ -30,6 +30,7 @@ import pandas as pd
 from mrframe.config import field
 from mrframe.errors import DataError, did_you_mean
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.tables import (
     BAD_VALUES_DOC,
     BadValues,
@@ -99,7 +100,7 @@ def _feature_columns(available: pd.Index, config: EquipmentConfig) -> list[str]:
     return list(config.features)
 
 
-class EquipmentSource(Source):
+class EquipmentSource(SyntheticExample, Source):
     """Daily equipment losses from the public cumulative equipment-loss file (JSON or CSV).
 
     Columns that appear or disappear over time are missing outside their life, never zero; falls of the
@@ -107,27 +108,19 @@ class EquipmentSource(Source):
     """
 
     Config = EquipmentConfig
+    example_format = "equipment"
 
-    @classmethod
-    def example_config(cls, directory: pathlib.Path) -> EquipmentConfig:
-        from mrframe_osint.synthetic import example_config  # the writers import this module
-
-        return example_config("equipment", directory)
 
     def load(self) -> SourceFrame:
         return load_cumulative(self.config)
 
 
-class PersonnelSource(Source):
+class PersonnelSource(SyntheticExample, Source):
     """Daily personnel losses (``personnel``, and ``POW`` while it was published) from the cumulative file."""
 
     Config = PersonnelConfig
+    example_format = "personnel"
 
-    @classmethod
-    def example_config(cls, directory: pathlib.Path) -> PersonnelConfig:
-        from mrframe_osint.synthetic import example_config  # the writers import this module
-
-        return example_config("personnel", directory)
 
     def load(self) -> SourceFrame:
         return load_cumulative(self.config)

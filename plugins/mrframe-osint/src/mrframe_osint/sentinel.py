@@ -22,6 +22,7 @@ import pandas as pd
 from mrframe.config import field
 from mrframe.errors import DataError
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.tables import (
     BAD_VALUES_DOC,
     BadValues,
@@ -55,16 +56,12 @@ def read_dated_csv(path: pathlib.Path, date_column: str, columns: tuple[str, ...
     return dated_frame(table, dates, parse_numbers(table, names, bad_values), bad_values), table
 
 
-class SentinelSource(Source):
+class SentinelSource(SyntheticExample, Source):
     """Monthly Sentinel scene statistics (scene counts, cloud cover, ...) from a CSV, one row per month."""
 
     Config = SentinelConfig
+    example_format = "sentinel"
 
-    @classmethod
-    def example_config(cls, directory: pathlib.Path) -> SentinelConfig:
-        from mrframe_osint.synthetic import example_config  # the writers import this module
-
-        return example_config("sentinel", directory)
 
     def load(self) -> SourceFrame:
         config: SentinelConfig = self.config
