@@ -116,3 +116,11 @@ def test_every_command_has_help_with_an_example(capsys):
     for path, _ in _commands(cli):
         code, out, _ = run_main([*path, "--help"], capsys)
         assert code == 0 and "Example" in out, f"mrframe {' '.join(path)} --help needs an example"
+
+
+def test_a_run_that_fails_before_training_leaves_no_run_directory(fake_spec_file, tmp_path, capsys):
+    out_dir = tmp_path / "runs"
+    code, _, err = run_main(["run", str(fake_spec_file), "--out", str(out_dir),
+                             "--set", "heads.ahead.target.features=nope"], capsys)
+    assert code == 2 and "heads.ahead.target.features[0]: source 'daily' has no feature 'nope'" in err
+    assert not any(out_dir.iterdir())

@@ -4,6 +4,7 @@ a run from its last checkpoint; ``--nproc N`` trains with N processes (DDP throu
 from __future__ import annotations
 
 import pathlib
+import shutil
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -71,8 +72,24 @@ def run(
     device = distributed.init_from_environment(loaded.train.device)
     try:
         _train(loaded, directory, resume is not None, device, echo=click.echo if distributed.rank() == 0 else _quiet)
+    except MrframeError:
+        if spec is not None and distributed.rank() == 0:
+            _remove_if_unused(directory)
+        raise
     finally:
         distributed.shutdown()
+
+
+SETUP_FILES = {"spec.toml", "data_report.txt", "data_report.json", "plots/data_observed.png"}
+"""What a run directory holds before training starts."""
+
+
+def _remove_if_unused(directory: RunDirectory) -> None:
+    """A fresh run that failed before training (bad data, a block that cannot be built) leaves no directory;
+    one that trained at all keeps everything (its non-finite reports above all)."""
+    files = {p.relative_to(directory.path).as_posix() for p in directory.path.rglob("*") if p.is_file()}
+    if files <= SETUP_FILES:
+        shutil.rmtree(directory.path, ignore_errors=True)
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:

@@ -61,7 +61,7 @@ def list_files(path: pathlib.Path) -> list[pathlib.Path]:
             raise DataError(f"{path}: the folder holds no FIRMS file (*.csv or *.csv.gz)")
         return files
     if not path.is_file():
-        raise DataError(f"{path}: file or folder not found")
+        raise DataError(f"{path}: file or folder not found; check the source's `path` (relative to the spec file)")
     if not path.name.lower().endswith((".csv", ".csv.gz")):
         raise DataError(f"{path}: unknown file format; FIRMS files are .csv or .csv.gz (as downloaded from FIRMS)")
     return [path]

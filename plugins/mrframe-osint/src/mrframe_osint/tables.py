@@ -72,7 +72,7 @@ def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".
     """Read ``path`` into a :class:`Table` of raw cells; the format comes from the file name."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found; check the source's `path` (relative to the spec file)")
     name = path.name.lower()
     suffix = next((s for s in formats if name.endswith(s)), None)
     if suffix is None:
