@@ -23,7 +23,7 @@ from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
 from mrframe_han.attention import CrossAttention
-from mrframe_han.readout import Readout, ReadoutConfig, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig
 
 
 @attrs.frozen
@@ -42,7 +42,6 @@ class Anomaly(Head):
         super().__init__(config, model, target)
         if not model.daily:
             raise ValueError("the anomaly head pools recent days and needs a daily input source")
-        require_raw(target, "anomaly", "0/1 anomaly labels")
         self.readout = Readout(model, target, config)
         self.query = nn.Parameter(torch.randn(1, 1, model.d_model) * 0.02)
         self.pool = CrossAttention(model.d_model, config.heads)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, ReadoutConfig, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig
 
 
 @attrs.frozen
@@ -42,7 +42,6 @@ class Classification(Head):
 
     def __init__(self, config: ClassificationConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
-        require_raw(target, "classification", "class ids")
         self.readout = Readout(model, target, config)
         self.per_value = 1 if config.binary_logit else config.classes
         self.logits = nn.Linear(config.hidden, target.span * target.n_features * self.per_value)

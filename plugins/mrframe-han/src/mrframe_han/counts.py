@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import Readout, ReadoutConfig, bounded, require_raw
+from mrframe_han.readout import Readout, ReadoutConfig, bounded
 
 
 @attrs.frozen
@@ -38,7 +38,6 @@ class Counts(Head):
 
     def __init__(self, config: CountsConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
-        require_raw(target, "counts", "raw event counts")
         self.readout = Readout(model, target, config)
         self.out = nn.Linear(config.hidden, 3 * target.span * target.n_features)
 

@@ -72,8 +72,3 @@ class Readout(nn.Module):
             parts.append(state.sources[self.own].hidden[:, -1])
         return self.net(torch.cat(parts, dim=-1))
 
-
-def require_raw(target: TargetInfo, head: str, what: str) -> None:
-    """Heads whose targets are counts or class ids need them in the source's own units."""
-    if target.units != "raw":
-        raise ValueError(f"the {head} head predicts {what}: set units = \"raw\" in heads.{target.task}.target")
