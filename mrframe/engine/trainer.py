@@ -47,11 +47,7 @@ from mrframe.model import AssembledModel
 from mrframe.observed import TaskLoss
 from mrframe.spec import Spec
 
-__all__ = ["Trainer", "NonFiniteError", "NonFiniteLossError"]
-
-NonFiniteLossError = NonFiniteError
-"""The foundation's name for :class:`~mrframe.engine.guard.NonFiniteError`."""
-
+__all__ = ["Trainer", "NonFiniteError"]
 
 
 def adamw(groups: list[dict[str, Any]], **options: Any) -> torch.optim.AdamW:
@@ -112,7 +108,7 @@ class Trainer:
         self.best_state: dict[str, Any] | None = None
         self.status = "not started"
 
-    # the parts, by the names the foundation's trainer used
+    # the network's parts, for scripts and benchmarks that drive a trainer directly
     @property
     def model(self) -> AssembledModel:
         return self.network.model
