@@ -1,4 +1,4 @@
-"""Training-step time and peak memory of the multi-resolution HAN at the configuration of issue 4.
+"""Training-step time and peak memory of the multi-resolution HAN at the reference configuration.
 
 Configuration: batch 8, 365 days, 12 months, daily sources with 11, 3, 5, 13 and 6 features, monthly sources
 with 7, 5, 10, 6 and 7 features, d_model 64, 4 heads, 3 daily layers, 2 monthly, 2 fusion (cross-resolution),
