@@ -88,4 +88,4 @@ def show(name: str, kind: str | None, debug: bool) -> None:
 
 def _first_line(obj: object) -> str:
     doc = pyinspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return doc.strip().splitlines()[0].rstrip(":") if doc.strip() else ""  # "formula::" opens a literal block
