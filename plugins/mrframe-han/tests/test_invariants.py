@@ -69,7 +69,8 @@ CONFIGS = {
     "fusion: month-aggregate": ({"fusion": [HAN[2]]}, "both"),
     "fusion: month-aggregate creating the monthly stream": (
         {"fusion": [HAN[2], HAN[4], {"plugin": "month-context"}],
-         "heads": {**BASIC_HEADS, "next": {**FORECAST, "target": {"source": "d1", "horizon": 3}}}},
+         "heads": {**BASIC_HEADS, "next": {**FORECAST, "target": {"source": "d1", "horizon": 3}},
+                   "plain": {"plugin": "regression", "target": {"source": "d1", "horizon": 1}, "loss": MSE}}},
         "daily"),
     "fusion: cross-resolution": ({"fusion": [HAN[3]]}, "both"),
     "fusion: temporal": ({"fusion": [HAN[4]]}, "both"),

@@ -29,7 +29,9 @@ class RegressionHead(Head):
 
     def __init__(self, config: RegressionConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
-        inputs = model.d_model * (bool(model.daily) + bool(model.monthly))
+        # which streams to read is decided by the inputs, not by what a fusion block may add later
+        self.use_daily, self.use_monthly = bool(model.daily), bool(model.monthly)
+        inputs = model.d_model * (self.use_daily + self.use_monthly)
         if inputs == 0:
             raise ValueError("the regression head needs at least one daily or monthly input source")
         self.net = nn.Sequential(
@@ -38,6 +40,7 @@ class RegressionHead(Head):
         )
 
     def forward(self, state: State) -> Tensor:
-        parts = [s.hidden[:, -1] for s in (state.daily, state.monthly) if s is not None]
+        used = ((state.daily, self.use_daily), (state.monthly, self.use_monthly))
+        parts = [stream.hidden[:, -1] for stream, use in used if use]
         out = self.net(torch.cat(parts, dim=-1))
         return out.view(out.shape[0], self.target.span, self.target.n_features)
