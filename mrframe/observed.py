@@ -101,6 +101,13 @@ class Observed:
             return Observed.build(values.to(dtype), mask)
         return Observed._trusted(values, mask)
 
+    def __getitem__(self, index: Any) -> Observed:
+        """Select samples (first axis) or ``[samples, steps]``; features are never split from their mask."""
+        values, mask = self.values[index], self.mask[index]
+        if values.dim() != 3:
+            raise IndexError("indexing an Observed must keep the [batch, time, features] layout")
+        return Observed._trusted(values, mask)
+
     def __repr__(self) -> str:
         fraction = float(self.mask.float().mean()) if self.mask.numel() else 0.0
         return f"Observed(shape={tuple(self.values.shape)}, observed={fraction:.1%}, dtype={self.values.dtype})"
