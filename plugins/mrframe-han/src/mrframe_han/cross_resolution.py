@@ -13,12 +13,11 @@ earlier layer kept the same rule, so nothing after a step ever reaches it.
 from __future__ import annotations
 
 import attrs
-import torch
 from torch import Tensor, nn
 
 from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
-from mrframe.observed import Calendar, State, Stream
+from mrframe.observed import State, Stream
 from mrframe_han.attention import AttentionConfig, CrossAttention, FeedForward, GatedUpdate
 from mrframe_han.streams import require_monthly
 
@@ -42,12 +41,6 @@ class _Reader(nn.Module):
         return x + self.feed_forward(x)
 
 
-def days_until_month_end(calendar: Calendar) -> Tensor:
-    """``[B, M, T]`` bool: day ``t`` lies in month slot ``j`` or an earlier month."""
-    months = torch.arange(calendar.monthly_month_of_year.shape[1], device=calendar.month_slot.device)
-    return calendar.month_slot.unsqueeze(1) <= months.view(1, -1, 1)
-
-
 class CrossResolution(FusionBlock):
     """Daily <-> monthly gated cross-attention, ``layers`` times."""
 
@@ -65,7 +58,7 @@ class CrossResolution(FusionBlock):
         monthly_stream = require_monthly(state.monthly, "cross-resolution")
         daily, monthly = state.daily.hidden, monthly_stream.hidden
         visible = state.calendar.months_visible()
-        until = days_until_month_end(state.calendar)
+        until = ~visible.transpose(1, 2)  # [B, M, T]: day t lies in month slot m or an earlier month
         for to_daily, to_monthly in zip(self.to_daily, self.to_monthly, strict=True):
             daily, monthly = to_daily(daily, monthly, visible), to_monthly(monthly, daily, until)
         return state.replace(daily=Stream(daily, state.daily.present), monthly=Stream(monthly, monthly_stream.present))

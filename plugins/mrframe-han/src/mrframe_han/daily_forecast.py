@@ -1,8 +1,8 @@
 """``daily-forecast``: several days of a daily source's features through a low-rank latent decoder.
 
-A dense layer from the context to every (day, feature) pair has ``hidden * span * F`` weights, most of an older
-model's parameters, and memorised the training set. Here every day of the span gets a latent code of width
-``rank`` and the features are read out of it by one shared map::
+Instead of a dense layer from the context to every (day, feature) pair (``hidden * span * F`` weights, the
+bulk of a model's parameters and prone to memorising the training set), every day of the span gets a latent
+code of width ``rank`` and the features are read out of it by one shared map::
 
     z        = Readout(state)                                   [B, hidden]   (module mrframe_han.readout)
     c[s]     = GELU(U z + p_s)                                  [B, span, rank]   (p_s: learned per lead day)

@@ -84,7 +84,7 @@ class FeatureTokens(nn.Module):
             + (1.0 - observed_weight).unsqueeze(-1) * status[0]
         )
         tokens = self.norm(pooled.flatten(-2))
-        present = mask.any(dim=-1)
+        present = x.present
         tokens = torch.where(present.unsqueeze(-1), tokens, self.no_observation.to(tokens.dtype))
         return tokens, present
 
@@ -94,7 +94,6 @@ class CalendarEmbedding(nn.Module):
 
     def __init__(self, d_model: int, daily: bool):
         super().__init__()
-        self.daily = daily
         self.weekday = nn.Embedding(7, d_model) if daily else None
         self.month = nn.Embedding(12, d_model)
         nn.init.normal_(self.month.weight, std=0.02)

@@ -41,14 +41,8 @@ class MonthlyTransformerConfig(DailyTransformerConfig):
 
 
 class _TransformerEncoder(Encoder):
-    resolutions = ("daily",)
-
     def __init__(self, config: DailyTransformerConfig | MonthlyTransformerConfig, source: SourceInfo, d_model: int):
         super().__init__(config, source, d_model)
-        if source.resolution not in self.resolutions:
-            other = "monthly-transformer" if source.resolution == "monthly" else "daily-transformer"
-            raise ValueError(f"source '{source.name}' is {source.resolution}; this encoder takes "
-                             f"{self.resolutions[0]} sources: use {other}")
         check_heads(d_model, config.heads)
         self.tokens = FeatureTokens(source, d_model, config.heads, config.compress_counts)
         self.calendar = CalendarEmbedding(d_model, daily=source.resolution == "daily")

@@ -48,7 +48,7 @@ from torch import Tensor
 from mrframe.config import field
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.observed import TaskLoss
-from mrframe_objectives.tasks import empty_total, report, task_positions
+from mrframe_objectives.tasks import empty_total, report, stack_losses, task_positions
 
 __all__ = ["A3DRO"]
 
@@ -106,8 +106,7 @@ class A3DRO(Weighting):
             return Weighted(empty_total(self.baselines.float()), {})
         positions = task_positions(self.tasks, losses, "a3dro")
         names = tuple(losses)
-        values = torch.stack([loss.value for loss in losses.values()])
-        valid = torch.stack([loss.count > 0 for loss in losses.values()])
+        values, valid = stack_losses(losses)
         usable = torch.isfinite(values) & (values >= 0)
         valid_list, usable_list = torch.stack([valid, usable]).tolist()  # the one host sync
         self._note_excluded(names, positions, valid_list, usable_list, context)

@@ -176,7 +176,7 @@ class Focal(RawTargetLoss):
         config: FocalConfig = self.config
         log_p, classes = _log_probabilities(prediction, values, mask, "focal", config.check_targets)
         n_classes = log_p.shape[-1]
-        binary = require_key(prediction, ("logits",), "focal")["logits"].shape == values.shape
+        binary = prediction["logits"].shape == values.shape  # the key was checked by _log_probabilities
         alpha = None
         if binary and config.alpha >= 0:
             alpha = _per_class((1.0 - config.alpha, config.alpha), n_classes, log_p, "alpha", "focal")

@@ -71,8 +71,6 @@ def divided_differences(eigenvalues: Tensor, name: str, floor: float) -> Tensor:
         h = torch.where(tie, 1.0 / b, torch.log1p(diff / b) / torch.where(tie, 1.0, diff))
     else:
         raise ValueError(f"unknown spectral function {name!r}; choose one of {', '.join(FUNCTIONS)}")
-    if bool((eigenvalues >= floor).all()):  # the usual case (diagonal loading >= floor): the floor plays no part
-        return h
     above_i, above_j = lam_i >= floor, lam_j >= floor
     high, low = torch.maximum(lam_i, lam_j), torch.minimum(lam_i, lam_j)
     straddle = above_i ^ above_j
