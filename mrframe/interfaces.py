@@ -64,6 +64,7 @@ __all__ = [
     "Loss",
     "Weighting",
     "PLUGIN_BASES",
+    "point_forecast",
 ]
 
 
@@ -250,9 +251,12 @@ class Head(nn.Module):
 
     def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
         """The point forecast ``[B, span, F]`` in the target's (normalised) units, for metrics and predictions."""
-        if isinstance(prediction, Mapping):
-            return prediction["mean"]
-        return prediction
+        return point_forecast(prediction)
+
+
+def point_forecast(prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
+    """The point forecast inside a point or Gaussian prediction: the tensor itself, or ``prediction["mean"]``."""
+    return prediction["mean"] if isinstance(prediction, Mapping) else prediction
 
 
 class Loss(nn.Module):

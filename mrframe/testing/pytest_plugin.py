@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mrframe import registry
-from mrframe.testing import CHECKS
+from mrframe.testing import CHECKS, check_plugin
 from mrframe.testing.inputs import make_calendar, random_observed
 
 
@@ -30,10 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture
 def mrframe_check() -> Callable[..., None]:
-    def run(kind: str, plugin: Any, **options: Any) -> None:
-        CHECKS[kind](plugin, **options)
-
-    return run
+    return check_plugin
 
 
 @pytest.fixture
@@ -61,7 +58,7 @@ class _ConformanceItem(pytest.Item):
         self.kind, self.plugin = kind, plugin
 
     def runtest(self) -> None:
-        CHECKS[self.kind](self.plugin)
+        check_plugin(self.kind, self.plugin)
 
     def reportinfo(self) -> tuple[str, int, str]:
         return "mrframe-conformance", 0, f"{self.kind} plugin '{self.plugin}'"

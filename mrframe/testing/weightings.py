@@ -34,7 +34,8 @@ def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> N
 
     policy = build(0)
     if getattr(cls, "owns_backward", False):
-        return  # gradient surgery is checked by the policy's own tests (the kit checks config and state only)
+        _check_state(label, policy, build, names)
+        return  # gradient surgery itself is checked by the policy's own tests
     generator = torch.Generator().manual_seed(0)
     for step in range(12):  # across warm-up and after: policies may change behaviour with the epoch
         epoch = step // 3

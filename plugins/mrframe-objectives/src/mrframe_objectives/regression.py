@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from torch import Tensor
 
-from mrframe.interfaces import Loss
+from mrframe.interfaces import Loss, point_forecast
 from mrframe.observed import TaskLoss
 from mrframe_objectives.masking import masked_mean, observed_or
 
-__all__ = ["point_of", "MaskedMSE", "MaskedMAE"]
-
-
-def point_of(prediction: Any) -> Tensor:
-    """The point forecast inside a head's prediction (a tensor, or ``prediction["mean"]``)."""
-    return prediction["mean"] if isinstance(prediction, Mapping) else prediction
+__all__ = ["MaskedMSE", "MaskedMAE"]
 
 
 @attrs.frozen
@@ -35,7 +29,7 @@ class MaskedMSE(Loss):
     Config = MaskedMSEConfig
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
-        error = observed_or(point_of(prediction) - values, mask)
+        error = observed_or(point_forecast(prediction) - values, mask)
         return masked_mean(error.square(), mask)
 
 
@@ -54,5 +48,5 @@ class MaskedMAE(Loss):
     Config = MaskedMAEConfig
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
-        error = observed_or(point_of(prediction) - values, mask)
+        error = observed_or(point_forecast(prediction) - values, mask)
         return masked_mean(error.abs(), mask)
