@@ -125,8 +125,8 @@ def test_dataset_memory_does_not_grow_with_samples(fakes):
     small = WindowDataset(data.timeline, data.sources, tuple(data.inputs), data.targets, full.anchors[:10], 20, 4)
     assert len(full) > 100 * 2
     assert abs(full.nbytes - small.nbytes) <= full.anchors.nbytes
-    window = full._input_views["daily"].view(int(full.anchors[5]))
-    assert np.shares_memory(window, full._input_views["daily"]._windows)
+    window = full.views.inputs["daily"].view(int(full.anchors[5]))
+    assert np.shares_memory(window, full.views.inputs["daily"]._windows)
 
 
 @pytest.mark.parametrize("units", ["normalised", "raw"])

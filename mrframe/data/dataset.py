@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mrframe.data.split import target_steps
 from mrframe.data.timeline import AlignedSource, Timeline, month_number
 from mrframe.data.windows import WindowView
 from mrframe.interfaces import TargetInfo
@@ -74,18 +75,19 @@ class WindowViews:
                                  daily_window if sources[name].info.resolution == "daily" else monthly_window)
                 for name in names
             },
-            targets={
-                task: WindowView(
-                    plan.values if plan.values is not None else sources[plan.info.source].values[:, plan.columns],
-                    plan.info.span,
-                )
-                for task, plan in targets.items()
-            },
+            targets={task: WindowView(_target_values(task, plan), plan.info.span) for task, plan in targets.items()},
         )
 
     @property
     def nbytes(self) -> int:
         return sum(v.nbytes for v in (*self.inputs.values(), *self.targets.values()))
+
+
+def _target_values(task: str, plan: TargetPlan) -> np.ndarray:
+    if plan.values is None:
+        raise ValueError(f"the target plan of task '{task}' has no values (plans with values come from "
+                         "mrframe.data.pipeline.prepare)")
+    return plan.values
 
 
 class WindowDataset:
@@ -113,8 +115,6 @@ class WindowDataset:
         if views is None:
             views = WindowViews.build(sources, self.targets, daily_window, monthly_window, inputs)
         self.views = views
-        self._input_views = views.inputs
-        self._target_views = views.targets
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
@@ -138,12 +138,11 @@ class WindowDataset:
         last_month = month_of_anchor - 1
         inputs = {}
         for name, source in self.sources.items():
-            view = self._input_views[name]
+            view = self.views.inputs[name]
             if source.info.resolution == "daily":
                 values = view.ending_at(anchors)
-                if source.lag_days:
-                    days = anchors[:, None] - np.arange(self.daily_window - 1, -1, -1)
-                    values[days + source.lag_days > anchors[:, None]] = np.nan
+                if source.lag_days:  # day d is published lag_days after it: the window's last lag_days are unseen
+                    values[:, max(self.daily_window - source.lag_days, 0):] = np.nan
             else:
                 values = view.ending_at(last_month)
                 if source.lag_days:
@@ -153,9 +152,8 @@ class WindowDataset:
             inputs[name] = Observed.build(torch.from_numpy(values))
         targets = {}
         for task, plan in self.targets.items():
-            info = plan.info
-            last = anchors + info.horizon if info.resolution == "daily" else month_of_anchor + info.horizon
-            targets[task] = Observed.build(torch.from_numpy(self._target_views[task].ending_at(last)))
+            last = target_steps(self.timeline, plan.info, anchors)  # the rule the embargo uses
+            targets[task] = Observed.build(torch.from_numpy(self.views.targets[task].ending_at(last)))
         return Batch(inputs, targets, self.calendar(anchors), torch.from_numpy(indices))
 
     def calendar(self, anchors: np.ndarray) -> Calendar:

@@ -20,7 +20,7 @@ from mrframe.data.reduction import Reduction
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
 from mrframe.data.timeline import AlignedSource, Timeline, align
 from mrframe.data.transforms import Normaliser
-from mrframe.errors import DataError, MrframeError, Problem, SpecError, did_you_mean
+from mrframe.errors import DataError, PluginError, Problem, SpecError, did_you_mean
 from mrframe.interfaces import SourceFrame, SourceInfo, TargetInfo
 from mrframe.spec import Spec
 
@@ -63,7 +63,7 @@ def load_sources(spec: Spec) -> dict[str, SourceFrame]:
         component = entry.component
         try:
             frame = component.cls(component.config).load()
-        except MrframeError as error:
+        except (DataError, PluginError) as error:  # one-message errors: say which source they come from
             raise type(error)(f"sources.{name} ({component.plugin}): {error}") from error
         if not isinstance(frame, SourceFrame):
             raise DataError(f"sources.{name}: plugin '{component.plugin}' returned {type(frame).__name__}, not a SourceFrame")

@@ -1,7 +1,6 @@
 """Windows as strided views over the aligned arrays: memory does not grow with the number of samples.
 
-``WindowView(values, length)`` pads ``values [N, F]`` once with ``length`` NaN rows in front (and ``after``
-rows behind) and exposes every window of ``length`` rows through
+``WindowView(values, length)`` pads ``values [N, F]`` once with ``length`` NaN rows in front and exposes every window of ``length`` rows through
 ``numpy.lib.stride_tricks.sliding_window_view``; nothing is copied until a batch is gathered.
 """
 
@@ -14,28 +13,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 class WindowView:
     """All windows of ``length`` consecutive rows of ``values``, addressed by the row they end at."""
 
-    def __init__(self, values: np.ndarray, length: int, after: int = 0):
+    def __init__(self, values: np.ndarray, length: int):
         if values.ndim != 2:
             raise ValueError(f"WindowView needs [rows, features], got shape {values.shape}")
         features = values.shape[1]
         self.length = length
         self.rows = values.shape[0]
-        self.after = after
-        padded = np.concatenate(
-            [
-                np.full((length, features), np.nan, dtype=values.dtype),
-                values,
-                np.full((after, features), np.nan, dtype=values.dtype),
-            ]
-        )
-        self._windows = sliding_window_view(padded, length, axis=0)  # [rows + after + 1, F, length], a view
+        padded = np.concatenate([np.full((length, features), np.nan, dtype=values.dtype), values])
+        self._windows = sliding_window_view(padded, length, axis=0)  # [rows + 1, F, length], a view
         self.nbytes = padded.nbytes
 
     def ending_at(self, rows: np.ndarray) -> np.ndarray:
         """``[len(rows), length, F]`` copy of the windows ending at ``rows`` (inclusive; -1 = all padding)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if rows.size and (rows.min() < -1 or rows.max() >= self.rows + self.after):
-            raise IndexError(f"window end out of range [-1, {self.rows + self.after - 1}]")
+        if rows.size and (rows.min() < -1 or rows.max() >= self.rows):
+            raise IndexError(f"window end out of range [-1, {self.rows - 1}]")
         return self._windows[rows + 1].transpose(0, 2, 1)
 
     def view(self, row: int) -> np.ndarray:
