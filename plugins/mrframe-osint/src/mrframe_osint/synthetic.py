@@ -37,7 +37,7 @@ from mrframe_osint.firms_writer import write_firms
 from mrframe_osint.labels import LabelsConfig, LabelsSource
 from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
 from mrframe_osint.sentinel import SentinelConfig, SentinelSource
-from mrframe_osint.world import EPOCH, latent, simulate
+from mrframe_osint.world import EPOCH, simulate
 from mrframe_osint.writers import write_equipment, write_labels, write_personnel, write_sentinel
 
 Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels"]
@@ -67,6 +67,9 @@ class SyntheticConfig:
     write_to: pathlib.Path | None = field(None, "folder a real format is written into and kept (default: a temporary one)")
 
     def problems(self) -> Iterator[tuple[str, str]]:
+        first = EPOCH.astype(dt.date)
+        if pd.Timestamp(self.start).to_period("M").to_timestamp().date() < first:
+            yield "start", f"synthetic worlds start on {first}, got {self.start}"
         if self.format == "generic":
             return
         for attribute in attrs.fields(SyntheticConfig):
@@ -80,18 +83,13 @@ def generate(config: SyntheticConfig) -> SourceFrame:
     """The frame this config describes (deterministic in ``world`` and ``seed``)."""
     rng = np.random.default_rng([config.world, config.seed, 1])
     if config.resolution == "daily":
-        index = pd.date_range(config.start, periods=config.periods, freq="D")
-        last = np.datetime64(index[-1].date(), "D")
-        z_all = latent(config.world, last)
-        offsets = (index.values.astype("datetime64[D]") - EPOCH).astype(np.int64)
-        z = z_all[offsets]
+        world = simulate(config.world, config.start, config.periods)
+        index, z = world.days.rename(None), world.z
     else:
         index = pd.date_range(pd.Timestamp(config.start).to_period("M").to_timestamp(), periods=config.periods, freq="MS")
-        last = np.datetime64((index[-1] + pd.offsets.MonthEnd(0)).date(), "D")
-        z_all = latent(config.world, last)
-        day_offsets = (pd.date_range(index[0], last, freq="D").values.astype("datetime64[D]") - EPOCH).astype(np.int64)
-        months = pd.date_range(index[0], last, freq="D").to_period("M")
-        z = pd.DataFrame(z_all[day_offsets]).groupby(months.astype(str)).mean().to_numpy()
+        days = (index[-1] + pd.offsets.MonthEnd(0) - index[0]).days + 1
+        world = simulate(config.world, index[0].date(), days)
+        z = pd.DataFrame(world.z, index=world.days).groupby(world.days.to_period("M")).mean().to_numpy()
     loadings = rng.normal(0.0, 1.0, (config.features, 3))
     signal = z @ loadings.T
     if config.counts:
