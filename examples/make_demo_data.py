@@ -32,7 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parent / "data")
     args = parser.parse_args()
-    if args.out.exists():
+    if args.out.exists() and any(args.out.iterdir()):
+        if not (args.out / "russia_losses_equipment.json").is_file():  # only ever replace a demo dataset
+            parser.error(f"{args.out} is not empty and holds no demo dataset; choose an empty or new folder")
         shutil.rmtree(args.out)
     paths = write_dataset(args.out, simulate(WORLD, START, DAYS), seed=SEED)
     files = sorted(p for p in args.out.rglob("*") if p.is_file())

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import attrs
-import numpy as np
 import torch
 
 from mrframe.data.config import DataConfig
@@ -100,11 +99,11 @@ class Preprocessing:
 
 
 def _reduction_from_state(state: Mapping[str, torch.Tensor], name: str, n_features: int, pca: bool) -> Reduction:
-    """A source's reduction from its state (an identity one when the state predates reductions)."""
+    """A source's reduction from its fitted state."""
     if f"{name}.keep" not in state:
-        reduction = Reduction(np.ones(n_features, dtype=bool))
-    else:
-        reduction = Reduction.from_state(state, name)
+        raise DataError(f"the fitted preprocessing has no reduction state for source '{name}'; it does not belong "
+                        "to this spec")
+    reduction = Reduction.from_state(state, name)
     if reduction.keep.shape != (n_features,):
         raise DataError(f"source '{name}': the fitted correlation filter is for {reduction.keep.shape[0]} features, "
                         f"the data has {n_features}")

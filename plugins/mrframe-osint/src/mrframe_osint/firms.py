@@ -90,8 +90,8 @@ def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> pd.Dat
             return out * empty
 
         frp_sum = total("frp")
-        high = np.bincount(day, weights=rows["high"].to_numpy(np.float64), minlength=n_days)
-        daytime = np.bincount(day, weights=rows["daytime"].to_numpy(np.float64), minlength=n_days)
+        high = total("high")
+        daytime = total("daytime")
         return pd.DataFrame({
             "detections": count,
             "high_confidence": high,

@@ -1,7 +1,7 @@
 """Writing a simulated :class:`~mrframe_osint.world.World` in the four real file formats, plus labels.
 
 Every writer takes a fraction ``missing`` of values to leave out and ``outages`` whole-source gaps of
-``outage_length`` periods (defaults: :data:`DEFAULT_MISSING`, like the public data). For the cumulative loss
+``outage_length`` periods (the defaults of each writer are like the public data). For the cumulative loss
 files ``missing`` is the fraction of *daily losses* that come out missing inside a column's life: a cell is
 left out with probability ``1 - sqrt(1 - missing)`` (a missing total hides two daily differences). For FIRMS
 it is the fraction of days no file covers, split into ``outages`` gaps between downloads.
@@ -23,9 +23,6 @@ import numpy as np
 import pandas as pd
 
 from mrframe_osint.world import World
-
-DEFAULT_MISSING = {"equipment": 0.06, "personnel": 0.23, "firms": 0.09, "sentinel": 0.33, "labels": 0.0}
-DEFAULT_OUTAGES = {"equipment": 2, "personnel": 2, "firms": 2, "sentinel": 1, "labels": 0}
 
 # name, first day, last day (None: the whole simulated range), log-rate base b_f, loading c_f on u[t - 2]
 EQUIPMENT = (
@@ -72,7 +69,7 @@ def outage_days(n: int, outages: int, length: int, rng: np.random.Generator) -> 
     return out
 
 
-def _cumulative(world: World, rate: np.ndarray, alive: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _cumulative(rate: np.ndarray, alive: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Cumulative Poisson counts over the days ``alive`` (NaN elsewhere), starting from a few days' worth."""
     losses = np.where(alive, rng.poisson(rate), 0)
     first = int(np.flatnonzero(alive)[0])
@@ -113,7 +110,7 @@ def write_equipment(world: World, path: pathlib.Path, rng: np.random.Generator, 
     for name, first, last, base, loading in EQUIPMENT:
         alive = _life(world, first, last)
         if alive.any():
-            columns[name] = _cumulative(world, np.exp(base + loading * u + 0.2 * z2), alive, rng)
+            columns[name] = _cumulative(np.exp(base + loading * u + 0.2 * z2), alive, rng)
     long_lived = [name for name, v in columns.items() if np.isfinite(v).sum() > 30 and np.nanmin(v) > 20]
     for _ in range(corrections if long_lived else 0):
         values = columns[long_lived[int(rng.integers(len(long_lived)))]]
@@ -130,10 +127,10 @@ def write_personnel(world: World, path: pathlib.Path, rng: np.random.Generator, 
                     outages: int = 2, outage_length: int = 5) -> pathlib.Path:
     """The cumulative personnel file: ``personnel``, the ``personnel*`` qualifier and ``POW`` (early 2022)."""
     everywhere = np.ones(world.n, dtype=bool)
-    columns = {"personnel": _cumulative(world, np.exp(6.3 + 0.5 * world.lagged(world.intensity, 1)), everywhere, rng)}
+    columns = {"personnel": _cumulative(np.exp(6.3 + 0.5 * world.lagged(world.intensity, 1)), everywhere, rng)}
     pow_life = _life(world, *POW_LIFE)
     if pow_life.any():
-        columns["POW"] = _cumulative(world, np.full(world.n, 2.0), pow_life, rng)
+        columns["POW"] = _cumulative(np.full(world.n, 2.0), pow_life, rng)
     qualifier = np.where(rng.random(world.n) < 0.005, "more", "about").astype(object)
     return _write_records(path, world, columns, missing, outages, outage_length, rng, {"personnel*": qualifier})
 
