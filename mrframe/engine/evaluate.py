@@ -2,8 +2,8 @@
 
 A task's kind follows the prediction conventions of :class:`mrframe.interfaces.Head`:
 
-* ``point`` (a tensor, ``{"mean", ...}``, or zero-inflated counts: expected count ``(1 - sigmoid(pi_logit)) *
-  exp(log_mu)``): ``mae``, ``rmse``;
+* ``point`` (whatever the head's :meth:`~mrframe.interfaces.Head.point` gives: the forecast, a Gaussian's mean,
+  a count head's expected count): ``mae``, ``rmse``;
 * ``binary`` (``{"logits"}`` shaped like the target): ``auc``, ``ap``, ``accuracy`` (p >= 0.5), ``macro_f1``,
   ``brier``;
 * ``multiclass`` (``{"logits"}`` with a trailing class axis): the same, one-vs-rest for the ranking metrics.
@@ -61,19 +61,13 @@ def task_kind(prediction: Any, target_shape: torch.Size) -> str:
     return "point"
 
 
-def point_forecast(head: Any, prediction: Any) -> torch.Tensor:
-    """The head's point forecast; zero-inflated count predictions give their expected count."""
-    if isinstance(prediction, Mapping) and "log_mu" in prediction and "mean" not in prediction:
-        return (1 - torch.sigmoid(prediction["pi_logit"])) * torch.exp(prediction["log_mu"])
-    return head.point(prediction)
-
-
-def _as_scores(kind: str, head: Any, prediction: Any) -> torch.Tensor:
+def as_scores(kind: str, head: Any, prediction: Any) -> torch.Tensor:
+    """What metrics compare with targets: ``head.point`` (point), P(class 1) (binary), class probabilities."""
     if kind == "binary":
         return torch.sigmoid(prediction["logits"])
     if kind == "multiclass":
         return torch.softmax(prediction["logits"], dim=-1)
-    return point_forecast(head, prediction)
+    return head.point(prediction)
 
 
 def _baseline_scale(data: PreparedData, info: TargetInfo, columns: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -81,7 +75,7 @@ def _baseline_scale(data: PreparedData, info: TargetInfo, columns: np.ndarray) -
     the target features' positions among the source's features."""
     if info.units == "normalised":
         return lambda values: values
-    scalings = getattr(getattr(data, "normaliser", None), "scalings", {})
+    scalings = data.normaliser.scalings
     if info.source not in scalings:
         return None
     return lambda values: scalings[info.source].invert(values, columns)
@@ -125,7 +119,7 @@ def collect(
             kind = kinds.setdefault(task, task_kind(predictions[task], target.values.shape))
             values = {
                 "target": target.values.double().cpu().numpy(),
-                "prediction": _as_scores(kind, heads[task], predictions[task]).double().cpu().numpy(),
+                "prediction": as_scores(kind, heads[task], predictions[task]).double().cpu().numpy(),
             }
             info: TargetInfo = heads[task].target
             if kind == "point" and data is not None:
@@ -234,7 +228,7 @@ def _finite_rows(values: np.ndarray) -> np.ndarray:
     return np.isfinite(values).all(axis=-1) if values.ndim > 1 else np.isfinite(values)
 
 
-def class_priors(network: Network, dataset: WindowDataset, outputs: Mapping[str, TaskOutputs],
+def class_priors(dataset: WindowDataset, outputs: Mapping[str, TaskOutputs],
                  batch_size: int) -> dict[str, np.ndarray]:
     """Training-split class frequencies of every classification task in ``outputs``."""
     counters = {}
@@ -290,7 +284,7 @@ def evaluation_report(
     dataset = data.datasets[split]
     outputs = collect(network, dataset, batch_size, device, precision, data=data, source_units=True,
                       progress=progress)
-    priors = class_priors(network, data.datasets["train"], outputs, batch_size)
+    priors = class_priors(data.datasets["train"], outputs, batch_size)
     tasks = {}
     for task, o in outputs.items():
         values = task_metrics(o)

@@ -23,7 +23,7 @@ from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import point_forecast, task_kind
+from mrframe.engine.evaluate import as_scores, task_kind
 from mrframe.engine.network import Network
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
@@ -72,6 +72,8 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
     batch = inputs_only.batch(np.arange(len(days))).to(device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))
+    anchors = [np.datetime64(int(day) + data.timeline.day0, "D") for day in days]
+    known = [known_targets(data, int(day)) for day in days]
     rows = []
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
@@ -79,20 +81,17 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
         shape = (len(days), info.span, info.n_features)
         kind = task_kind(prediction, torch.Size(shape))
         probability = np.full(shape, np.nan)
+        scores = as_scores(kind, head, prediction)
         if kind == "point":
-            values = data.to_source_units(task, point_forecast(head, prediction).double().cpu().numpy())
+            values = data.to_source_units(task, scores.double().cpu().numpy())
         elif kind == "binary":
-            values = torch.sigmoid(prediction["logits"]).double().cpu().numpy()
+            values = scores.double().cpu().numpy()
         else:
-            probs = torch.softmax(prediction["logits"], dim=-1)
-            probability, classes = (t.double().cpu().numpy() for t in probs.max(dim=-1))
-            values = classes
-        for i, day in enumerate(days):
-            anchor = np.datetime64(int(day) + data.timeline.day0, "D")
-            known = known_targets(data, int(day))
+            probability, values = (t.double().cpu().numpy() for t in scores.max(dim=-1))
+        for i, anchor in enumerate(anchors):
             actual = np.full(shape[1:], np.nan)
-            if known is not None:
-                actual = known[task] if kind != "point" else data.to_source_units(task, known[task])
+            if known[i] is not None:
+                actual = known[i][task] if kind != "point" else data.to_source_units(task, known[i][task])
             for s, date in enumerate(target_dates(anchor, info)):
                 for f, feature in enumerate(info.features):
                     rows.append([str(anchor), task, date, feature, values[i, s, f], probability[i, s, f],
