@@ -10,14 +10,11 @@ import click
 from tqdm.auto import tqdm
 
 from mrframe.cli.options import common
-from mrframe.data.pipeline import prepare
 from mrframe.engine.checkpoint import load_checkpoint
-from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.diagnose import as_rows, summary_counts
 from mrframe.engine.diagnose import diagnose as run_diagnosis
-from mrframe.engine.network import build_network
 from mrframe.engine.rundir import RunDirectory
-from mrframe.engine.session import choose_checkpoint, load_weights
+from mrframe.engine.session import choose_checkpoint, load_network
 from mrframe.spec import load_spec
 
 
@@ -49,17 +46,13 @@ def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathli
     if run_dir is not None:
         which, file = choose_checkpoint(RunDirectory.existing(run_dir), checkpoint)
         state, source = load_checkpoint(file), f"{which} checkpoint of {run_dir}"
-    data = prepare(loaded, fitted=state["preprocessing"] if state is not None else None)
-    device = resolve_device(loaded.train.device)
-    network = build_network(loaded, data, device)
-    if state is not None:
-        load_weights(network, state, source)
+    data, network, _, precision = load_network(loaded, state, source)
     click.echo(f"mrframe diagnose: {loaded.name} with the {source}")
 
     def progress(loader, split, total):  # noqa: ANN001, ANN202
         return tqdm(loader, desc=f"{split}", total=total, unit="batch", leave=False)
 
-    statuses = run_diagnosis(network, data, loaded.train.batch_size, resolve_precision(loaded.train.precision, device),
+    statuses = run_diagnosis(network, data, loaded.train.batch_size, precision,
                              splits or ("train", "val", "test"), progress)
     rows = as_rows(statuses)
     shown = rows if show_all else [r for r in rows if not r["ok"]]

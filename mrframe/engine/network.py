@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.device import Precision, to_float32
+from mrframe.errors import MrframeError
 from mrframe.gating import gate_by_availability
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
@@ -49,6 +50,21 @@ class Network(nn.Module):
     @property
     def tasks(self) -> tuple[str, ...]:
         return tuple(self.losses)
+
+    def trained_state(self) -> dict[str, Any]:
+        """The state dicts of everything trained: ``model``, ``losses``, ``weighting``."""
+        return {"model": self.model.state_dict(), "losses": self.losses.state_dict(),
+                "weighting": self.weighting.state_dict()}
+
+    def load_trained(self, state: Mapping[str, Any], source: str) -> None:
+        """Load :meth:`trained_state` (e.g. from a checkpoint); a mismatch is an error naming ``source``."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.losses.load_state_dict(state["losses"])
+            self.weighting.load_state_dict(state["weighting"])
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise MrframeError(f"{source}: the checkpoint does not fit the model the spec builds ({first})") from error
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The model's trainable parameters (what gradient-surgery policies operate on)."""

@@ -43,15 +43,17 @@ def choose_checkpoint(directory: RunDirectory, which: str) -> tuple[str, pathlib
     raise MrframeError(f"{directory.path}: no checkpoint yet (checkpoints/last.pt is missing); train or resume it first")
 
 
-def load_weights(network: Network, state: Mapping[str, Any], source: str) -> None:
-    """Load the trained modules of a checkpoint into ``network``; a mismatch names the checkpoint."""
-    try:
-        network.model.load_state_dict(state["model"])
-        network.losses.load_state_dict(state["losses"])
-        network.weighting.load_state_dict(state["weighting"])
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise MrframeError(f"{source}: the checkpoint does not fit the model the spec builds ({first})") from error
+def load_network(
+    spec: Spec, state: Mapping[str, Any] | None, source: str
+) -> tuple[PreparedData, Network, torch.device, Precision]:
+    """Data (with ``state``'s fitted preprocessing) and the network, with ``state``'s trained weights when a
+    checkpoint ``state`` is given (else freshly initialised from ``run.seed``), on the spec's device."""
+    data = prepare(spec, fitted=state["preprocessing"] if state is not None else None)
+    device = resolve_device(spec.train.device)
+    network = build_network(spec, data, device)
+    if state is not None:
+        network.load_trained(state, source)
+    return data, network, device, resolve_precision(spec.train.precision, device)
 
 
 def load_run(path: pathlib.Path, which: str = "best") -> LoadedRun:
@@ -59,10 +61,6 @@ def load_run(path: pathlib.Path, which: str = "best") -> LoadedRun:
     directory = RunDirectory.existing(path)
     spec = load_spec(directory.spec)
     which, file = choose_checkpoint(directory, which)
-    state = load_checkpoint(file)
-    data = prepare(spec, fitted=state["preprocessing"])
-    device = resolve_device(spec.train.device)
-    network = build_network(spec, data, device)
-    load_weights(network, state, str(file))
+    data, network, device, precision = load_network(spec, load_checkpoint(file), str(file))
     network.eval()
-    return LoadedRun(directory, spec, data, network, device, resolve_precision(spec.train.precision, device), which)
+    return LoadedRun(directory, spec, data, network, device, precision, which)

@@ -165,7 +165,7 @@ class Trainer:
                     self.end_epoch()
             if self.status == "running":
                 self.status = "stopped early" if self.stopper.should_stop else "finished"
-                if self.writes or (self.directory is None and distributed.rank() == 0):
+                if distributed.rank() == 0:
                     evaluation = self.final_evaluation()
         except NonFiniteError:
             self.status = "stopped: non-finite"
@@ -292,18 +292,11 @@ class Trainer:
 
     def core_state(self) -> dict[str, Any]:
         """What a rollback restores: the trained modules, the optimizer and the gradient scaler."""
-        return {
-            "model": self.network.model.state_dict(),
-            "losses": self.network.losses.state_dict(),
-            "weighting": self.network.weighting.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.stepper.scaler.state_dict(),
-        }
+        return {**self.network.trained_state(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.stepper.scaler.state_dict()}
 
     def load_core_state(self, state: Mapping[str, Any]) -> None:
-        self.network.model.load_state_dict(state["model"])
-        self.network.losses.load_state_dict(state["losses"])
-        self.network.weighting.load_state_dict(state["weighting"])
+        self.network.load_trained(state, "the last good state")
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
             self.stepper.scaler.load_state_dict(state["scaler"])
@@ -335,8 +328,8 @@ class Trainer:
         state = self.checkpoint_state()
         if which == "best":
             self.best_state = detached_copy({k: state[k] for k in ("model", "losses", "weighting")})
-        else:
-            self.guard.remember(state)
+        else:  # the rollback state: what load_core_state reads, not the whole checkpoint
+            self.guard.remember({k: state[k] for k in ("model", "losses", "weighting", "optimizer", "scaler")})
         if self.writes:
             save_checkpoint(self.directory.checkpoints / f"{which}.pt", state)
 
@@ -361,9 +354,7 @@ class Trainer:
         if best is None and self.writes and self.directory.best.is_file():
             best = load_checkpoint(self.directory.best, self.device)
         if best is not None:
-            self.network.model.load_state_dict(best["model"])
-            self.network.losses.load_state_dict(best["losses"])
-            self.network.weighting.load_state_dict(best["weighting"])
+            self.network.load_trained(best, "the best epoch's state")
         out = {}
         for split in ("val", "test"):
             if len(self.data.datasets[split]):
