@@ -33,16 +33,9 @@ def evaluate(run_dir: pathlib.Path, split: str, checkpoint: str, debug: bool) ->
     run = load_run(run_dir, checkpoint)
     if not len(run.data.datasets[split]):
         raise MrframeError(f"--split {split}: the split has no samples in this run's data")
-    batches = tqdm(desc=f"evaluating {split}", unit="batch", leave=False)
-
-    def progress(items):  # noqa: ANN001, ANN202
-        for item in items:
-            batches.update(1)
-            yield item
-
     report = evaluation_report(run.network, run.data, split, run.spec.train.batch_size, run.device, run.precision,
-                               checkpoint=run.checkpoint, progress=progress)
-    batches.close()
+                               checkpoint=run.checkpoint,
+                               progress=lambda items: tqdm(items, desc=f"evaluating {split}", unit="batch", leave=False))
     run.directory.write_json(run.directory.evaluation(split), report)
     for line in evaluation_lines(report, f"{run.spec.name}: {split} ({run.checkpoint} checkpoint)"):
         click.echo(line)

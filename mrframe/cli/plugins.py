@@ -7,13 +7,14 @@ import inspect as pyinspect
 import click
 
 from mrframe import registry
+from mrframe.cli.options import debug_option
 from mrframe.config import describe
 from mrframe.errors import PluginError, did_you_mean
 
 
 @click.group(invoke_without_command=True)
 @click.option("--kind", type=click.Choice(list(registry.GROUPS)), help="Only this kind of plugin.")
-@click.option("--debug", is_flag=True, help="Show the traceback of errors.")
+@debug_option
 @click.pass_context
 def plugins(ctx: click.Context, kind: str | None, debug: bool) -> None:
     """List installed plugins by kind, with distribution and version; broken ones are marked.
@@ -53,7 +54,7 @@ def plugins(ctx: click.Context, kind: str | None, debug: bool) -> None:
 @plugins.command()
 @click.argument("name")
 @click.option("--kind", type=click.Choice(list(registry.GROUPS)), help="Disambiguate a name used by several kinds.")
-@click.option("--debug", is_flag=True, help="Show the traceback of errors.")
+@debug_option
 def show(name: str, kind: str | None, debug: bool) -> None:
     """Show a plugin's description and config keys (type, default, doc).
 

@@ -17,7 +17,6 @@ A checkpoint (``checkpoints/last.pt``, ``checkpoints/best.pt``) is a dict with:
 
 from __future__ import annotations
 
-import os
 import pathlib
 import random
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mrframe.engine.files import atomic_write
 from mrframe.errors import MrframeError
 
 CHECKPOINT_FORMAT = 2
@@ -34,17 +34,7 @@ CHECKPOINT_FORMAT = 2
 def save_checkpoint(path: pathlib.Path, state: Mapping[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, rename, fsync of the folder): a crash
     leaves either the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        torch.save(dict(state), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    atomic_write(path, lambda handle: torch.save(dict(state), handle))
 
 
 def load_checkpoint(path: pathlib.Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

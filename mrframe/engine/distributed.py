@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mrframe.errors import MrframeError
+from mrframe.engine.device import resolve_device
 
 
 def world_size() -> int:
@@ -45,10 +45,7 @@ def init_from_environment(device_name: str) -> torch.device | None:
     """
     if not launched_by_torchrun():
         return None
-    use_cuda = device_name != "cpu" and torch.cuda.is_available()
-    if device_name == "cuda" and not use_cuda:
-        raise MrframeError("train.device: 'cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'")
-    if use_cuda:
+    if resolve_device(device_name).type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         dist.init_process_group("nccl", device_id=torch.device("cuda", local))

@@ -32,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 
 from mrframe.data.dataset import Batch
 from mrframe.engine.device import Precision, to_float32
-from mrframe.engine.network import Network
+from mrframe.engine.network import Network, Objective
 from mrframe.interfaces import StepContext
 from mrframe.observed import Calendar, Observed
 
@@ -192,13 +192,12 @@ def is_finite(network: Network, batch: Batch, context: StepContext, precision: P
     Parameter gradients are left as they were."""
     precision = precision or Precision(batch.index.device.type, None)
     with _own_gradients(network):
-        with precision.autocast():
-            predictions = network(batch.inputs, batch.calendar)
-        total = network.weighting.combine(network.task_losses(to_float32(predictions), batch), context).total
+        total, _, _ = Objective(network, precision)(batch, context)
         if nonfinite_kind(total) is not None:
             return False
         total.backward()
-        return nonfinite_kind([p.grad for p in network.parameters() if p.grad is not None]) is None
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        return not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())  # one sync
 
 
 def failing_rows(network: Network, batch: Batch, context: StepContext, precision: Precision | None = None) -> tuple[int, ...]:

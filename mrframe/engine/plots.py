@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from mrframe.engine.files import atomic_write
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
 from mrframe.hooks import EpochRecord, RunInfo, hookimpl
@@ -80,10 +81,8 @@ def plot_steps(trace: Sequence[Mapping[str, float]], key: str, path: pathlib.Pat
 
 def _save(fig: Any, path: pathlib.Path) -> None:
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     pyplot().close(fig)
-    tmp.replace(path)
 
 
 def _value(row: Mapping[str, Any], key: str) -> float:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import pathlib
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from mrframe.engine.files import atomic_write
 from mrframe.errors import MrframeError
 
 
@@ -100,13 +100,8 @@ class RunDirectory:
         return path
 
     def write_text(self, path: pathlib.Path, text: str) -> None:
-        """Write atomically: a temporary file in the same folder, fsync, rename."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        """Write atomically (:func:`mrframe.engine.files.atomic_write`)."""
+        atomic_write(path, lambda handle: handle.write(text), binary=False)
 
     def write_json(self, path: pathlib.Path, data: Mapping[str, Any]) -> None:
         """Write ``data`` as JSON atomically; NaN and inf (which JSON lacks) become null."""
