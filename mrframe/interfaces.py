@@ -46,6 +46,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from mrframe.observed import Calendar, Observed, State, Stream, TaskLoss
+from mrframe.regions import Regions
 
 Resolution = Literal["daily", "monthly"]
 
@@ -80,6 +81,10 @@ class SourceFrame:
     missing too. ``observed``: optional explicit mask with the same shape, ANDed with ``frame.notna()``.
     ``counts``: the features that are event counts (heavy-tailed; normalisation may log-compress them).
     ``rejected``: rows the reader dropped, by reason (``{"duplicate date": 2}``), shown by ``mrframe data``.
+
+    A **spatial** source sets ``regions``: its values are per (period, region, feature) and ``frame.columns`` is
+    a ``pd.MultiIndex`` of ``(region id, feature)`` pairs, region-major, every region of ``regions`` (in its
+    order) with the same features; ``counts`` names features (not pairs).
     """
 
     frame: pd.DataFrame
@@ -87,6 +92,7 @@ class SourceFrame:
     observed: pd.DataFrame | None = None
     counts: tuple[str, ...] = ()
     rejected: Mapping[str, int] = attrs.field(factory=dict)
+    regions: Regions | None = None
 
 
 @attrs.frozen
@@ -97,6 +103,11 @@ class SourceInfo:
     resolution: Resolution
     features: tuple[str, ...]
     counts: tuple[str, ...] = ()
+    regions: Regions | None = None  # set for spatial sources: their inputs have a region axis
+
+    @property
+    def spatial(self) -> bool:
+        return self.regions is not None
 
     @property
     def n_features(self) -> int:
