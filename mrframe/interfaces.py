@@ -38,7 +38,7 @@ Invariants every implementation keeps (the conformance kit in :mod:`mrframe.test
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -171,15 +171,34 @@ class Weighted:
 
 
 class Source:
-    """Reads one data source (a file, an API dump, a generator) into a :class:`SourceFrame`."""
+    """Reads one data source (a file, an API dump, a generator) into a :class:`SourceFrame`.
+
+    ``missing_values`` holds the spec's ``[sources.NAME] missing_values`` (sentinels such as -999); the core sets
+    it before calling :meth:`load` and masks those values in the loaded frame itself. A source that derives its
+    values from the cells it reads (differences of cumulative counts, sums) must mask them before deriving.
+    """
 
     Config: ClassVar[type]
+    missing_values: tuple[float, ...] = ()
 
     def __init__(self, config: Any):
         self.config = config
 
     def load(self) -> SourceFrame:
         raise NotImplementedError
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the source's values are ids of, when its config says (default: a ``classes``
+        key); the spec check makes heads, losses and target sources agree on it."""
+        return _classes_key(config)
+
+    @classmethod
+    def declared_resolution(cls, config: Any) -> Resolution | None:
+        """The resolution :meth:`load` will return, when it is known from the config alone (default: a
+        ``resolution`` key); lets ``mrframe validate`` check encoders and window sizes before loading."""
+        resolution = getattr(config, "resolution", None)
+        return resolution if resolution in ("daily", "monthly") else None
 
     @classmethod
     def example_config(cls, directory: pathlib.Path) -> Any:
@@ -244,12 +263,25 @@ class Head(nn.Module):
                                 zero-inflation logit, each ``[B, S, F]`` (target: raw counts)
     ==========================  ==============================================================
 
-    ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked when the
-    model is built): heads of class ids or counts take ``("raw",)``.
+    ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked by
+    ``mrframe validate``): heads of class ids or counts take ``("raw",)``. :meth:`predicts` names the
+    prediction kind the head produces with a config (the loss must accept it, see :attr:`Loss.accepts`).
     """
 
     Config: ClassVar[type]
     target_units: ClassVar[tuple[str, ...]] = ("normalised", "raw")
+
+    @classmethod
+    def predicts(cls, config: Any) -> str | None:
+        """The prediction kind (a row of the table above: ``"point"``, ``"gaussian"``, ``"binary"``,
+        ``"classes"``, ``"zinb"``, ``"covariance"``) this head produces with ``config``; None (the default)
+        leaves it undeclared, and unchecked."""
+        return None
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the head predicts, when it predicts classes (default: a ``classes`` key)."""
+        return _classes_key(config)
 
     def __init__(self, config: Any, model: ModelInfo, target: TargetInfo):
         super().__init__()
@@ -265,6 +297,11 @@ class Head(nn.Module):
         return point_forecast(prediction)
 
 
+def _classes_key(config: Any) -> int | None:
+    classes = getattr(config, "classes", None)
+    return classes if isinstance(classes, int) and not isinstance(classes, bool) else None
+
+
 def point_forecast(prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
     """The point forecast inside a point or Gaussian prediction: the tensor itself, or ``prediction["mean"]``."""
     return prediction["mean"] if isinstance(prediction, Mapping) else prediction
@@ -274,11 +311,37 @@ class Loss(nn.Module):
     """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]``.
 
     ``prediction_kind`` names the prediction convention (see :class:`Head`) the loss takes: ``"point"``,
-    ``"gaussian"``, ``"binary"``, ``"classes"``, ``"zinb"`` or ``"covariance"``.
+    ``"gaussian"``, ``"binary"``, ``"classes"``, ``"zinb"`` or ``"covariance"``; ``accepts`` lists every kind
+    of head prediction it can take (empty: ``prediction_kind`` only). ``mrframe validate`` checks them, and
+    :meth:`accepted_units`, against the head and its target.
     """
 
     Config: ClassVar[type]
     prediction_kind: ClassVar[str] = "point"
+    accepts: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def accepted_kinds(cls) -> tuple[str, ...]:
+        """The head prediction kinds this loss takes."""
+        return cls.accepts or (cls.prediction_kind,)
+
+    @classmethod
+    def accepted_units(cls, config: Any) -> tuple[str, ...]:
+        """The target units (``"normalised"``, ``"raw"``) the loss works with under ``config``."""
+        return ("normalised", "raw")
+
+    @classmethod
+    def target_problems(cls, config: Any, target: Any) -> Iterable[str]:
+        """What makes the spec's target unusable for this loss, known before any data is loaded. ``target`` is
+        the head's ``target`` table (``source``, ``horizon``, ``span``, ``features`` (None: all of the
+        source's), ``units``); each message is reported at that table."""
+        return ()
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the loss's config implies (per-class weights), if any (default: a ``classes``
+        key)."""
+        return _classes_key(config)
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__()
@@ -320,7 +383,13 @@ class Weighting(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement its own backward")
 
     def end_epoch(self, epoch: int, train_losses: Mapping[str, float]) -> None:
-        """Called after each training epoch with the epoch's mean finite loss per task."""
+        """Called after each training epoch (``epoch`` 0-based) with the epoch's mean finite loss per task."""
+
+    def in_warmup(self, epoch: int) -> bool:
+        """True while epoch ``epoch`` (0-based) is part of the policy's warm-up (e.g. before its baselines are
+        set): its validation numbers are not comparable with later epochs', so it is never a candidate for the
+        best epoch, whatever the early-stopping monitor."""
+        return False
 
     def anchored_score(self, losses: Mapping[str, float]) -> float | None:
         """A validation score comparable across epochs (lower is better), or None if the policy has none."""

@@ -14,7 +14,7 @@ from mrframe.interfaces import Source, SourceFrame
 
 @attrs.frozen
 class CsvConfig:
-    path: pathlib.Path = field(doc="the CSV file (relative to the spec file)")
+    path: pathlib.Path = field(doc="the CSV file (relative to the spec file)", exists=True)
     date_column: str = field("date", "column holding the day (YYYY-MM-DD)")
     columns: tuple[str, ...] | None = field(None, "feature columns to use (default: every other column)")
     counts: tuple[str, ...] = field((), "columns that are event counts (log-compressed by normalisation)")
@@ -24,6 +24,10 @@ class CsvSource(Source):
     """A daily CSV file: a date column plus numeric features; empty cells are missing, never filled."""
 
     Config = CsvConfig
+
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "daily"
 
     def load(self) -> SourceFrame:
         c = self.config

@@ -38,6 +38,10 @@ class Anomaly(Head):
     Config = AnomalyConfig
     target_units = ("raw",)
 
+    @classmethod
+    def predicts(cls, config: AnomalyConfig) -> str:
+        return "binary"
+
     def __init__(self, config: AnomalyConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         if not model.daily:

@@ -40,6 +40,10 @@ class Classification(Head):
     Config = ClassificationConfig
     target_units = ("raw",)
 
+    @classmethod
+    def predicts(cls, config: ClassificationConfig) -> str:
+        return "binary" if config.binary_logit else "classes"
+
     def __init__(self, config: ClassificationConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         self.readout = Readout(model, target, config)

@@ -36,6 +36,10 @@ class Counts(Head):
     Config = CountsConfig
     target_units = ("raw",)
 
+    @classmethod
+    def predicts(cls, config: CountsConfig) -> str:
+        return "zinb"
+
     def __init__(self, config: CountsConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         self.readout = Readout(model, target, config)

@@ -38,6 +38,10 @@ class DailyForecast(Head):
 
     Config = DailyForecastConfig
 
+    @classmethod
+    def predicts(cls, config: DailyForecastConfig) -> str:
+        return "gaussian" if config.variance else "point"
+
     def __init__(self, config: DailyForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         if target.resolution != "daily":

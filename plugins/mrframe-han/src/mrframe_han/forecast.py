@@ -31,6 +31,10 @@ class Forecast(Head):
 
     Config = ForecastConfig
 
+    @classmethod
+    def predicts(cls, config: ForecastConfig) -> str:
+        return "gaussian" if config.variance else "point"
+
     def __init__(self, config: ForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         self.readout = Readout(model, target, config)

@@ -27,6 +27,10 @@ class RegressionHead(Head):
 
     Config = RegressionConfig
 
+    @classmethod
+    def predicts(cls, config: RegressionConfig) -> str:
+        return "point"
+
     def __init__(self, config: RegressionConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         # which streams to read is decided by the inputs, not by what a fusion block may add later

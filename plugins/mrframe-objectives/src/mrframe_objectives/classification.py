@@ -135,6 +135,11 @@ class CrossEntropy(RawTargetLoss):
 
     Config = CrossEntropyConfig
     prediction_kind = "classes"
+    accepts = ("binary", "classes")  # a binary logit x is the class pair (0, x)
+
+    @classmethod
+    def declared_classes(cls, config: CrossEntropyConfig) -> int | None:
+        return len(config.class_weights) or None
     loss_name, needs = "cross-entropy", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
@@ -170,6 +175,11 @@ class Focal(RawTargetLoss):
 
     Config = FocalConfig
     prediction_kind = "binary"
+    accepts = ("binary", "classes")
+
+    @classmethod
+    def declared_classes(cls, config: FocalConfig) -> int | None:
+        return len(config.class_alpha) or None
     loss_name, needs = "focal", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:

@@ -94,6 +94,10 @@ class RawTargetLoss(Loss):
     loss_name: ClassVar[str]
     needs: ClassVar[str]
 
+    @classmethod
+    def accepted_units(cls, config: Any) -> tuple[str, ...]:
+        return ("raw",) if config.check_targets else ("normalised", "raw")
+
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__(config, target)
         if config.check_targets and target.units != "raw":

@@ -27,6 +27,7 @@ class MaskedMSE(Loss):
     """
 
     Config = MaskedMSEConfig
+    accepts = ("point", "gaussian")  # a Gaussian prediction's mean is its point forecast
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         error = observed_or(point_forecast(prediction) - values, mask)
@@ -46,6 +47,7 @@ class MaskedMAE(Loss):
     """
 
     Config = MaskedMAEConfig
+    accepts = ("point", "gaussian")
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         error = observed_or(point_forecast(prediction) - values, mask)
