@@ -14,6 +14,7 @@ import click
 from mrframe.cli.options import debug_option, set_option
 from mrframe.data.pipeline import prepare
 from mrframe.data.report import write_data_report
+from mrframe.data.sentinels import Suspect
 from mrframe.engine import distributed
 from mrframe.engine.checkpoint import load_checkpoint
 from mrframe.engine.plots import RunPlots
@@ -122,8 +123,14 @@ def _train(loaded: Spec, directory: RunDirectory, resume: bool, device: Any, ech
     data = prepare(loaded, fitted=state["preprocessing"] if state is not None else None)
     sizes = " / ".join(f"{len(d):,} {split}" for split, d in data.datasets.items())
     echo(f"data: {len(data.frames)} sources on {data.timeline.first_day} .. {data.timeline.last_day}; samples {sizes}")
+    for extreme in data.extreme_values:
+        echo(f"data: extreme value: {extreme.text()} (data.extremes; see data_report.txt)")
     if distributed.rank() == 0 and not resume:
-        write_data_report(directory, loaded, data.frames, data)
+        report = write_data_report(directory, loaded, data.frames, data)
+        for source in report.sources:
+            for suspect in source.suspected_sentinels:
+                echo(f"data: likely sentinel in sources.{source.name}: {Suspect(**suspect).text()}; declare it with "
+                     f"missing_values = [{suspect['value']:g}] if it means missing")
     log = RunLog()
     hooks = plugin_manager(
         builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.run.hooks

@@ -181,5 +181,5 @@ def test_bad_files_and_columns(tmp_path):
     with pytest.raises(DataError, match=r"binary\.csv: not a readable CSV file \((ParserError|UnicodeDecodeError): [^\n]*\)$"):
         load(tmp_path / "binary.csv")
     (tmp_path / "e.csv.gz").write_text("date,tank\n2022-02-25,1\n")
-    with pytest.raises(DataError, match=r"e\.csv\.gz: not a readable CSV file \(BadGzipFile"):
+    with pytest.raises(DataError, match=r"e\.csv\.gz: a damaged or truncated gzip file \(Not a gzipped file"):
         load(tmp_path / "e.csv.gz")

@@ -11,13 +11,17 @@ MODIS      ``brightness`` (21/22), ``bright_t31``  0-100 (high: >= ``high_confid
 
 A row is near-real-time (NRT) when its ``version`` ends in ``NRT`` (``2.0NRT``, ``6.1NRT``); files without a
 ``version`` column count as archive. Every file also reports its *coverage*, the days from its first to its last
-detection. A row that cannot be read (a date, a number, a confidence or day/night flag that does not parse)
-raises an error naming file, line and column, or (``bad_values = "missing"``) is dropped and counted.
+detection. A row that cannot be read (a date, a number, a confidence or day/night flag that does not parse, more
+fields than the header) raises an error naming file, line and column, or (``bad_values = "missing"``) is
+dropped and counted. A file that cannot be read at all (permission, not UTF-8, a damaged gzip stream) is an
+error naming it (:func:`mrframe_osint.tables.read_error`).
 """
 
 from __future__ import annotations
 
 import pathlib
+import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mrframe.errors import DataError
-from mrframe_osint.tables import one_line
+from mrframe_osint.tables import READ_ERRORS, read_error
 
 REQUIRED = ("latitude", "longitude", "acq_date", "acq_time", "confidence", "frp", "daynight")
 OPTIONAL = ("satellite", "version")
@@ -73,8 +77,8 @@ def instrument_of(path: pathlib.Path) -> str:
         header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; expected a FIRMS CSV with a header line") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({type(error).__name__}: {one_line(error)})") from None
+    except READ_ERRORS as error:
+        raise read_error(path, error) from None
     found = [name for name, columns in BRIGHTNESS.items() if set(columns) <= set(header)]
     if len(found) != 1:
         raise DataError(f"{path}: not a FIRMS file: the header needs bright_ti4 and bright_ti5 (VIIRS) or "
@@ -97,10 +101,9 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
         text["confidence"] = "category"  # l/n/h or low/nominal/high
     wanted = {*REQUIRED, b1, b2, *OPTIONAL}  # the optional columns are read when the file has them
     try:
-        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**numbers, **text}, engine="c")
+        raw, ragged = _read_rows(path, {**numbers, **text}, wanted, bad_values)
     except ValueError:  # a cell of a numeric column is not a number: find it slowly, then name it
-        raw = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={**dict.fromkeys(numbers, str), **text},
-                          engine="c")
+        raw, ragged = _read_rows(path, {**dict.fromkeys(numbers, str), **text}, wanted, bad_values)
         raw = _coerce_numbers(path, raw, list(numbers), bad_values)
     day = per_category(raw["acq_date"], day_numbers, missing=NO_DAY)
     if instrument == "VIIRS":
@@ -139,7 +142,38 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
     })
     if bad.any():
         rows = rows.loc[~bad].reset_index(drop=True)
-    return FirmsFile(path, instrument, rows, int(bad.sum()))
+    return FirmsFile(path, instrument, rows, int(bad.sum()) + ragged)
+
+
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_rows(path: pathlib.Path, dtype: dict[str, Any], wanted: set[str], bad_values: str) -> tuple[pd.DataFrame, int]:
+    """The ``wanted`` columns of a FIRMS file and how many rows with more fields than the header were skipped
+    (``bad_values = "missing"``; otherwise such a row is an error naming its line). Every column is parsed, so
+    that such a row is found wherever it is (pandas ignores the extra fields of rows when given ``usecols``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            raw = pd.read_csv(path, dtype=dtype, engine="c", index_col=False,
+                              on_bad_lines="warn" if bad_values == "missing" else "error")
+        except pd.errors.ParserError as error:
+            found = _FIELDS.search(str(error))
+            if found is None:
+                raise read_error(path, error) from None
+            expected, line, saw = found.groups()
+            raise DataError(f"{path}, line {line}: {saw} fields where the header has {expected}; fix or remove the "
+                            "row, or set bad_values = \"missing\" to drop such rows") from None
+        except READ_ERRORS as error:
+            raise read_error(path, error) from None
+    messages = [str(w.message) for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
+    skipped = sum(m.count("Skipping line") for m in messages)
+    if any("Length of header" in m for m in messages):  # the first data row has more fields than the header
+        if bad_values != "missing":
+            raise DataError(f"{path}, line 2: more fields than the header; fix or remove the row, or set "
+                            "bad_values = \"missing\" to drop such rows")
+        raw, skipped = raw.iloc[1:].reset_index(drop=True), skipped + 1
+    return raw[[c for c in raw.columns if c in wanted]], skipped
 
 
 NO_DAY = np.iinfo(np.int64).min
