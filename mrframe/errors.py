@@ -1,7 +1,9 @@
 """Exceptions whose message is written for the user.
 
 Every error mrframe raises on bad input is a :class:`MrframeError`. The CLI prints ``str(error)`` (one line per
-problem, no traceback unless ``--debug``) and exits with status 2.
+problem, no traceback unless ``--debug``) and exits with the error's ``exit_status``: 2 for bad input (a spec,
+a data file, an argument), 3 when training stopped on a non-finite loss or gradient
+(:class:`mrframe.engine.guard.NonFiniteError`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,14 @@ from collections.abc import Iterable
 import attrs
 
 
+EXIT_BAD_INPUT = 2
+EXIT_NONFINITE = 3
+
+
 class MrframeError(Exception):
     """Base of every error caused by the user's input (spec, data file, CLI argument)."""
+
+    exit_status: int = EXIT_BAD_INPUT
 
 
 @attrs.frozen

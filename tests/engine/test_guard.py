@@ -39,7 +39,7 @@ def test_raise_reports_module_op_batch_and_samples(tiny_spec, bomb, tmp_path):
     assert report["culprit"]["op"] == "log"
     assert report["culprit"]["phase"] == "forward" and report["culprit"]["kind"] == "nan"
     assert report["samples"] and all(s["anchor"] in ("2022-02-03", "2022-02-05") for s in report["samples"])
-    assert report["step"] == trainer.step and report["epoch"] == 1
+    assert report["step"] == trainer.step + 1 and report["epoch"] == 1  # the step that failed, counted from 1
     assert "model.encoders.daily.bomb" in str(error.value) and "2022-02-0" in str(error.value)
     batch = torch.load(files[".pt"], weights_only=True)
     anchors = batch["calendar.anchor_day"].numpy().astype("datetime64[D]").astype(str).tolist()
