@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 import attrs
 
-
 EXIT_BAD_INPUT = 2
 EXIT_NONFINITE = 3
 

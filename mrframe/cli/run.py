@@ -53,7 +53,8 @@ def run(
 
     The run directory holds the resolved spec, metrics.csv / metrics.jsonl, plots, checkpoints/last.pt and
     best.pt, non-finite reports, evaluation-val.json / evaluation-test.json and summary.json. Ctrl-C saves
-    a checkpoint and exits; `--resume RUN_DIR` continues exactly where it stopped.
+    a checkpoint and exits; `--resume RUN_DIR` continues exactly where it stopped. When the non-finite guard
+    stops training (train.nonfinite), its report is printed on a line of its own and the exit status is 3.
 
     \b
     Example:

@@ -8,11 +8,14 @@ the declared values themselves before deriving (:attr:`mrframe.interfaces.Source
 core finds afterwards is only what they left.
 
 :func:`suspected_sentinels` looks for the sentinels nobody declared: in each column, a value repeated on at
-least ``MIN_ROWS`` rows (and ``MIN_SHARE`` of the observed ones) that lies far outside the rest of the column,
-more than ``FAR`` robust spreads beyond its smallest or largest other value::
+least ``MIN_ROWS`` rows (and ``MIN_SHARE`` of the observed ones) that lies far outside the rest of the column:
+more than ``FAR`` robust spreads beyond its smallest or largest other value, and either of the other sign
+than all of them (-999 among counts) or further away than twice their range (a plateau of a cumulative count
+just below its later values is no sentinel)::
 
-    spread = max(IQR / 1.349, 1.4826 MAD, std)     of the column's other observed values
-    v  <  min(rest) - FAR * spread    or    v  >  max(rest) + FAR * spread
+    spread = max(IQR / 1.349, 1.4826 MAD, std)     of the column's other observed values ("rest")
+    d      = distance from v to [min(rest), max(rest)]
+    v is flagged  <=>  d > FAR * spread   and   (v < 0 <= min(rest)  or  v > 0 >= max(rest)  or  d > 2 range)
 
 ``mrframe data`` and ``mrframe run`` list them in the data report with the line to add to the spec.
 """
@@ -94,7 +97,9 @@ def column_suspects(name: str, column: np.ndarray) -> Iterable[Suspect]:
         if rest.size < MIN_REST:
             continue
         low, high, spread = float(rest.min()), float(rest.max()), _spread(rest)
-        if value < low - FAR * spread or value > high + FAR * spread:
+        distance = max(low - value, value - high, 0.0)
+        other_sign = value < 0 <= low or value > 0 >= high
+        if distance > FAR * spread and (other_sign or distance > 2 * (high - low)):
             yield Suspect(name, float(value), int(count), low, high)
 
 

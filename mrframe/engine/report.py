@@ -165,8 +165,9 @@ def paragraph(report: Mapping[str, Any]) -> str:
     largest = "; ".join(f"{g['parameter']} ({g['norm']:.3g})" for g in report.get("largest_gradients", ()))
     if report["failure"] == "gradient norm":
         text += (f" The loss ({report['loss']:.4g}) and every gradient are finite, but their total norm overflows "
-                 f"float32 ({report['replay_grad_norm']:.3g} in float64), so it cannot be clipped. Largest "
-                 f"gradients: {largest}.")
+                 f"when computed in float32 as the step does (it is {report['replay_grad_norm']:.3g} in float64; "
+                 f"squares of gradients this large exceed float32), so it cannot be clipped. Largest gradients: "
+                 f"{largest}.")
     elif not report.get("replayed", True):
         text += " (Only a run's first failure is replayed; this one was not.)"
     elif culprit is None:

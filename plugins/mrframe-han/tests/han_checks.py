@@ -99,7 +99,7 @@ def spec_document(
 
 
 LOSSES = {"point": "masked-mse", "gaussian": "gaussian-nll", "binary": "focal", "classes": "cross-entropy",
-          "zinb": "zinb"}
+          "zinb": "zinb", "covariance": "eigh-covariance"}
 
 
 def with_loss(head: Mapping[str, Any]) -> dict:

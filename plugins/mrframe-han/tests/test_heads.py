@@ -11,6 +11,7 @@ from han_checks import BATCH, WIDTH, build_model, random_state, source_infos, sp
 from mrframe.errors import PluginError, SpecError
 from mrframe.observed import Stream
 
+
 def _head(table: dict):
     infos = source_infos()
     model = build_model(spec_document(infos=infos, heads={"task": table}), infos)
