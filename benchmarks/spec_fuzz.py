@@ -21,6 +21,7 @@ import pathlib
 import queue
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,19 +48,49 @@ def shrunk(path: pathlib.Path) -> dict[str, Any]:
     return document
 
 
-def worker(jobs: Any, results: Any) -> None:
+def worker(judge: Callable[[Any, pathlib.Path], Any], jobs: Any, results: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
-    from mrframe.testing.spec_fuzz import judge
-
     while True:
         item = jobs.get()
         if item is None:
             return
-        index, mutant, folder = item
-        results.put((index, judge(mutant, pathlib.Path(folder))))
+        index, case, folder = item
+        results.put((index, judge(case, pathlib.Path(folder))))
+
+
+def judge_all(cases: list[Any], judge: Callable[[Any, pathlib.Path], Any], timeout: float,
+              broken: Callable[[Any, str], Any]) -> dict[int, Any]:
+    """``judge(case, folder)`` for every case in a worker process; a case past ``timeout`` seconds is
+    ``broken(case, "hang")`` (or ``"aborted"`` when the worker died), and the worker is replaced."""
+    context = mp.get_context("spawn")
+    verdicts: dict[int, Any] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        index = 0
+        while index < len(cases):
+            jobs, results = context.Queue(), context.Queue()
+            process = context.Process(target=worker, args=(judge, jobs, results), daemon=True)
+            process.start()
+            while index < len(cases):
+                jobs.put((index, cases[index], f"{tmp}/{index}"))
+                try:
+                    done, verdict = results.get(timeout=timeout + (60 if index == 0 else 0))
+                    verdicts[done] = verdict
+                    index += 1
+                    if index % 25 == 0:
+                        print(f"  {index}/{len(cases)} judged ({time.perf_counter() - started:.0f}s)", flush=True)
+                except queue.Empty:
+                    verdicts[index] = broken(cases[index], "hang" if process.is_alive() else "aborted")
+                    index += 1
+                    process.kill()
+                    break
+            else:
+                jobs.put(None)
+                process.join(timeout=10)
+    return verdicts
 
 
 def main() -> None:
@@ -69,37 +100,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant before it counts as a hang")
     args = parser.parse_args()
-    from mrframe.testing.spec_fuzz import mutants
+    from mrframe.testing.spec_fuzz import Verdict, judge, mutants
 
     specs = args.spec or [ROOT / "examples/minimal.toml", ROOT / "examples/osint-han.toml"]
     work = [m for i, spec in enumerate(specs) for m in mutants(shrunk(spec), args.count, seed=args.seed + i)]
-    context = mp.get_context("spawn")
-    verdicts: dict[int, Any] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        index = 0
-        while index < len(work):
-            jobs, results = context.Queue(), context.Queue()
-            process = context.Process(target=worker, args=(jobs, results), daemon=True)
-            process.start()
-            while index < len(work):
-                jobs.put((index, work[index], f"{tmp}/{index}"))
-                try:
-                    done, verdict = results.get(timeout=args.timeout + (60 if index == 0 else 0))
-                    verdicts[done] = verdict
-                    index += 1
-                    if index % 25 == 0:
-                        print(f"  {index}/{len(work)} judged ({time.perf_counter() - started:.0f}s)", flush=True)
-                except queue.Empty:
-                    from mrframe.testing.spec_fuzz import Verdict
-
-                    verdicts[index] = Verdict(work[index].label, "hang" if process.is_alive() else "aborted")
-                    index += 1
-                    process.kill()
-                    break
-            else:
-                jobs.put(None)
-                process.join(timeout=10)
+    verdicts = judge_all(work, judge, args.timeout, lambda mutant, outcome: Verdict(mutant.label, outcome))
     counts = collections.Counter(v.outcome for v in verdicts.values())
     good = sum(counts[o] for o in ("rejected", "reached"))
     print(f"\n{len(work)} mutations of {len(specs)} specs in {time.perf_counter() - started:.0f}s: {good} handled well "

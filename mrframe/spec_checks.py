@@ -165,7 +165,8 @@ def memory_estimate(data: Any, model: Any, train: Any, encoders: Mapping[str, An
     """A lower bound (float32) of one training step's memory, from the spec alone.
 
     Every block with ``layers`` (default 1) maps width ``d = model.d_model`` to ``d`` at least once per layer:
-    ``layers * d^2`` weights, each with a gradient and two AdamW moments (16 bytes). An encoder keeps at least
+    ``layers * d^2`` weights, each with a gradient and two AdamW moments (16 bytes); when that could matter
+    (:data:`BUILD_FACTOR`), the weights are counted exactly by building the blocks on the meta device. An encoder keeps at least
     one ``[batch, window, d]`` activation per layer for the backward pass (twice: the value and its gradient),
     where ``window`` is its source's window (``resolutions``: what each source declares; unknown: the shortest
     window its encoder takes); a block with ``heads`` also keeps one ``[batch, heads, window, window]``
@@ -176,7 +177,10 @@ def memory_estimate(data: Any, model: Any, train: Any, encoders: Mapping[str, An
     windows = {"daily": data.daily_window, "monthly": data.monthly_window}
     blocks = [*encoders.values(), *fusion, *(h.component for h in heads.values())]
     layers = sum(_layers(c.config) for c in blocks)
-    parameters = 16 * max(layers * d * d, _built_parameters(data, model, encoders, fusion, heads, resolutions))
+    available, device = _available_memory(train.device)
+    parameters = 16 * layers * d * d
+    if parameters * BUILD_FACTOR >= available:  # close enough to matter: count them exactly
+        parameters = max(parameters, 16 * _built_parameters(data, model, encoders, fusion, heads, resolutions))
     shortest = min(windows, key=windows.__getitem__)
     parts: list[tuple[int, str]] = []  # (bytes, resolution of the window behind them)
     for name, component in encoders.items():
@@ -188,7 +192,6 @@ def memory_estimate(data: Any, model: Any, train: Any, encoders: Mapping[str, An
         parts.append((8 * batch * window * (d + maps) * n, resolution))
     parts += [(8 * batch * windows[shortest] * d * _layers(c.config), shortest) for c in fusion]
     activations = sum(size for size, _ in parts)
-    available, device = _available_memory(train.device)
     if parameters >= activations:
         key, detail = "model.d_model", f"width d_model = {d:,} over {layers:,} layers"
     else:
@@ -201,6 +204,10 @@ def memory_estimate(data: Any, model: Any, train: Any, encoders: Mapping[str, An
 
 MAX_BUILT_LAYERS = 1000
 """Specs with more layers than this are not built on the meta device (building alone would take long)."""
+
+BUILD_FACTOR = 64
+"""The blocks are built on the meta device (about a second: it imports torch's meta kernels) only when the
+``d^2`` bound times this could exceed the memory; no block has 64 times ``d^2`` parameters per layer."""
 
 
 def _built_parameters(data: Any, model: Any, encoders: Mapping[str, Any], fusion: tuple[Any, ...],

@@ -5,10 +5,12 @@ follow the one value) and the feature into noise. For each feature ``x`` of a so
 of its training rows (:func:`~mrframe.data.transforms.training_rows`, in the source's units)::
 
     m = median(x)
-    S = max(1.4826 MAD(x), IQR(x) / 1.349, (q99(x) - q01(x)) / 4.653)      (S = max(|m|, 1) when all are 0)
+    S = max(1.4826 MAD(x), IQR(x) / 1.349, (x_(n-1-k) - x_(k)) / 4.653)    (S = max(|m|, 1) when all are 0)
     extreme  <=>  |x - m| > T S                                              (T = data.extreme_threshold)
 
-The spread is robust (a few extremes cannot widen it) yet follows heavy tails through the 1-99 % range; the
+where ``x_(i)`` are the sorted values and ``k = max(2, floor(n / 100))``: the last term is the 1-99 % range,
+but never includes the two largest or smallest values (with few rows, the 99th percentile would be the
+extreme itself). The spread is robust (a few extremes cannot widen it) yet follows heavy tails; the
 default ``T = 1000`` leaves the real loss counts (at most ~70 spreads from the median, later years included)
 alone. The bounds ``m +- T S`` are fitted on the training period only and applied to every row, inputs and
 targets, as ``data.extremes`` says: ``mask`` (default: the value becomes missing), ``error`` (stop, naming the
@@ -52,8 +54,10 @@ def fit_bounds(values: np.ndarray, threshold: float) -> Bounds:
         x = x[np.isfinite(x)]
         if not x.size:
             continue
-        q01, q25, median, q75, q99 = np.percentile(x, [1, 25, 50, 75, 99])
-        spread = max(1.4826 * float(np.median(np.abs(x - median))), (q75 - q25) / 1.349, (q99 - q01) / 4.653)
+        q25, median, q75 = np.percentile(x, [25, 50, 75])
+        ordered, k = np.sort(x), max(2, x.size // 100)
+        tails = (ordered[-1 - k] - ordered[k]) / 4.653 if x.size > 2 * k else 0.0
+        spread = max(1.4826 * float(np.median(np.abs(x - median))), (q75 - q25) / 1.349, tails)
         spread = spread if spread > 0 else max(abs(float(median)), 1.0)
         low[f], high[f] = median - threshold * spread, median + threshold * spread
     return Bounds(low, high)

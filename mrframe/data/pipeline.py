@@ -62,7 +62,9 @@ class PreparedData:
 
 def load_sources(spec: Spec) -> dict[str, SourceFrame]:
     """Run every source's loader, then mask its declared ``missing_values`` and infinities
-    (:func:`~mrframe.data.sentinels.mask_missing`); errors name the source's spec table."""
+    (:func:`~mrframe.data.sentinels.mask_missing`); errors name the source's spec table. A loader that fails
+    with anything but a user error (a third-party reader meeting a file it does not expect) is reported as one
+    line too, naming the source; ``--debug`` shows its traceback."""
     frames = {}
     for name, entry in spec.sources.items():
         component = entry.component
@@ -72,6 +74,10 @@ def load_sources(spec: Spec) -> dict[str, SourceFrame]:
             frame = source.load()
         except (DataError, PluginError) as error:  # one-message errors: say which source they come from
             raise type(error)(f"sources.{name} ({component.plugin}): {error}") from error
+        except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError) as error:
+            reason = " ".join(str(error).split())
+            raise DataError(f"sources.{name} ({component.plugin}): the source could not load its data "
+                            f"({type(error).__name__}: {reason})") from error
         if not isinstance(frame, SourceFrame):
             raise DataError(f"sources.{name}: plugin '{component.plugin}' returned {type(frame).__name__}, not a SourceFrame")
         frames[name] = mask_missing(frame, entry.missing_values)

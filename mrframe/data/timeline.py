@@ -134,6 +134,10 @@ def check_frame(name: str, source: SourceFrame) -> None:
         raise DataError(f"{where}: monthly rows must be indexed by the first of the month, got {bad}")
     if (frame.index != frame.index.normalize()).any():
         raise DataError(f"{where}: dates must not carry a time of day")
+    if len(frame.index) and not (1000 <= frame.index[0].year and frame.index[-1].year <= 2999):
+        bad = frame.index[0] if frame.index[0].year < 1000 else frame.index[-1]
+        raise DataError(f"{where}: date {bad.isoformat()[:10]} lies outside the years 1000-2999 (a misread or "
+                        "sentinel date?); fix the file")
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise DataError(f"{where}: non-numeric feature column {non_numeric[0]!r}; loaders must drop or encode it")

@@ -232,7 +232,8 @@ class Trainer:
         self.check_validation(metrics)
         train_losses = {t: metrics[f"train/{t}/loss"] for t in self.network.tasks}
         self.network.weighting.end_epoch(self.epoch, train_losses)
-        improved = self.stopper.update(self.epoch, metrics, candidate=not self.network.weighting.in_warmup(self.epoch))
+        warmup = self.network.weighting.in_warmup(self.epoch)  # never a candidate for best (a3dro's regrets are 0)
+        improved = self.stopper.update(self.epoch, metrics, candidate=not warmup)
         record = EpochRecord(self.epoch + 1, self.step, metrics)
         self.log.add_epoch({"epoch": self.epoch + 1, "step": self.step, **metrics})
         self.epoch, self.batch = self.epoch + 1, 0

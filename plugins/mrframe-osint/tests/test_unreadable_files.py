@@ -147,3 +147,14 @@ loss = { plugin = "masked-mse" }
     assert exit_.value.code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [f"error: sources.equipment (equipment): {tmp_path / 'deep.json'}: nested too "
                                         "deeply to be a table; expected a JSON list of flat records"]
+
+
+def test_firms_values_outside_their_physical_range_are_unreadable_cells(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text(FIRMS_HEADER + FIRMS_ROW.format(day=1) + FIRMS_ROW.format(day=2).replace(",10.0,", ",-999,"))
+    with pytest.raises(DataError, match=r"f.csv, line 3, column 'frp': cannot read -999.0 \(possible: >= 0\)"):
+        firms(path)
+    path.write_text(path.read_text() + FIRMS_ROW.format(day=3).replace("2023-01-03", "-999"))
+    with pytest.raises(DataError, match=r"f.csv, line 4, column 'acq_date': cannot read '-999'"):
+        firms(path)
+    assert firms(path, bad_values="missing").rejected == {"unreadable row": 2}

@@ -33,7 +33,11 @@ class CsvSource(Source):
         c = self.config
         if not c.path.is_file():
             raise DataError(f"{c.path}: file not found; check `path` (it is relative to the spec file)")
-        frame = pd.read_csv(c.path, dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(c.path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
+            reason = " ".join(str(error).split())
+            raise DataError(f"{c.path}: not a readable CSV file ({reason}); expected a date column and numbers") from None
         if c.date_column not in frame.columns:
             raise DataError(f"{c.path}: no column '{c.date_column}'; set `date_column` (columns: {', '.join(frame.columns)})")
         dates = pd.to_datetime(frame.pop(c.date_column), format="%Y-%m-%d", errors="coerce")

@@ -236,6 +236,10 @@ class EighCovariance(Loss):
         if config.target == "complex-split" and target.features is not None and len(target.features) % 2:
             yield (f"target = 'complex-split' needs an even number of features (real parts, then imaginary "
                    f"parts), got {len(target.features)}")
+        if target.features is not None:
+            n = len(target.features) // (2 if config.target == "complex-split" else 1)
+            if config.subspace_rank >= n:
+                yield f"subspace_rank ({config.subspace_rank}) must be smaller than the matrix size {n}"
 
     def __init__(self, config: EighCovarianceConfig, target: TargetInfo):
         super().__init__(config, target)

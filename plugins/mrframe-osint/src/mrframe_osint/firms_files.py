@@ -37,6 +37,12 @@ OPTIONAL = ("satellite", "version")
 BRIGHTNESS = {"VIIRS": ("bright_ti4", "bright_ti5"), "MODIS": ("brightness", "bright_t31")}
 VIIRS_CONFIDENCE = {"l": 0, "low": 0, "n": 1, "nominal": 1, "h": 2, "high": 2}
 NUMERIC = ("latitude", "longitude", "frp", "acq_time")
+PLAUSIBLE = {"latitude": (-90.0, 90.0), "longitude": (-180.0, 180.0), "frp": (0.0, np.inf), "acq_time": (0.0, 2359.0),
+             "b1": (0.0, np.inf), "b2": (0.0, np.inf)}
+"""The physically possible range of each numeric column (brightness temperatures in kelvin); a value outside is
+an unreadable cell."""
+PLAUSIBLE_TEXT = {"latitude": "-90 .. 90", "longitude": "-180 .. 180", "frp": ">= 0", "acq_time": "0 .. 2359 (HHMM)",
+                  **{c: "> 0 K" for c in ("bright_ti4", "bright_ti5", "brightness", "bright_t31")}}
 
 
 @attrs.frozen(eq=False)
@@ -115,19 +121,26 @@ def read_file(path: pathlib.Path, instrument: str, high_confidence: float, bad_v
         bad_confidence = ~((confidence >= 0) & (confidence <= 100))
     flag = per_category(raw["daynight"], each(lambda c: {"D": 1, "N": 0}.get(c.strip().upper(), -1)), -1)
     checks = {
-        "acq_date": day == NO_DAY,
+        "acq_date": (day < FIRST_DAY) | (day > LAST_DAY),  # NO_DAY (unreadable) is below FIRST_DAY
         "confidence": bad_confidence,
         "daynight": flag < 0,
         **{c: ~np.isfinite(raw[c].to_numpy(dtype=np.float64)) for c in numbers},
     }
+    for column, (smallest, largest) in PLAUSIBLE.items():  # outside: a sentinel such as -999, a shifted column
+        name = {"b1": b1, "b2": b2}.get(column, column)
+        values = raw[name].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            checks[name] = checks[name] | (values < smallest) | (values > largest)
     bad = np.zeros(len(raw), dtype=bool)
     for column, wrong in checks.items():
         if wrong.any() and bad_values == "error":
             line = int(np.flatnonzero(wrong)[0]) + 2
             value = raw[column].iloc[line - 2]
+            value = value.item() if isinstance(value, np.generic) else value
             shown = "an empty cell" if pd.isna(value) else repr(value)
-            raise DataError(f"{path}, line {line}, column {column!r}: cannot read {shown}; fix or remove the row, "
-                            "or set bad_values = \"missing\" to drop unreadable rows")
+            plausible = f" (possible: {PLAUSIBLE_TEXT[column]})" if column in PLAUSIBLE_TEXT else ""
+            raise DataError(f"{path}, line {line}, column {column!r}: cannot read {shown}{plausible}; fix or remove "
+                            "the row, or set bad_values = \"missing\" to drop unreadable rows")
         bad |= wrong
     nrt = np.zeros(len(raw), dtype=bool)
     if "version" in raw:
@@ -177,6 +190,8 @@ def _read_rows(path: pathlib.Path, dtype: dict[str, Any], wanted: set[str], bad_
 
 
 NO_DAY = np.iinfo(np.int64).min
+FIRST_DAY, LAST_DAY = (int(np.datetime64(d, "D").astype(np.int64)) for d in ("1970-01-01", "2199-12-31"))
+"""Detection days outside these (e.g. a date read from -999) are unreadable."""
 
 
 def day_numbers(texts: list[str]) -> np.ndarray:
