@@ -66,16 +66,19 @@ def find_resume_point(directory: RunDirectory, spec: Spec, processes: int, allow
     """Choose the state ``directory``'s run continues from; raise a one-line :class:`MrframeError` when it
     cannot continue (nothing readable in a directory that holds a run, an edited spec, another process count).
     Writes nothing: :func:`mend` does, once the run goes ahead."""
-    readable: list[tuple[pathlib.Path, dict[str, Any]]] = []
+    newest: tuple[pathlib.Path, dict[str, Any]] | None = None  # the first of equals: last, last.prev, best
     problems: list[tuple[pathlib.Path, str]] = []
     for file in (directory.last, directory.last_prev, directory.best):
         if not (file.exists() or file.is_symlink()):
             continue
         try:
-            readable.append((file, load_checkpoint(file)))
+            state = load_checkpoint(file)
         except CheckpointError as error:
             problems.append((file, str(error)))
-    if not readable:
+            continue
+        if newest is None or _progress(state) > _progress(newest[1]):
+            newest = (file, state)
+    if newest is None:
         records = directory.records()
         if records:
             why = "; ".join(p for _, p in problems) or "checkpoints/last.pt, last.prev.pt and best.pt are missing"
@@ -83,7 +86,7 @@ def find_resume_point(directory: RunDirectory, spec: Spec, processes: int, allow
                                f"({', '.join(records[:4])}{', ...' if len(records) > 4 else ''}) and is left as it "
                                f"is; start a new run with: mrframe run {directory.spec}")
         return ResumePoint(None, None)
-    file, state = max(readable, key=lambda r: (r[1]["epoch"], r[1]["batch"], r[1]["step"]))  # first of equals
+    file, state = newest
     notes = [p for _, p in problems]
     if file != directory.last:
         missing = "" if any(f == directory.last for f, _ in problems) else f"{_short(directory.last)} is missing; "
@@ -105,7 +108,7 @@ def mend(directory: RunDirectory, point: ResumePoint) -> list[str]:
             target = free_name(file, "unreadable")
             file.rename(target)
             lines.append(f"{_short(file)} moved to {_short(target)}")
-        if point.file is not None and point.file != directory.last:
+        if point.file is not None and point.file != directory.last and not directory.last.exists():
             content = point.file.read_bytes()
             atomic_write(directory.last, lambda handle: handle.write(content))
             lines.append(f"{_short(point.file)} copied to {_short(directory.last)}")
@@ -162,6 +165,10 @@ def _ended(directory: RunDirectory, state: Mapping[str, Any], spec: Spec) -> str
     except (OSError, ValueError, AttributeError):
         return None
     return status if status in ENDED else None
+
+
+def _progress(state: Mapping[str, Any]) -> tuple[int, int, int]:
+    return state["epoch"], state["batch"], state["step"]
 
 
 def _tables(value: Any) -> bool:

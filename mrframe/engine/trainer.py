@@ -33,6 +33,7 @@ from mrframe.engine.checkpoint import (
 from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.evaluate import evaluation_report, validation_metrics
+from mrframe.engine.files import StorageError
 from mrframe.engine.guard import Guard, NonFiniteError, StepToken
 from mrframe.engine.interrupt import deferred_interrupt
 from mrframe.engine.network import Network, Objective, build_network, parameter_groups
@@ -180,7 +181,11 @@ class Trainer:
             raise
         finally:
             summary = self.summary(evaluation, time.perf_counter() - started)
-            self.hooks.hook.mrframe_run_end(run=self.run, summary=summary)
+            try:
+                self.hooks.hook.mrframe_run_end(run=self.run, summary=summary)
+            except StorageError:
+                if self.error is None:
+                    raise  # else the run's own error is the one to report (a full disk fails both)
         return summary
 
     def train_epoch(self, stop_requested: Any) -> bool:
