@@ -38,7 +38,7 @@ import torch
 
 from mrframe.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mrframe.engine.guard import NonFiniteError
-from mrframe.testing.faults import flip_bit, snapshot
+from mrframe.testing.faults import flip_bit, processes_mentioning, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -84,8 +84,10 @@ class Result:
 
     def line(self) -> str:
         lines = (self.out + self.err).splitlines()
-        shown = next((x[x.index("error: "):] for x in lines if "error: " in x), None) or next(
-            (x for x in lines if x.startswith(("warning:", "note:", "checkpoint:")) or "nothing" in x), "")
+        shown = next((x[x.index("error: "):] for x in lines if "error: " in x), None)
+        for start in ("warning:", "note:", "checkpoint:"):
+            shown = shown or next((x for x in lines if x.startswith(start)), None)
+        shown = shown or ""
         return f"exit {self.code}: {shown[:150]}"
 
 
@@ -207,9 +209,12 @@ def replace_with_folder(run: pathlib.Path) -> None:
 
 
 def interrupted_with_corrupted_last(run: pathlib.Path) -> None:
+    """Killed after its last checkpoint (no summary), whose last.pt then lost a bit."""
     (run / "summary.json").unlink()
-    (run / "checkpoints" / "best.pt").unlink()
-    flip_bit(run / "checkpoints" / "last.pt")
+    checkpoints = run / "checkpoints"
+    if load_checkpoint(checkpoints / "best.pt")["step"] == load_checkpoint(checkpoints / "last.pt")["step"]:
+        (checkpoints / "best.pt").unlink()  # as new as last.pt: the fallback would be it, not last.prev.pt
+    flip_bit(checkpoints / "last.pt")
 
 
 def corrupt_all(run: pathlib.Path) -> None:
@@ -340,9 +345,9 @@ def kill_the_launcher(ctx: Context) -> Outcome:
     time.sleep(2.0)  # a few steps into training
     launcher.kill()
     launcher.wait()
-    while _mentioning(str(out)) and time.monotonic() < deadline:
+    while processes_mentioning(str(out)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = _mentioning(str(out))
+    left = processes_mentioning(str(out))
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     (run,) = out.iterdir()
@@ -350,17 +355,6 @@ def kill_the_launcher(ctx: Context) -> Outcome:
     return Outcome("SIGKILL the launcher of 2 processes", "workers stop, save, status interrupted",
                    not left and status == "interrupted", newest is None, False,
                    f"{len(left)} processes left; status {status}; last state {newest}")
-
-
-def _mentioning(text: str) -> list[int]:
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 RESUME_CASES = [

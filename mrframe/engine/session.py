@@ -43,15 +43,17 @@ def choose_checkpoint(directory: RunDirectory, which: str) -> tuple[str, pathlib
     for: ``best`` falls back to ``last`` when there is no ``best.pt`` (no epoch was ever best, e.g. an empty
     validation split), and says so. A ``best.pt`` that is there but unreadable is not replaced: loading it
     fails with the reason."""
-    if which == "best" and not (directory.best.exists() or directory.best.is_symlink()):
-        if directory.last.exists():
-            return "last", directory.last, ("checkpoints/best.pt is missing (no epoch was best, or the file was "
-                                            "removed): using checkpoints/last.pt instead")
-    elif which == "best":
+    if which == "best" and _present(directory.best):
         return "best", directory.best, None
-    if directory.last.exists() or directory.last.is_symlink():
-        return "last", directory.last, None
+    if _present(directory.last):
+        return "last", directory.last, None if which == "last" else (
+            "checkpoints/best.pt is missing (no epoch was best, or the file was removed): using checkpoints/last.pt "
+            "instead")
     raise MrframeError(f"{directory.path}: no checkpoint yet (checkpoints/last.pt is missing); train or resume it first")
+
+
+def _present(path: pathlib.Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def prepared_data(spec: Spec, state: Mapping[str, Any] | None, source: str) -> PreparedData:

@@ -1,5 +1,5 @@
-"""Faults to plant in a run directory: flipped bits in a checkpoint's tensors, a full disk, and a snapshot to
-tell whether anything in the directory changed. mrframe's own reliability tests and ``benchmarks/faults.py``
+"""Faults to plant in a run directory: flipped bits in a checkpoint's tensors, a full disk; a snapshot to tell
+whether anything in the directory changed, and the processes still running for a run. mrframe's own reliability tests and ``benchmarks/faults.py``
 use them; tools built around run directories can test themselves with them too.
 """
 
@@ -72,3 +72,15 @@ def snapshot(folder: pathlib.Path) -> dict[str, bytes | None]:
     """Every file's bytes under ``folder`` by relative path (folders: None): equal snapshots, nothing changed."""
     return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
             for p in sorted(folder.rglob("*"))}
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (Linux: read from /proc; empty elsewhere)."""
+    found = []
+    for entry in pathlib.Path("/proc").glob("[0-9]*"):
+        try:
+            if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import random
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from mrframe.cli import cli
+from mrframe.testing.faults import processes_mentioning
 
 KILLER = textwrap.dedent("""
     import importlib, os, signal, sys, threading
@@ -105,18 +105,6 @@ def test_the_unused_parameter_probe():
     both = list(used.parameters()) + list(unused.parameters())
     assert unused_parameters(both, lambda: used(x).sum().backward())
     assert all(p.grad is None for p in both)  # the probe leaves no gradient behind
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains ``text`` (Linux /proc)."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.mark.slow
