@@ -1,7 +1,8 @@
 """The ``mrframe`` command line. Each command lives in its own module of this package.
 
 Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
-status 2; ``--debug`` (anywhere on the command line) shows the traceback too.
+status 2 (other errors with a message for the user, such as a full disk, with their own status); ``--debug``
+(anywhere on the command line) shows the traceback too.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(error.exit_status)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
