@@ -126,7 +126,7 @@ def _train(loaded: Spec, directory: RunDirectory, resume: bool, device: Any, ech
         write_data_report(directory, loaded, data.frames, data)
     log = RunLog()
     hooks = plugin_manager(
-        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.run.hooks
+        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.hooks
     )
     trainer = Trainer(loaded, data, directory, hooks, log, device)
     if state is not None:
