@@ -54,7 +54,8 @@ class TensorBoardHook:
     def mrframe_run_start(self, run: RunInfo) -> None:
         if not run.writes or run.directory is None:
             return
-        from torch.utils.tensorboard import SummaryWriter  # imported by runs that use the hook, not by listings
+        # imported by the runs that use the hook, not by `mrframe plugins`
+        from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(self.folder(run.directory)))
         self.writer.add_text("spec", _code_block(run.spec.to_toml()))
