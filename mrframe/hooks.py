@@ -113,7 +113,8 @@ def contract_problem(plugin: Any) -> str | None:
         known = [name for name in dir(RunHooks) if name.startswith("mrframe_")]
         unknown = [name for name in dir(plugin) if name.startswith("mrframe_") and name not in known]
         hint = did_you_mean(unknown[0], known) if unknown else ""
-        return f"is not a valid hook implementation: {'; '.join(str(error).split(chr(10)))}{hint}"
+        detail = "; ".join(str(error).splitlines())
+        return f"is not a valid hook implementation: {detail}{hint}"
     if not manager.get_hookcallers(plugin):
         return ("implements none of the hooks of mrframe.hooks.RunHooks (mark its functions with "
                 "@mrframe.hooks.hookimpl)")
@@ -143,4 +144,3 @@ def plugin_manager(builtin: Iterable[Any] = (), named: Mapping[str, Any] = {}) -
     for name, component in named.items():
         manager.register(instantiate(component.cls, component.config), name=name)
     return manager
-

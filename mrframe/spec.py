@@ -3,7 +3,8 @@
 A spec names its components by table: ``[sources.NAME]``, ``[encoders.SOURCE]``, ``[[fusion]]``,
 ``[heads.NAME]`` (with ``target`` and ``loss``), ``[weighting]``; each table picks its implementation with
 ``plugin = "<entry-point name>"`` next to that plugin's own keys. Core sections are ``[run]``, ``[data]``,
-``[model]`` and ``[train]``; the hook plugins ``[run] hooks`` enables take their options from ``[hooks.NAME]``. Relative paths are relative to the spec file. See docs/spec.md.
+``[model]`` and ``[train]``; the hook plugins ``[run] hooks`` enables take their options from ``[hooks.NAME]``.
+Relative paths are relative to the spec file. See docs/spec.md.
 
 Only the plugins the spec names are imported. Problems are collected across the whole spec and raised
 together as one :class:`~mrframe.errors.SpecError`.
@@ -33,7 +34,9 @@ DEFAULT_WEIGHTING = "uniform"
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 """``MIGRATIONS[n]`` turns a version-``n`` document into a version-``n+1`` one."""
 
-SECTIONS = ("version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting", "hooks")
+SECTIONS = (
+    "version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting", "hooks",
+)
 
 
 @attrs.frozen
