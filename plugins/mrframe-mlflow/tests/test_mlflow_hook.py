@@ -44,6 +44,7 @@ def database(tracked_run):
     return tracked_run.parent / "mlflow.db"
 
 
+@pytest.mark.slow
 def test_a_run_with_both_hooks_leaves_what_tensorboard_and_mlflow_load(tracked_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
