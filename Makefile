@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PLUGINS := plugins/mrframe-osint plugins/mrframe-han plugins/mrframe-objectives plugins/mrframe-example
+PLUGINS := plugins/mrframe-osint plugins/mrframe-han plugins/mrframe-objectives plugins/mrframe-example plugins/mrframe-tensorboard plugins/mrframe-mlflow
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test clean

@@ -15,6 +15,7 @@ import click
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
+from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
@@ -41,6 +42,7 @@ cli.add_command(data)
 cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(diagnose)
+cli.add_command(new)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -151,7 +151,7 @@ def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, dev
         write_data_report(directory, loaded, data.frames, data)
     log = RunLog()
     hooks = plugin_manager(
-        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.run.hooks
+        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.hooks
     )
     trainer = Trainer(loaded, data, directory, hooks, log, device)
     if state is not None:
