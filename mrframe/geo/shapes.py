@@ -8,8 +8,8 @@ source asks of it:
   regions share belongs to the one listed first. Grid cells are half-open (west and south edges inside).
 * :meth:`RegionShapes.cover`: the fraction of each region's area inside a (multi)polygon,
   ``area(region ∩ g) / area(region)``, computed in an equal-area projection (:mod:`mrframe.geo.measure`).
-* :meth:`RegionShapes.lengths_km`: the geodesic length of lines inside each region (a stretch lying exactly on
-  an edge between regions may be counted in both, or, on a grid, in neither).
+* :meth:`RegionShapes.lengths_km`: the geodesic length of lines inside each region, regions taken closed (a
+  stretch along an edge two regions share counts for both).
 """
 
 from __future__ import annotations
@@ -97,15 +97,19 @@ class RegionShapes:
         return length
 
     def _pieces(self, shape: shapely.Geometry, regions: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-        """``shape ∩ polygons[r]`` for each ``r`` in ``regions``: ``shape`` is first clipped to the region's
-        bounding box (fast, linear in the vertices), so the exact intersection works on a small piece; a grid
-        cell is its bounding box (in degrees and in the cylindrical equal-area plane alike)."""
+        """``shape ∩ polygons[r]`` for each ``r`` in ``regions`` (closed regions: a line along an edge is in
+        both). ``shape`` is first clipped to the region's bounding box (fast, linear in the vertices; a line on
+        the box edge is kept by a margin), so the exact overlay works on a small piece; for the area of a grid
+        cell the clip is exact (a cell is its box in degrees and in the cylindrical equal-area plane alike)."""
         boxes = shapely.bounds(polygons[regions])
+        areal = shapely.get_dimensions(shape) == 2
+        margin = 0.0 if areal else 1e-6 * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None]
+        boxes = boxes + margin * np.array([-1, -1, 1, 1])
         clipped = np.array([shapely.clip_by_rect(shape, *box) for box in boxes], dtype=object)
-        if self.grid is not None:
+        if areal and self.grid is not None:
             return clipped
         try:
-            return shapely.intersection(shapely.make_valid(clipped), polygons[regions])
+            return shapely.intersection(shapely.make_valid(clipped) if areal else clipped, polygons[regions])
         except shapely.errors.GEOSException:  # a clipped piece GEOS cannot overlay: use the whole shape
             return shapely.intersection(shape, polygons[regions])
 
