@@ -61,11 +61,19 @@ class RegionShapes:
             row = np.floor((lat + 90) / grid.cell).astype(np.int64) - grid.row0
             inside = (col >= 0) & (col < grid.cols) & (row >= 0) & (row < grid.rows)
             return np.where(inside, row * grid.cols + col, -1)
-        points = shapely.points(lon, lat)
-        found = np.full(len(points), len(self), dtype=np.int64)
-        point, region = self._tree.query(points, predicate="intersects")
-        np.minimum.at(found, point, region)
-        return np.where(found == len(self), -1, found)
+        # region by region, in order, over the unplaced points inside its bounding box (sorted by longitude, so a
+        # box is a slice): point-in-polygon on the prepared polygon without building point objects
+        order = np.argsort(lon, kind="stable")
+        x, y = lon[order], lat[order]
+        found = np.full(len(x), -1, dtype=np.int64)
+        for r, (west, south, east, north) in enumerate(shapely.bounds(self.polygons)):
+            start, stop = np.searchsorted(x, west, side="left"), np.searchsorted(x, east, side="right")
+            candidates = start + np.flatnonzero((y[start:stop] >= south) & (y[start:stop] <= north)
+                                                & (found[start:stop] < 0))
+            found[candidates[shapely.intersects_xy(self.polygons[r], x[candidates], y[candidates])]] = r
+        located = np.empty_like(found)
+        located[order] = found
+        return located
 
     def cover(self, geometry: shapely.Geometry) -> np.ndarray:
         """``float64 [R]``: the fraction of each region's area inside ``geometry`` (degrees), in [0, 1]."""
