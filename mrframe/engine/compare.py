@@ -139,22 +139,23 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
         if not t["count"]:
             lines.append(f"{head} {t.get('note', 'no targets')}")
             continue
-        metrics = "  ".join(f"{k} {_number(v)}" for k, v in t["metrics"].items())
+        metrics = "  ".join(f"{k} {number(v)}" for k, v in t["metrics"].items())
         dropped = f"  ({t['dropped']} non-finite predictions dropped)" if t["dropped"] else ""
         lines.append(f"{head} {metrics}{dropped}")
         headline = t["headline"]
         if t.get("strongest") is not None:
             verdict = "beats it" if t["beats_strongest"] else "does NOT beat it"
-            lines.append(f"    skill {_number(t['skill'])} against the strongest baseline, {t['strongest']}: {verdict}")
+            lines.append(f"    skill {number(t['skill'])} against the strongest baseline, {t['strongest']}: {verdict}")
         for name, b in t["baselines"].items():
             if not b["elements"]:
                 lines.append(f"    {name}: undefined on every target")
                 continue
             verdict = "beats" if b["beats"] else "does NOT beat"
-            lines.append(f"    {verdict} {name}: {headline} {_number(b['model'][headline])} vs "
-                         f"{_number(b['baseline'][headline])} on {b['elements']} targets (skill {_number(b['skill'])})")
+            lines.append(f"    {verdict} {name}: {headline} {number(b['model'][headline])} vs "
+                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})")
     return lines
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
+    """A metric as the console shows it (4 significant digits; None and NaN as nan)."""
     return "nan" if value is None or value != value else f"{value:.4g}"

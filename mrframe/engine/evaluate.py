@@ -22,15 +22,16 @@ import attrs
 import numpy as np
 import torch
 
-from mrframe.data.dataset import BatchLoader, WindowDataset
+from mrframe.data.dataset import Batch, BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import forecast_baselines
+from mrframe.engine.baselines import SPREAD, forecast_baselines, last_observed, over_span, spread
 from mrframe.engine.compare import class_priors, compare_with_baselines, mase, no_targets_reason, summarise
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
 from mrframe.engine.results import write_results
 from mrframe.engine.rundir import RunDirectory
+from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, StepContext, TargetInfo, Units
 from mrframe.metrics import Metric
 from mrframe.observed import TaskLoss
@@ -84,14 +85,43 @@ def scaling_units(data: PreparedData, source: str, columns: np.ndarray) -> Units
                  torch.from_numpy(scaling.log1p[columns].astype(bool)))
 
 
-def _baseline_plan(data: PreparedData, info: TargetInfo) -> tuple[np.ndarray, Units] | None:
-    """Where the target's features sit in its source's input window, and how window values map to the source's
-    units; None when the source is no input or the model sees it reduced (filtered, PCA)."""
-    features = data.inputs[info.source].features if info.source in data.inputs else ()
-    if not set(info.features) <= set(features) or info.source not in data.normaliser.scalings:
-        return None
-    columns = np.asarray([features.index(f) for f in info.features])
-    return columns, scaling_units(data, info.source, data.targets[info.task].columns)
+SCALE_FLOOR = 1e-3
+"""The smallest window spread (target units) a normalised conformal score divides by."""
+
+
+@attrs.frozen(eq=False)
+class TaskWindow:
+    """Where a task's target features sit in its source's input window (``columns``), and how window values
+    (normalised input units) map to the source's units and to the target's (None: they are the target's)."""
+
+    info: TargetInfo
+    columns: np.ndarray
+    to_source: Units
+    to_target: Units | None
+
+    @classmethod
+    def of(cls, data: PreparedData, info: TargetInfo) -> TaskWindow | None:
+        """None when the target's source is no input or the model sees it reduced (filtered, PCA)."""
+        features = data.inputs[info.source].features if info.source in data.inputs else ()
+        if not set(info.features) <= set(features) or info.source not in data.normaliser.scalings:
+            return None
+        to_source = scaling_units(data, info.source, data.targets[info.task].columns)
+        return cls(info, np.asarray([features.index(f) for f in info.features]), to_source,
+                   to_source if info.units == "raw" else None)
+
+    def baselines(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Every forecast baseline (:mod:`mrframe.engine.baselines`) as an ensemble in the source's units."""
+        to_source = self.to_source.to(batch.index.device)
+        return {name: to_source(members, feature_dim=-2)
+                for name, members in forecast_baselines(batch.inputs[self.info.source], self.columns, self.info).items()}
+
+    def scale(self, batch: Batch) -> torch.Tensor:
+        """``[B, span, F]``: the spread of each feature's last observed values in the window (target units, at
+        least :data:`SCALE_FLOOR`; NaN with fewer than two), the scale of normalised conformal scores."""
+        members = last_observed(batch.inputs[self.info.source], self.columns, SPREAD[self.info.resolution])
+        if self.to_target is not None:
+            members = self.to_target.to(members.device)(members, feature_dim=-2)
+        return over_span(spread(members).clamp(min=SCALE_FLOOR), self.info.span)
 
 
 def in_float64(prediction: Any) -> Any:
@@ -121,8 +151,7 @@ def collect(
     model = network.model
     units = {t: task_units(data, t) if data is not None else Units.identity(model.heads[t].target.n_features)
              for t in network.tasks}
-    plans = {t: _baseline_plan(data, model.heads[t].target) for t in network.tasks
-             if data is not None and model.kinds[t].baselines == "forecast"}
+    windows = {t: TaskWindow.of(data, model.heads[t].target) for t in network.tasks} if data is not None else {}
     parts: dict[str, dict[str, list]] = {t: {} for t in network.tasks}
     loss_sum = dict.fromkeys(network.tasks, 0.0)
     loss_count = dict.fromkeys(network.tasks, 0.0)
@@ -138,17 +167,14 @@ def collect(
             if count > 0:
                 loss_sum[task] += float(result.value) * count
                 loss_count[task] += count
-            kind, to_source = model.kinds[task], units[task].to(device)
+            kind, to_source, window = model.kinds[task], units[task].to(device), windows.get(task)
             prediction, values = in_float64(predictions[task]), target.values.double()
-            columns = kind.columns(prediction, to_source, (calibration or {}).get(task))
+            columns = prediction_columns(kind, prediction, to_source, (calibration or {}).get(task), window, batch)
             columns |= kind.scores(prediction, values, to_source)
             mask = target.mask
             found = {"target": to_source(values)} | {f"column.{k}": v for k, v in columns.items()}
-            if plans.get(task) is not None:
-                window_columns, window_units = plans[task]
-                for name, members in forecast_baselines(batch.inputs[model.heads[task].target.source],
-                                                        window_columns, model.heads[task].target).items():
-                    members = window_units.to(device)(members, feature_dim=-2)
+            if window is not None and kind.baselines == "forecast":
+                for name, members in window.baselines(batch).items():
                     found |= {f"{name}.{k}": v for k, v in ensemble_columns(members, found["target"]).items()}
             index = torch.nonzero(mask, as_tuple=True)
             found["sample"] = batch.index.to(device)[index[0]]
@@ -183,30 +209,65 @@ def _outputs(kind: PredictionKind, parts: Mapping[str, list], loss_sum: float, l
     )
 
 
+def _normalised(kind: PredictionKind, prediction: Any, scale: torch.Tensor | None) -> tuple[Any, torch.Tensor | None]:
+    """``prediction / scale`` (through the kind's affine map) and the scale used; unscaled when there is no
+    window scale or the kind cannot be rescaled."""
+    if scale is None:
+        return prediction, None
+    try:
+        return kind.affine(prediction, 0.0, 1.0 / scale), scale
+    except PluginError:
+        return prediction, None
+
+
+def prediction_columns(kind: PredictionKind, prediction: Any, to_source: Units,
+                       calibration: Mapping[str, torch.Tensor] | None, window: TaskWindow | None,
+                       batch: Batch) -> dict[str, torch.Tensor]:
+    """The kind's columns of ``prediction``, plus those a calibration adds (intervals), computed in the space it
+    was fitted in: divided by the window's spread when it was normalised (:func:`calibrate`)."""
+    plain = kind.columns(prediction, to_source)
+    if calibration is None:
+        return plain
+    scaled, scale = _normalised(kind, prediction, window.scale(batch) if window is not None else None)
+    units = to_source.scaled(scale) if scale is not None else to_source
+    return plain | {k: v for k, v in kind.columns(scaled, units, calibration).items() if k not in plain}
+
+
 @torch.no_grad()
 def calibrate(network: Network, data: PreparedData, batch_size: int, device: torch.device,
               precision: Precision | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Each task's kind calibrated on the validation split (:meth:`PredictionKind.calibrate`), in the target's
-    units; tasks whose kind has nothing to fit are left out."""
+    units divided by the sample's window spread (:meth:`TaskWindow.scale`) where the target's source is an input
+    and the kind can be rescaled (normalised conformal scores), else in the target's units; tasks whose kind has
+    nothing to fit are left out."""
     dataset = data.datasets["val"]
-    if not len(dataset):
+    kinds = network.model.kinds
+    tasks = [t for t in network.tasks if type(kinds[t]).calibrate is not PredictionKind.calibrate]
+    if not len(dataset) or not tasks:
         return {}
+    windows = {t: TaskWindow.of(data, network.model.heads[t].target) for t in tasks}
     precision = precision or Precision(device.type, None)
     was_training = network.training
     network.eval()
-    kept: dict[str, list] = {t: [] for t in network.tasks}
+    kept: dict[str, list] = {t: [] for t in tasks}
     for batch in BatchLoader(dataset, batch_size):
         batch = batch.to(device)
         with precision.autocast():
             predictions = to_float32(network(batch.inputs, batch.calendar))
-        for task in network.tasks:
-            kept[task].append((in_float64(predictions[task]), batch.targets[task].values.double(), batch.targets[task].mask))
+        for task in tasks:
+            window = windows[task]
+            prediction, scale = _normalised(kinds[task], in_float64(predictions[task]),
+                                            window.scale(batch) if window is not None else None)
+            values, mask = batch.targets[task].values.double(), batch.targets[task].mask
+            if scale is not None:
+                values, mask = values / scale, mask & torch.isfinite(scale)
+            kept[task].append((prediction, values, mask))
     network.train(was_training)
     out = {}
     for task, parts in kept.items():
         prediction = _concat([p for p, _, _ in parts])
-        fitted = network.model.kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
-                                                     torch.cat([m for _, _, m in parts]))
+        fitted = kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
+                                       torch.cat([m for _, _, m in parts]))
         if fitted is not None:
             out[task] = fitted
     return out

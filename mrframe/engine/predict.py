@@ -26,7 +26,7 @@ from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import calibrate, in_float64, task_units
+from mrframe.engine.evaluate import TaskWindow, calibrate, in_float64, prediction_columns, task_units
 from mrframe.engine.network import Network
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
@@ -83,8 +83,8 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
         units = task_units(data, task)
-        columns = network.model.kinds[task].columns(in_float64(predictions[task]), units.to(device),
-                                                    calibration.get(task))
+        columns = prediction_columns(network.model.kinds[task], in_float64(predictions[task]), units.to(device),
+                                     calibration.get(task), TaskWindow.of(data, info), batch)
         if not columns:
             continue  # a kind without per-value columns (a covariance)
         actual = torch.stack([units(k[task]) if k is not None else torch.full((info.span, info.n_features), torch.nan,
