@@ -26,8 +26,9 @@ from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import TaskWindow, calibrate, in_float64, prediction_columns, task_units
+from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
+from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
 
