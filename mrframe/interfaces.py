@@ -433,8 +433,8 @@ class PredictionKind:
             shape = tuple(value.shape) if isinstance(value, Tensor) else ()
             if len(shape) < 3 or shape[1] != target.span or target.n_features not in shape[2:4]:
                 got = shape if isinstance(value, Tensor) else type(value).__name__
-                return f"{self.name} prediction['{key}'] must start with [B, span, F] = [B, {target.span}, " \
-                       f"{target.n_features}], got {got}"
+                what = f"prediction['{key}'] must start with" if self.keys else "prediction must be"
+                return f"a {self.name} {what} [B, span, F] = [B, {target.span}, {target.n_features}], got {got}"
         return None
 
 

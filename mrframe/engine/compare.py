@@ -24,6 +24,7 @@ from mrframe.data.dataset import BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.data.split import target_steps
 from mrframe.engine.baselines import MajorityClass
+from mrframe.metrics import n_classes
 
 if TYPE_CHECKING:
     from mrframe.engine.evaluate import TaskOutputs
@@ -34,7 +35,7 @@ def class_priors(dataset: WindowDataset, outputs: Mapping[str, TaskOutputs], bat
     counters = {}
     for task, o in outputs.items():
         if o.kind.baselines == "classes":
-            counters[task] = MajorityClass(sum(1 for k in o.columns if k[:1] == "p" and k[1:].isdigit()) or 2)
+            counters[task] = MajorityClass(n_classes(o.columns) or 2)
     if counters:
         for batch in BatchLoader(dataset, batch_size):
             for task, counter in counters.items():
@@ -60,6 +61,9 @@ def compare_with_baselines(outputs: TaskOutputs, majority: MajorityClass | None 
     result = {}
     for name, columns in candidates.items():
         defined = model_finite & _finite(columns, n)
+        if not defined.any():  # nothing to compare on: say so, without a metric warning per metric
+            result[name] = {"elements": 0, "baseline": {}, "model": {}, "beats": False, "skill": math.nan}
+            continue
         target = outputs.target[defined]
         model = outputs.kind.metrics(target, {k: v[defined] for k, v in outputs.columns.items()})
         baseline = outputs.kind.metrics(target, {k: v[defined] for k, v in columns.items()})

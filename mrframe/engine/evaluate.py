@@ -15,6 +15,7 @@ are calibrated on the validation split (:func:`calibrate`) and their calibrated 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,7 +34,7 @@ from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, StepContext, Units
-from mrframe.metrics import Metric
+from mrframe.metrics import Metric, MetricWarning
 from mrframe.observed import TaskLoss
 from mrframe.scores import ensemble_columns
 
@@ -66,7 +67,13 @@ class TaskOutputs:
         return int((~np.isfinite(prediction)).sum()) if prediction is not None else 0
 
     def metrics(self) -> dict[str, Metric]:
-        return self.kind.metrics(self.target, self.columns)
+        """The kind's metrics; all NaN, and without a warning each, when the split has no target at all (the
+        report says why instead, :func:`mrframe.engine.compare.no_targets_reason`)."""
+        if len(self.target):
+            return self.kind.metrics(self.target, self.columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetricWarning)
+            return self.kind.metrics(self.target, self.columns)
 
 
 def in_float64(prediction: Any) -> Any:
