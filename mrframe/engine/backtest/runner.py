@@ -53,7 +53,6 @@ class Backtest:
 
     path: pathlib.Path
     folds: tuple[Fold, ...]
-    options: dict[str, Any]
 
     @property
     def spec(self) -> pathlib.Path:
@@ -117,7 +116,7 @@ def load(path: pathlib.Path) -> Backtest:
     plan = json.loads((path / PLAN).read_text())
     folds = tuple(Fold(f["index"], _date(f["train_from"]), _date(f["val_from"]), _date(f["test_from"]),
                        _date(f["until"])) for f in plan["folds"])
-    return Backtest(path, folds, plan["options"])
+    return Backtest(path, folds)
 
 
 def _date(text: str | None) -> dt.date | None:
