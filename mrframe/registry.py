@@ -34,8 +34,13 @@ GROUPS: dict[str, str] = {
     "loss": "mrframe.losses",
     "weighting": "mrframe.weightings",
     "hook": "mrframe.hooks",
+    "prediction-kind": "mrframe.prediction_kinds",
 }
 """Plugin kind -> entry-point group."""
+
+CONFIGURED = ("source", "encoder", "fusion", "head", "loss", "weighting")
+"""The kinds a spec builds with a config (each declares an attrs ``Config``); hooks may declare one, prediction
+kinds have none."""
 
 FIRST_PARTY: dict[str, tuple[str, ...]] = {
     "source": ("mrframe-osint",),
@@ -45,6 +50,7 @@ FIRST_PARTY: dict[str, tuple[str, ...]] = {
     "loss": ("mrframe-objectives",),
     "weighting": ("mrframe-objectives",),
     "hook": ("mrframe-tensorboard", "mrframe-mlflow"),
+    "prediction-kind": ("mrframe",),
 }
 """Which first-party distributions ship plugins of each kind (named in errors; never imported by the core)."""
 
@@ -230,7 +236,7 @@ def _class_contract_problem(kind: str, obj: Any) -> str | None:
     if not (isinstance(obj, type) and issubclass(obj, base)):
         return f"is {obj!r}, not a subclass of {base.__module__}.{base.__qualname__}"
     config = getattr(obj, "Config", None)
-    if not (isinstance(config, type) and attrs.has(config)):
+    if kind in CONFIGURED and not (isinstance(config, type) and attrs.has(config)):
         return "must declare its options as an attrs class `Config` (see mrframe.config.field)"
     return None
 

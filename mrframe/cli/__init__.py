@@ -12,6 +12,7 @@ import traceback
 
 import click
 
+from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
@@ -43,6 +44,7 @@ cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(diagnose)
 cli.add_command(new)
+cli.add_command(backtest)
 
 
 def main(argv: list[str] | None = None) -> None:

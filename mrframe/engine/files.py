@@ -4,14 +4,15 @@
   disk, a folder where the file should be) leaves the old file as it was, removes its temporary file and is
   one :class:`StorageError` naming the file.
   With ``keep_previous`` the file it replaces is kept as ``NAME.prev.EXT`` (checkpoints).
-* :func:`result_target`: where a result that may not be trusted goes without replacing an earlier one.
+* :func:`result_target`: where a result that may not be trusted goes without replacing an earlier one;
+  :func:`nonfinite_predictions` says when a result is not to be trusted.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from mrframe.errors import MrframeError
@@ -87,3 +88,11 @@ def result_target(path: pathlib.Path, problem: str | None) -> tuple[pathlib.Path
         return path, f"warning: {problem}; written to {path} anyway"
     beside = free_name(path, "suspect")
     return beside, f"warning: {problem}; the earlier {path.name} is kept, this result is written to {beside}"
+
+
+def nonfinite_predictions(counts: Mapping[str, int]) -> str | None:
+    """What makes a result suspect, from the number of non-finite predictions per task (None: none)."""
+    bad = {task: int(n) for task, n in counts.items() if n}
+    if not bad:
+        return None
+    return "the model gives non-finite predictions (" + ", ".join(f"{t}: {n}" for t, n in bad.items()) + ")"

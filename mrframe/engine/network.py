@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mrframe import kinds
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.checkpoint import check_state_dict, seed_everything
 from mrframe.engine.device import Precision, to_float32
+from mrframe.errors import SpecError
 from mrframe.gating import gate_by_availability
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
@@ -91,7 +93,11 @@ class Objective(nn.Module):
 
 def build_network(spec: Spec, data: PreparedData, device: torch.device) -> Network:
     """The model, losses and weighting policy the spec describes, initialised from ``run.seed`` (which seeds
-    every generator: :func:`seed_everything`)."""
+    every generator: :func:`seed_everything`); a head and a loss of different prediction kinds are refused
+    (:func:`mrframe.kinds.head_problems`)."""
+    problems = kinds.head_problems(spec)
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
     seed_everything(spec.run.seed)
     targets = data.target_infos
     model = AssembledModel(spec, data.inputs, targets)

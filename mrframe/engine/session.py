@@ -96,11 +96,3 @@ def load_run(path: pathlib.Path, which: str = "best") -> LoadedRun:
     network.eval()
     used = f"checkpoint: {file} ({position(state)})" + (f"; {note}" if note else "")
     return LoadedRun(directory, spec, data, network, device, precision, which, file, used)
-
-
-def nonfinite_predictions(counts: Mapping[str, int]) -> str | None:
-    """What makes a result suspect, from the number of non-finite predictions per task (None: none)."""
-    bad = {task: int(n) for task, n in counts.items() if n}
-    if not bad:
-        return None
-    return "the model gives non-finite predictions (" + ", ".join(f"{t}: {n}" for t, n in bad.items()) + ")"
