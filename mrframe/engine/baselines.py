@@ -1,7 +1,7 @@
 """Trivial baselines, built from exactly what the model could see, so a model's metric has a yardstick.
 
-Forecasts (a head whose target source is also an input, read from the sample's own input window, so the
-source's publication lag is respected):
+Forecasts (read from the sample's own window of the target's source, so the source's publication lag is
+respected; the rules live in :mod:`mrframe.data.anchoring`, which anchored heads share):
 
 * ``persistence``: every target step gets the last observed value of its feature in the window;
 * ``seasonal_naive``: a target ``k`` steps after the anchor gets the value one season earlier, as many
@@ -19,49 +19,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from mrframe.data import anchoring
+from mrframe.data.anchoring import SEASON, target_offsets
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import Observed
 
-SEASON = {"daily": 7, "monthly": 12}
+__all__ = ["SEASON", "target_offsets", "persistence", "seasonal_naive", "MajorityClass"]
 
 
-def target_offsets(target: TargetInfo) -> np.ndarray:
-    """Steps after the anchor (days) or after the anchor's month (months) of each target step."""
-    return np.arange(target.horizon - target.span + 1, target.horizon + 1)
-
-
-def _window(observed: Observed, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    values = observed.values.detach().float().cpu().numpy()[:, :, columns]
-    mask = observed.mask.cpu().numpy()[:, :, columns]
-    return values, mask
+def _window(observed: Observed, columns: np.ndarray) -> np.ndarray:
+    """``[B, T, len(columns)]`` float64, NaN where unobserved."""
+    values = observed.values.detach().double().cpu().numpy()[:, :, columns]
+    return np.where(observed.mask.cpu().numpy()[:, :, columns], values, np.nan)
 
 
 def persistence(observed: Observed, columns: np.ndarray, target: TargetInfo) -> np.ndarray:
     """``[B, span, F]``: the last observed value of each feature in the window (NaN if none)."""
-    values, mask = _window(observed, columns)
-    length = values.shape[1]
-    last = length - 1 - np.argmax(mask[:, ::-1, :], axis=1)  # [B, F]: last observed position
-    picked = np.take_along_axis(values, last[:, None, :], axis=1)[:, 0, :]
-    picked = np.where(mask.any(axis=1), picked, np.nan)
-    return np.repeat(picked[:, None, :], target.span, axis=1)
+    return anchoring.persistence(_window(observed, columns), target)
 
 
 def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) -> np.ndarray:
     """``[B, span, F]``: the value one (or more) seasons before each target step (NaN if unobserved)."""
-    values, mask = _window(observed, columns)
-    length = values.shape[1]
-    season = SEASON[target.resolution]
-    out = np.full((values.shape[0], target.span, values.shape[2]), np.nan)
-    for s, k in enumerate(target_offsets(target)):
-        if target.resolution == "daily":  # window ends on the anchor day: index length - 1 is offset 0
-            back = -(-k // season) * season
-            index = length - 1 + k - back
-        else:  # window ends on the month before the anchor's month: index length - 1 is offset -1
-            back = (k // season + 1) * season
-            index = length + k - back
-        if 0 <= index < length:
-            out[:, s, :] = np.where(mask[:, index, :], values[:, index, :], np.nan)
-    return out
+    return anchoring.seasonal_naive(_window(observed, columns), target)
 
 
 class MajorityClass:

@@ -10,8 +10,10 @@ A task's kind follows the prediction conventions of :class:`mrframe.interfaces.H
 
 Metrics use the observed targets only; ``count`` is their number and ``dropped`` how many of them had a
 non-finite prediction (left out of every metric). A task's split ``loss`` is the count-weighted mean of its
-batch losses. ``units = "source"`` converts targets, predictions and baselines of point tasks back to the
-source's units (:meth:`PreparedData.to_source_units`).
+batch losses, in the units the head predicts (a framed task's frame, :mod:`mrframe.data.frames`); metrics and
+baselines are in the target's units (framed forecasts and targets taken back exactly), or with
+``source_units`` in the source's units (:meth:`PreparedData.to_source_units`). Baselines read the sample's own
+window of the target's source (``Batch.history``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ import torch
 from mrframe import metrics as M
 from mrframe.data.dataset import BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import MajorityClass, persistence, seasonal_naive
+from mrframe.data import anchoring
+from mrframe.engine.baselines import MajorityClass
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
 from mrframe.interfaces import StepContext, TargetInfo
-from mrframe.observed import TaskLoss
+from mrframe.observed import Observed, TaskLoss
 
 HEADLINE = {"point": "mae", "binary": "brier", "multiclass": "brier"}
 """The metric (lower is better) that decides whether a model beats a baseline, per task kind."""
@@ -70,17 +73,6 @@ def as_scores(kind: str, head: Any, prediction: Any) -> torch.Tensor:
     return head.point(prediction)
 
 
-def _baseline_scale(data: PreparedData, info: TargetInfo, columns: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How input-window values (normalised) become the target's units; None when they cannot. ``columns``:
-    the target features' positions among the source's features."""
-    if info.units == "normalised":
-        return lambda values: values
-    scalings = data.normaliser.scalings
-    if info.source not in scalings:
-        return None
-    return lambda values: scalings[info.source].invert(values, columns)
-
-
 @torch.no_grad()
 def collect(
     network: Network,
@@ -94,8 +86,8 @@ def collect(
 ) -> dict[str, TaskOutputs]:
     """Run the network over ``dataset`` (eval mode) and gather every task's outputs.
 
-    With ``data``, point tasks whose target source is an input also get their baselines, and with
-    ``source_units`` their values are converted back to the source's units."""
+    With ``data``, point tasks also get their baselines, and with ``source_units`` their values are converted
+    back to the source's units."""
     precision = precision or Precision(device.type, None)
     was_training = network.training
     network.eval()
@@ -117,15 +109,18 @@ def collect(
                 loss_sum[task] += float(result.value) * count
                 loss_count[task] += count
             kind = kinds.setdefault(task, task_kind(predictions[task], target.values.shape))
+            frame = batch.frames.get(task)
+            prediction = frame.decode(predictions[task]) if frame is not None else predictions[task]
             values = {
-                "target": target.values.double().cpu().numpy(),
-                "prediction": as_scores(kind, heads[task], predictions[task]).double().cpu().numpy(),
+                "target": (frame.decode_values(target) if frame is not None else target.values).double().cpu().numpy(),
+                "prediction": as_scores(kind, heads[task], prediction).double().cpu().numpy(),
             }
             info: TargetInfo = heads[task].target
+            if kind == "point" and source_units and data is not None:
+                values = {k: data.to_source_units(task, v) for k, v in values.items()}
             if kind == "point" and data is not None:
-                values |= _baselines(batch.inputs, data, info)
-                if source_units:
-                    values = {k: data.to_source_units(task, v) for k, v in values.items()}
+                window = _window(batch.history[task])
+                values |= _baselines(data.to_source_units(task, window) if source_units else window, info)
             mask = target.mask.cpu().numpy()
             values["sample"] = np.broadcast_to(batch.index.cpu().numpy()[:, None, None], mask.shape)
             for key, array in values.items():
@@ -145,18 +140,16 @@ def collect(
     return out
 
 
-def _baselines(inputs: Mapping[str, Any], data: PreparedData, info: TargetInfo) -> dict[str, np.ndarray]:
-    features = data.inputs[info.source].features if info.source in data.inputs else ()
-    if info.source not in inputs or not set(info.features) <= set(features):
-        return {}  # the target's source is no input, or the model sees it reduced (filtered, PCA)
-    columns = np.asarray([features.index(f) for f in info.features])
-    scale = _baseline_scale(data, info, data.targets[info.task].columns)
-    if scale is None:
-        return {}
-    window = inputs[info.source]
+def _window(history: Observed) -> np.ndarray:
+    """A history window as float64 with NaN where unobserved."""
+    return torch.where(history.mask, history.values.double(), torch.nan).cpu().numpy()
+
+
+def _baselines(window: np.ndarray, info: TargetInfo) -> dict[str, np.ndarray]:
+    """Every baseline of the task from its history ``window`` ``[B, T, F]`` (in the units wanted)."""
     return {
-        "persistence": scale(persistence(window, columns, info)),
-        "seasonal_naive": scale(seasonal_naive(window, columns, info)),
+        "persistence": anchoring.persistence(window, info),
+        "seasonal_naive": anchoring.seasonal_naive(window, info),
     }
 
 

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
@@ -58,7 +57,11 @@ def known_targets(data: PreparedData, day: int) -> dict[str, np.ndarray] | None:
         where = np.flatnonzero(dataset.anchors == day)
         if len(where):
             batch = dataset.batch(where[:1])
-            return {t: torch.where(o.mask, o.values, torch.nan)[0].double().numpy() for t, o in batch.targets.items()}
+            return {
+                t: (batch.frames[t].decode_values(o) if t in batch.frames else torch.where(o.mask, o.values, torch.nan))
+                [0].double().numpy()
+                for t, o in batch.targets.items()
+            }
     return None
 
 
@@ -66,12 +69,11 @@ def known_targets(data: PreparedData, day: int) -> dict[str, np.ndarray] | None:
 def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device) -> pd.DataFrame:
     """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
     days = anchor_indices(data, dates)
-    like = data.datasets["train"]  # the same input sources and windows, no targets (they may lie beyond the data)
-    inputs_only = WindowDataset(like.timeline, like.sources, like.inputs, {}, days, like.daily_window,
-                                like.monthly_window)
-    batch = inputs_only.batch(np.arange(len(days))).to(device)
+    # the same inputs, windows and frames; no targets (they may lie beyond the data)
+    batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False).to(device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))
+    predictions = {t: batch.frames[t].decode(p) if t in batch.frames else p for t, p in predictions.items()}
     anchors = [np.datetime64(int(day) + data.timeline.day0, "D") for day in days]
     known = [known_targets(data, int(day)) for day in days]
     rows = []
