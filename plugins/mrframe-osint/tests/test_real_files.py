@@ -1,24 +1,18 @@
-"""The loaders against the real public files, when they are there (``MRFRAME_REAL_DATA``, by default
-``<repository>/../shared/data/real``); skipped otherwise. The files are never copied into the project."""
+"""The loaders against the real public files shipped in examples/data (gzip-compressed copies of the
+upstream snapshot, see examples/data/PROVENANCE.md)."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
-import pytest
 from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-REAL = pathlib.Path(os.environ.get("MRFRAME_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+DATA = pathlib.Path(__file__).resolve().parents[3] / "examples" / "data"
 
 
 def real_file(name: str) -> pathlib.Path:
-    found = sorted(REAL.rglob(name)) if REAL.is_dir() else []
-    if not found:
-        pytest.skip(f"{name} not found under {REAL} (set MRFRAME_REAL_DATA)")
-    return found[0]
+    return DATA / f"{name}.gz"
 
 
 def test_real_equipment_file():
