@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mrframe import kinds
 from mrframe.errors import PluginError
-from mrframe.interfaces import ModelInfo, SourceInfo, TargetInfo
+from mrframe.interfaces import ModelInfo, PredictionKind, SourceInfo, TargetInfo
 from mrframe.observed import Calendar, Observed, State, Stream
 from mrframe.source_dropout import SourceDropout
 from mrframe.spec import Spec
@@ -67,6 +68,7 @@ class AssembledModel(nn.Module):
         self.heads = nn.ModuleDict(
             {task: _build(f"heads.{task}", spec.heads[task].component, self.info, targets[task]) for task in targets}
         )
+        self.kinds: dict[str, PredictionKind] = {task: _kind(task, spec.heads[task].component) for task in targets}
         self._resolution = {name: info.resolution for name, info in inputs.items()}
         self.source_dropout = SourceDropout(spec.model.source_dropout)
 
@@ -84,8 +86,8 @@ class AssembledModel(nn.Module):
         return {task: head(state) for task, head in self.heads.items()}
 
     def point(self, predictions: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Each head's point forecast ``[B, span, F]``."""
-        return {task: self.heads[task].point(p) for task, p in predictions.items()}
+        """Each head's point forecast ``[B, span, F]`` (read by its prediction kind)."""
+        return {task: self.kinds[task].point(p) for task, p in predictions.items()}
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per block (``encoders.NAME``, ``fusion[i]``, ``heads.NAME``) and in total."""
@@ -101,6 +103,13 @@ class AssembledModel(nn.Module):
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _kind(task: str, component: Any) -> PredictionKind:
+    try:
+        return kinds.of_head(component.cls, component.config)
+    except PluginError as error:
+        raise PluginError(f"heads.{task} ({component.plugin}): {error}") from error
 
 
 def _build(where: str, component: Any, *args: Any) -> nn.Module:

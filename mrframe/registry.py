@@ -28,8 +28,12 @@ GROUPS: dict[str, str] = {
     "head": "mrframe.heads",
     "loss": "mrframe.losses",
     "weighting": "mrframe.weightings",
+    "prediction-kind": "mrframe.prediction_kinds",
 }
 """Plugin kind -> entry-point group."""
+
+CONFIGURED = ("source", "encoder", "fusion", "head", "loss", "weighting")
+"""The kinds a spec builds with a config (each declares an attrs ``Config``); prediction kinds have none."""
 
 HOOK_GROUP = "mrframe.hooks"
 
@@ -40,6 +44,7 @@ FIRST_PARTY: dict[str, str] = {
     "head": "mrframe-han",
     "loss": "mrframe-objectives",
     "weighting": "mrframe-objectives",
+    "prediction-kind": "mrframe",
 }
 """Which first-party distribution ships plugins of each kind (named in errors; never imported by the core)."""
 
@@ -235,7 +240,7 @@ def _check_contract(kind: str, name: str, item: PluginEntry, obj: Any) -> None:
             f"{base.__module__}.{base.__qualname__}"
         )
     config = getattr(obj, "Config", None)
-    if not (isinstance(config, type) and attrs.has(config)):
+    if kind in CONFIGURED and not (isinstance(config, type) and attrs.has(config)):
         raise PluginError(
             f"{kind} plugin '{name}' (from {item.origin}) must declare its options as an attrs class "
             f"`Config` (see mrframe.config.field)"

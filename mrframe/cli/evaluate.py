@@ -8,7 +8,7 @@ import click
 from tqdm.auto import tqdm
 
 from mrframe.cli.options import debug_option
-from mrframe.cli.run import evaluation_lines
+from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.evaluate import evaluation_report
 from mrframe.engine.session import load_run
 from mrframe.errors import MrframeError
@@ -21,8 +21,10 @@ from mrframe.errors import MrframeError
               help="Which checkpoint of the run to evaluate (best falls back to last if there is none).")
 @debug_option
 def evaluate(run_dir: pathlib.Path, split: str, checkpoint: str, debug: bool) -> None:
-    """Evaluate the run in RUN_DIR on a split: NaN-aware metrics in the sources' units, and whether the model
-    beats persistence / seasonal-naive (forecasts) or the majority class (classification).
+    """Evaluate the run in RUN_DIR on a split: NaN-aware metrics in the sources' units (with CRPS, interval
+    coverage and MASE where the prediction kind has them), the trivial baselines beside them (persistence,
+    seasonal naive, moving averages; the majority class for classification) and the skill against the
+    strongest baseline.
 
     Writes RUN_DIR/evaluation-SPLIT.json.
 

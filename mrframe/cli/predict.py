@@ -24,19 +24,20 @@ def predict(run_dir: pathlib.Path, dates: tuple[dt.datetime, ...], out: pathlib.
             debug: bool) -> None:
     """Predict every head's targets from the anchor day(s) --at, in the sources' units, as CSV.
 
-    Columns: anchor, task, target_date, feature, prediction, probability (multi-class), actual (when the
-    targets of that anchor are in the data).
+    Columns: anchor, task, target_date, feature, prediction, then what each head's prediction kind gives
+    (lower_50/upper_50/lower_90/upper_90 central intervals: split-conformal ones for point heads, calibrated
+    on the validation split; quantiles; probability and p0.. for classifiers), and actual (when the targets of
+    that anchor are in the data).
 
     \b
     Example:
       mrframe predict runs/minimal-20250101-120000 --at 2024-09-30
     """
     run = load_run(run_dir, checkpoint)
-    table = predict_table(run.network, run.data, [d.date() for d in dates], run.device)
+    table = predict_table(run.network, run.data, [d.date() for d in dates], run.device, run.spec.train.batch_size)
     out = out or run.directory.path / f"predictions-{dates[0].date()}.csv"
     table.to_csv(out, index=False)
-    shown = table.drop(columns=["probability"]) if table["probability"].isna().all() else table
-    click.echo(shown.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(table.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(table) > 40:
         click.echo(f"... {len(table) - 40} more rows")
     click.echo(f"written: {out}")

@@ -16,6 +16,7 @@ from mrframe.data.pipeline import prepare
 from mrframe.data.report import write_data_report
 from mrframe.engine import distributed
 from mrframe.engine.checkpoint import load_checkpoint
+from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.plots import RunPlots
 from mrframe.engine.progress import ProgressBar
 from mrframe.engine.rundir import RunDirectory
@@ -156,22 +157,3 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     for split, report in summary["evaluation"].items():
         lines += evaluation_lines(report, f"{split} ({report['checkpoint']})")
     return lines
-
-
-def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
-    """One line per task: its metrics, then each baseline's headline metric and whether the model beats it."""
-    lines = [f"{title}, {report['samples']} samples:"]
-    for task, t in report["tasks"].items():
-        metrics = "  ".join(f"{k} {_number(v)}" for k, v in t["metrics"].items())
-        dropped = f"  ({t['dropped']} non-finite predictions dropped)" if t["dropped"] else ""
-        lines.append(f"  {task} [{t['kind']}, {t['count']} targets]: {metrics}{dropped}")
-        headline = t["headline"]
-        for name, b in t["baselines"].items():
-            verdict = "beats" if b["beats"] else "does NOT beat"
-            lines.append(f"    {verdict} {name}: {headline} {_number(b['model'][headline])} vs "
-                         f"{_number(b['baseline'][headline])} on {b['elements']} targets")
-    return lines
-
-
-def _number(value: float | None) -> str:
-    return "nan" if value is None or value != value else f"{value:.4g}"

@@ -10,9 +10,9 @@ sample and feature, read from the sample's own observed window of the target's s
 
 Heads predict framed values and losses compare them with framed targets, so the loss is in window-relative
 units whatever the level of the series. Forecasts, variances and intervals go back to the target's units with
-:func:`affine` (the prediction of ``shift + scale * Y``): a head whose output layer is zero predicts exactly
-the anchor's baseline. Where the shift is undefined (the anchor's baseline reads no observed value) the target
-is masked and the forecast is NaN.
+the prediction kind's ``affine`` (the prediction of ``shift + scale * Y``): a head whose output layer is zero
+predicts exactly the anchor's baseline. Where the shift is undefined (the anchor's baseline reads no observed
+value) the target is masked and the forecast is NaN.
 """
 
 from __future__ import annotations
@@ -28,23 +28,9 @@ from torch import Tensor
 from mrframe.data.anchoring import Anchor
 from mrframe.data.transforms import Scaling
 from mrframe.data.window_scaling import WindowScaling, scale_window, window_statistics
-from mrframe.interfaces import TargetInfo
+from mrframe.errors import Problem
+from mrframe.interfaces import PredictionKind, TargetInfo
 from mrframe.observed import Observed
-
-
-def affine(prediction: Tensor | Mapping[str, Tensor], shift: Tensor, scale: Tensor) -> Any:
-    """The prediction of ``shift + scale * Y`` given a prediction of ``Y`` (``scale > 0``): a point forecast or
-    Gaussian mean is mapped, a log-variance gains ``2 log(scale)``, any other tensor of a dict (quantiles,
-    interval bounds) is mapped like a point."""
-    if not isinstance(prediction, Mapping):
-        return shift + scale * prediction
-    out = {}
-    for key, value in prediction.items():
-        if key == "log_var":
-            out[key] = value + 2.0 * torch.log(scale)
-        else:
-            out[key] = shift.unsqueeze(-1) + scale.unsqueeze(-1) * value if value.dim() > shift.dim() else shift + scale * value
-    return out
 
 
 @attrs.frozen(eq=False)
@@ -60,13 +46,15 @@ class Frame:
     def __getitem__(self, index: Any) -> Frame:
         return Frame(self.shift[index], self.scale[index])
 
-    def decode(self, prediction: Tensor | Mapping[str, Tensor]) -> Any:
-        """A head's framed prediction in the target's units (NaN where the shift is undefined)."""
-        return affine(prediction, self.shift, self.scale)
+    def decode(self, kind: PredictionKind, prediction: Tensor | Mapping[str, Tensor]) -> Any:
+        """A head's framed prediction of kind ``kind`` in the target's units: the prediction of
+        ``shift + scale * Y`` (:meth:`PredictionKind.affine`; NaN where the shift is undefined)."""
+        return kind.affine(prediction, self.shift, self.scale)
 
-    def decode_values(self, framed: Observed) -> Tensor:
-        """Framed target values back in the target's units (``[B, span, F]``, NaN where unobserved)."""
-        return torch.where(framed.mask, self.shift + self.scale * framed.values, torch.nan)
+    def decode_target(self, framed: Observed) -> Observed:
+        """Framed target values back in the target's units, with the same mask."""
+        shift, scale = self.shift.to(framed.values.dtype), self.scale.to(framed.values.dtype)
+        return Observed.build(torch.where(framed.mask, shift + scale * framed.values, 0.0), framed.mask)
 
 
 @attrs.frozen(eq=False)
@@ -87,7 +75,7 @@ class TaskFraming:
             center = np.where(np.isfinite(history).any(axis=1, keepdims=True), center, np.nan)
             return np.repeat(center, self.info.span, axis=1), spread
         source_units = history if self.units is None else self.units.invert(history, self.columns)
-        baseline = self.anchor.baseline()(source_units, self.info)
+        baseline = self.anchor.baseline(source_units, self.info)
         if self.units is not None:
             baseline = self.units.apply(baseline, self.columns).astype(np.float64)
         return baseline, spread
@@ -107,6 +95,19 @@ class Framing:
         if method == "none":
             return values
         return scale_window(values, *window_statistics(values, method, self.min_spread))
+
+    def problems(self, kinds: Mapping[str, PredictionKind]) -> list[Problem]:
+        """Framed tasks whose prediction kind cannot be taken back from a frame (no :meth:`~PredictionKind.affine`)."""
+        out = []
+        for task, framing in self.tasks.items():
+            kind = kinds[task]
+            if type(kind).affine is PredictionKind.affine:
+                why = "target.anchor is set" if framing.anchor is not None else \
+                    f"source '{framing.info.source}' is window-scaled"
+                out.append(Problem(f"heads.{task}", f"{why}, but a {kind.name} prediction cannot be rescaled back to "
+                                   "the target's units; anchor point or Gaussian heads only, or set "
+                                   f"data.preprocess.{framing.info.source}.window_scaling = \"none\""))
+        return out
 
     def frame(self, task: str, history: np.ndarray) -> Frame | None:
         """The task's frame for a batch of history windows, None when the task is not framed."""

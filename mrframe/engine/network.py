@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mrframe import kinds
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.device import Precision, to_float32
-from mrframe.errors import MrframeError
+from mrframe.errors import MrframeError, SpecError
 from mrframe.gating import gate_by_availability
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
@@ -92,10 +93,18 @@ class Objective(nn.Module):
 
 
 def build_network(spec: Spec, data: PreparedData, device: torch.device) -> Network:
-    """The model, losses and weighting policy the spec describes, initialised from ``run.seed``."""
+    """The model, losses and weighting policy the spec describes, initialised from ``run.seed``; a head and a
+    loss of different prediction kinds are refused (:func:`mrframe.kinds.head_problems`), and so is a framed task
+    whose kind cannot be rescaled (:meth:`Framing.problems`)."""
+    problems = kinds.head_problems(spec)
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
     torch.manual_seed(spec.run.seed)
     targets = data.target_infos
     model = AssembledModel(spec, data.inputs, targets)
+    problems = data.framing.problems(model.kinds)  # a framed task's kind must be able to go back
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
     losses = nn.ModuleDict(
         {task: spec.heads[task].loss.cls(spec.heads[task].loss.config, info) for task, info in targets.items()}
     )

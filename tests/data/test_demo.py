@@ -59,7 +59,7 @@ def test_minimal_example_reads_the_real_files():
     paths = {name: s.component.config.path.name for name, s in spec.sources.items()}
     assert paths == {"equipment": "russia_losses_equipment.json.gz", "personnel": "russia_losses_personnel.json.gz"}
     data = prepare(spec)
-    assert data.inputs["equipment"].n_features == 16 and data.inputs["personnel"].n_features == 2
+    assert data.inputs["equipment"].n_features == 17 and data.inputs["personnel"].n_features == 2
     assert len(data.datasets["train"]) > 1000 and len(data.datasets["val"]) > 100
     batch = data.datasets["train"].batch([600, 601])
     assert batch.targets["next_week"].shape == (2, 1, 4) and batch.targets["next_week"].mask.any()

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from mrframe.data import anchoring
-from mrframe.data.frames import Frame, affine
+from mrframe import kinds
+from mrframe.data.anchoring import Anchor
+from mrframe.data.frames import Frame
 from mrframe.data.pipeline import prepare
 from mrframe.data.window_scaling import quantiles, window_statistics
 from mrframe.errors import SpecError
+from mrframe.engine.baselines import forecast_baselines
 from mrframe.interfaces import TargetInfo
 from mrframe.model import AssembledModel
 from mrframe.observed import Observed
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.plugins
 
 FRAMED = {
     "data": {"window_scaling": "robust", "preprocess": {"monthly": {"window_scaling": "zscore"}}},
-    "heads": {"week": {"target": {"anchor": "moving_average:5"}}},
+    "heads": {"week": {"target": {"anchor": "moving_average:7"}}},
 }
 
 
@@ -53,17 +55,21 @@ def test_fast_quantiles_match_numpy():
         np.testing.assert_allclose(mine, reference, equal_nan=True)
 
 
-def test_anchor_baselines_read_the_end_of_the_window():
+def test_anchor_baselines_are_the_evaluations_baselines():
     window = np.arange(14, dtype=np.float64).reshape(1, 14, 1)  # value = position; the anchor is position 13
     window[0, 12] = np.nan
     info = TargetInfo("t", "s", "daily", ("a",), horizon=8, span=8)
-    assert anchoring.persistence(window, info)[0, :, 0].tolist() == [13.0] * 8
-    assert anchoring.moving_average(window, info, 3)[0, 0, 0] == (11.0 + 13.0) / 2  # position 12 unobserved
-    assert np.isnan(anchoring.moving_average(np.full((1, 5, 1), np.nan), info, 3)).all()
-    naive = anchoring.seasonal_naive(window, info)[0, :, 0]  # day k sits at 13 + k; a week before, two for k = 8
+    assert Anchor.parse("persistence").baseline(window, info)[0, :, 0].tolist() == [13.0] * 8
+    assert Anchor.parse("moving_average:3").baseline(window, info)[0, 0, 0] == (10.0 + 11.0 + 13.0) / 3
+    ensembles = forecast_baselines(Observed.build(torch.from_numpy(window)), np.array([0]), info)
+    assert Anchor.parse("moving_average:7").baseline(window, info)[0, 0, 0] == np.nanmean(
+        ensembles["moving_average_7"][0, 0, 0].numpy())  # the last 7 observed values, as the evaluation's
+    naive = Anchor.parse("seasonal_naive").baseline(window, info)[0, :, 0]  # day k at 13 + k; back 1 or 2 weeks
     np.testing.assert_array_equal(naive, [7.0, 8.0, 9.0, 10.0, 11.0, np.nan, 13.0, 7.0])
-    assert anchoring.Anchor.parse("seasonal_naive").reach(info) == 7
-    assert anchoring.Anchor.parse("moving_average:28").reach(info) == 28
+    np.testing.assert_array_equal(naive, ensembles["seasonal_naive"][0, :, 0, 0].numpy())
+    assert np.isnan(Anchor.parse("moving_average:3").baseline(np.full((1, 5, 1), np.nan), info)).all()
+    assert Anchor.parse("seasonal_naive").reach(info) == 7
+    assert Anchor.parse("moving_average:28").reach(info) == 28
 
 
 @pytest.mark.parametrize("text", ["mean:7", "moving_average:0", "moving_average", "Persistence"])
@@ -109,12 +115,14 @@ def test_framed_targets_are_inverted_exactly(framed):
     dataset = data.datasets["train"]
     anchors = dataset.anchors[np.arange(0, 300, 7)]
     truth = dataset.views.targets["week"].ending_at(anchors + 7)  # horizon 7, span 3
-    decoded = frame.decode_values(target).numpy()
-    defined = np.isfinite(frame.shift.numpy())
-    np.testing.assert_allclose(decoded[defined], truth[defined], rtol=1e-5, atol=1e-5, equal_nan=True)
+    decoded = frame.decode_target(target)
+    assert torch.equal(decoded.mask, target.mask)
+    defined = np.isfinite(frame.shift.numpy()) & target.mask.numpy()
+    np.testing.assert_allclose(decoded.values.numpy()[defined], truth[defined], rtol=1e-5, atol=1e-5)
+    assert (defined == np.isfinite(truth) & np.isfinite(frame.shift.numpy())).all()  # nothing else is masked
     assert set(batch.frames) == {"week", "month"}  # month: window-scaled (zscore), not anchored
     gaussian = {"mean": torch.randn_like(frame.shift), "log_var": torch.randn_like(frame.shift)}
-    back = frame.decode(gaussian)
+    back = frame.decode(kinds.get("gaussian"), gaussian)
     assert torch.allclose(back["log_var"].exp(), gaussian["log_var"].exp() * frame.scale**2, rtol=1e-5)
     assert torch.allclose(back["mean"], frame.shift + frame.scale * gaussian["mean"], equal_nan=True)
 
@@ -127,26 +135,31 @@ def test_an_anchored_head_with_a_zero_output_layer_predicts_the_baseline_exactly
     torch.nn.init.zeros_(output.weight)
     torch.nn.init.zeros_(output.bias)
     with torch.no_grad():
-        prediction = batch.frames["week"].decode(model(batch.inputs, batch.calendar)["week"])
+        prediction = batch.frames["week"].decode(model.kinds["week"], model(batch.inputs, batch.calendar)["week"])
     assert np.array_equal(prediction.numpy(), batch.frames["week"].shift.numpy(), equal_nan=True)
-    # and that shift is the 5-day moving average of the source's values (not of their scaled logs)
+    # and that shift is the evaluation's 7-day moving average, of the source's values (not of their scaled logs)
     info = data.targets["week"].info
     history = batch.history["week"]
     window = data.to_source_units("week", torch.where(history.mask, history.values.double(), torch.nan).numpy())
-    expected = anchoring.moving_average(window, info, 5)
+    members = forecast_baselines(Observed.build(torch.from_numpy(window)), np.arange(info.n_features), info)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window with nothing observed: NaN, as the shift
+        expected = np.nanmean(members["moving_average_7"].numpy(), axis=-1)
     np.testing.assert_allclose(data.to_source_units("week", prediction.double().numpy()), expected, rtol=1e-5,
                                equal_nan=True)
 
 
-def test_affine_maps_points_gaussians_and_quantiles():
+def test_frames_decode_through_the_prediction_kind():
     shift, scale = torch.tensor([[[1.0, -2.0]]]), torch.tensor([[[2.0, 0.5]]])
-    point = torch.tensor([[[3.0, 4.0]]])
-    assert affine(point, shift, scale).tolist() == [[[7.0, 0.0]]]
-    quantile = {"quantiles": torch.tensor([[[[-1.0, 0.0, 1.0], [0.0, 2.0, 4.0]]]])}
-    assert affine(quantile, shift, scale)["quantiles"].tolist() == [[[[-1.0, 1.0, 3.0], [-2.0, -1.0, 0.0]]]]
     frame = Frame(shift, scale)
-    zero = torch.zeros(1, 1, 2)
-    assert torch.equal(frame.decode(zero), shift)
-    masked = Observed.build(torch.tensor([[[np.nan, 2.0]]]))
-    decoded = frame.decode_values(masked)
-    assert torch.isnan(decoded[0, 0, 0]) and decoded[0, 0, 1] == -1.0
+    assert frame.decode(kinds.get("point"), torch.tensor([[[3.0, 4.0]]])).tolist() == [[[7.0, 0.0]]]
+    assert torch.equal(frame.decode(kinds.get("point"), torch.zeros(1, 1, 2)), shift)  # zero: exactly the shift
+    masked = frame.decode_target(Observed.build(torch.tensor([[[np.nan, 2.0]]])))
+    assert masked.mask.tolist() == [[[False, True]]] and masked.values.tolist() == [[[0.0, -1.0]]]
+
+
+def test_a_framed_task_whose_kind_cannot_be_rescaled_is_a_problem(framed):
+    _, data, _ = framed
+    assert data.framing.problems({"week": kinds.get("gaussian"), "month": kinds.get("point")}) == []
+    (problem,) = data.framing.problems({"week": kinds.get("binary"), "month": kinds.get("point")})
+    assert problem.path == "heads.week" and "a binary prediction cannot be rescaled" in problem.message

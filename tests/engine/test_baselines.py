@@ -19,9 +19,9 @@ def test_persistence_carries_the_last_observed_value_of_each_feature():
     info = TargetInfo("t", "s", "daily", ("a", "b"), horizon=3, span=2)
     out = persistence(x, np.array([0, 1]), info)
     assert out.shape == (1, 2, 2)
-    assert np.array_equal(out[0], [[2.0, 5.0], [2.0, 5.0]])
+    assert out[0].tolist() == [[2.0, 5.0], [2.0, 5.0]]
     empty = persistence(window([[[np.nan]] * 3]), np.array([0]), TargetInfo("t", "s", "daily", ("a",), 1))
-    assert np.isnan(empty).all()
+    assert empty.isnan().all()
 
 
 def test_daily_seasonal_naive_uses_the_same_weekday_inside_the_window():
@@ -39,7 +39,7 @@ def test_monthly_seasonal_naive_reaches_back_a_year_or_is_missing():
     info = TargetInfo("t", "s", "monthly", ("a",), horizon=1, span=2)  # the anchor's month (0) and the next (1)
     assert seasonal_naive(x, np.array([0]), info)[0, :, 0].tolist() == [1.0, 2.0]
     short = window(months[:6].reshape(1, 6, 1))
-    assert np.isnan(seasonal_naive(short, np.array([0]), info)).all()  # a year back is outside the window
+    assert seasonal_naive(short, np.array([0]), info).isnan().all()  # a year back is outside the window
 
 
 def test_majority_class_counts_observed_training_targets():

@@ -69,6 +69,10 @@ class Labels(Source):
 class LogitHead(Head):
     Config = LabelsConfig
 
+    @classmethod
+    def kind_for(cls, config):  # noqa: ANN001, ANN206
+        return "binary" if config.classes == 2 else "classes"
+
     def __init__(self, config, model, target):  # noqa: ANN001
         super().__init__(config, model, target)
         width = 1 if config.classes == 2 else config.classes
@@ -82,6 +86,8 @@ class LogitHead(Head):
 
 class ClassLoss(Loss):
     Config = LabelsConfig
+    prediction_kind = "classes"
+    also_accepts = ("binary",)
 
     def forward(self, prediction, values, mask):  # noqa: ANN001, ANN201
         logits = prediction["logits"]
@@ -112,10 +118,10 @@ loss = {{ plugin = "class-loss-test", classes = {classes} }}""")
             registry.registered("loss", "class-loss-test", ClassLoss):
         trainer, summary = fit(path)
     last = trainer.log.epochs[-1]
-    for name in ("auc", "ap", "accuracy", "macro_f1", "brier"):
+    for name in ("auc", "ap", "accuracy", "macro_f1", "brier", "ece"):
         assert math.isfinite(last[f"val/regime/{name}"]), name
     test = summary["evaluation"]["test"]["tasks"]["regime"]
-    assert test["kind"] == ("binary" if classes == 2 else "multiclass") and test["headline"] == "brier"
+    assert test["kind"] == ("binary" if classes == 2 else "classes") and test["headline"] == "brier"
     majority = test["baselines"]["majority"]
     assert majority["elements"] == test["count"] and isinstance(test["beats"]["majority"], bool)
     assert majority["baseline"]["auc"] == pytest.approx(0.5) or math.isnan(majority["baseline"]["auc"])
