@@ -69,15 +69,15 @@ class TargetSpec:
     units: Literal["normalised", "raw"] = field(
         "normalised", "target values as the model's inputs are scaled, or raw (counts for ZINB, class ids for labels)"
     )
-    anchor: str | None = field(
-        None, "predict a correction to this baseline of the sample's own window: persistence, seasonal_naive or "
-              "moving_average:K (mrframe.data.anchoring)", check=anchoring.problem,
+    anchor: str = field(
+        "none", "predict a correction to this baseline of the sample's own window: persistence, seasonal_naive, "
+                "moving_average:K or none (mrframe.data.anchoring)", check=anchoring.problem,
     )
 
     def problems(self) -> Iterable[tuple[str, str]]:
         if self.span > max(self.horizon, 1):
             yield "span", f"must not exceed the horizon ({self.horizon}), got {self.span}"
-        if self.anchor is not None and self.units != "normalised":
+        if self.anchor != "none" and self.units != "normalised":
             yield "anchor", "only targets with units = \"normalised\" can be anchored (raw counts and class ids cannot)"
 
 

@@ -1,6 +1,6 @@
 """Anchors: the trivial forecast a head's prediction is a correction to.
 
-``heads.NAME.target.anchor`` names a baseline computed from the sample's own observed window of the target's
+``heads.NAME.target.anchor`` (default ``"none"``) names a baseline computed from the sample's own observed window of the target's
 source (at the target's features, with the source's publication lag, exactly what the model could see):
 
 ====================  ===========================================================================================
@@ -54,15 +54,6 @@ class Anchor:
     name: str
     steps: int = 0
 
-    @classmethod
-    def parse(cls, text: str) -> Anchor:
-        match = _MOVING.match(text)
-        if match:
-            return cls("moving_average", int(match.group(1)))
-        if text in ("persistence", "seasonal_naive"):
-            return cls(text)
-        raise ValueError(problem(text))
-
     def reach(self, target: TargetInfo) -> int:
         """How many of the window's last steps the baseline needs (the window must be at least this long)."""
         if self.name == "moving_average":
@@ -87,8 +78,21 @@ class Anchor:
         return out.numpy()
 
 
+def parse_anchor(text: str) -> Anchor | None:
+    """The anchor ``target.anchor`` names (None for ``"none"``); ValueError when it names none."""
+    match = _MOVING.match(text)
+    if match:
+        return Anchor("moving_average", int(match.group(1)))
+    if text in ("persistence", "seasonal_naive"):
+        return Anchor(text)
+    if text == "none":
+        return None
+    raise ValueError(problem(text))
+
+
 def problem(text: str) -> str | None:
     """Why ``text`` is not an anchor (None if it is one)."""
-    if text in ("persistence", "seasonal_naive") or _MOVING.match(text):
+    if text in ANCHORS[:2] or text == "none" or _MOVING.match(text):
         return None
-    return f"unknown anchor {text!r}; expected one of {', '.join(ANCHORS)} (K: a number of steps, e.g. moving_average:7)"
+    return (f"unknown anchor {text!r}; expected one of {', '.join(ANCHORS)} (K: a number of steps, e.g. "
+            "moving_average:7) or none")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mrframe.config import join_path
-from mrframe.data.anchoring import Anchor
+from mrframe.data.anchoring import parse_anchor
 from mrframe.data.dataset import TargetPlan, WindowDataset, WindowViews
 from mrframe.data.frames import Framing, TaskFraming
 from mrframe.data.preprocessing import Preprocessing
@@ -96,7 +96,8 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
         target_info = TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
                                  target.units)
         window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
-        reach = Anchor.parse(target.anchor).reach(target_info) if target.anchor is not None else 0
+        anchor = parse_anchor(target.anchor)
+        reach = anchor.reach(target_info) if anchor is not None else 0
         if reach > window:
             problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back, but the "
                                     f"{info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
@@ -114,7 +115,7 @@ def build_framing(spec: Spec, targets: Mapping[str, TargetPlan], normaliser: Nor
     for task, plan in targets.items():
         info, target = plan.info, spec.heads[task].target
         method = spec.data.preprocessing(info.source).window_scaling if info.units == "normalised" else "none"
-        anchor = Anchor.parse(target.anchor) if target.anchor is not None else None
+        anchor = parse_anchor(target.anchor)
         if method != "none" or anchor is not None:
             units = normaliser.scalings.get(info.source) if info.units == "normalised" else None
             tasks[task] = TaskFraming(info, method, anchor, units, plan.columns)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mrframe import kinds
-from mrframe.data.anchoring import Anchor
+from mrframe.data.anchoring import parse_anchor
 from mrframe.data.frames import Frame
 from mrframe.data.pipeline import prepare
 from mrframe.data.window_scaling import quantiles, window_statistics
@@ -59,17 +59,18 @@ def test_anchor_baselines_are_the_evaluations_baselines():
     window = np.arange(14, dtype=np.float64).reshape(1, 14, 1)  # value = position; the anchor is position 13
     window[0, 12] = np.nan
     info = TargetInfo("t", "s", "daily", ("a",), horizon=8, span=8)
-    assert Anchor.parse("persistence").baseline(window, info)[0, :, 0].tolist() == [13.0] * 8
-    assert Anchor.parse("moving_average:3").baseline(window, info)[0, 0, 0] == (10.0 + 11.0 + 13.0) / 3
+    assert parse_anchor("persistence").baseline(window, info)[0, :, 0].tolist() == [13.0] * 8
+    assert parse_anchor("moving_average:3").baseline(window, info)[0, 0, 0] == (10.0 + 11.0 + 13.0) / 3
     ensembles = forecast_baselines(Observed.build(torch.from_numpy(window)), np.array([0]), info)
-    assert Anchor.parse("moving_average:7").baseline(window, info)[0, 0, 0] == np.nanmean(
+    assert parse_anchor("moving_average:7").baseline(window, info)[0, 0, 0] == np.nanmean(
         ensembles["moving_average_7"][0, 0, 0].numpy())  # the last 7 observed values, as the evaluation's
-    naive = Anchor.parse("seasonal_naive").baseline(window, info)[0, :, 0]  # day k at 13 + k; back 1 or 2 weeks
+    naive = parse_anchor("seasonal_naive").baseline(window, info)[0, :, 0]  # day k at 13 + k; back 1 or 2 weeks
     np.testing.assert_array_equal(naive, [7.0, 8.0, 9.0, 10.0, 11.0, np.nan, 13.0, 7.0])
     np.testing.assert_array_equal(naive, ensembles["seasonal_naive"][0, :, 0, 0].numpy())
-    assert np.isnan(Anchor.parse("moving_average:3").baseline(np.full((1, 5, 1), np.nan), info)).all()
-    assert Anchor.parse("seasonal_naive").reach(info) == 7
-    assert Anchor.parse("moving_average:28").reach(info) == 28
+    assert np.isnan(parse_anchor("moving_average:3").baseline(np.full((1, 5, 1), np.nan), info)).all()
+    assert parse_anchor("seasonal_naive").reach(info) == 7
+    assert parse_anchor("moving_average:28").reach(info) == 28
+    assert parse_anchor("none") is None
 
 
 @pytest.mark.parametrize("text", ["mean:7", "moving_average:0", "moving_average", "Persistence"])
