@@ -1,7 +1,8 @@
 """Anchors: the trivial forecast a head's prediction is a correction to.
 
-``heads.NAME.target.anchor`` (default ``"none"``) names a baseline computed from the sample's own observed window of the target's
-source (at the target's features, with the source's publication lag, exactly what the model could see):
+``heads.NAME.target.anchor`` (default ``"none"``) names a baseline computed from the sample's own observed window
+of the target's source (at the target's features, with the source's publication lag, exactly what the model
+could see):
 
 ====================  ===========================================================================================
 anchor                baseline of each target step

@@ -43,9 +43,6 @@ class Frame:
     def to(self, device: torch.device | str) -> Frame:
         return Frame(self.shift.to(device), self.scale.to(device))
 
-    def __getitem__(self, index: Any) -> Frame:
-        return Frame(self.shift[index], self.scale[index])
-
     def decode(self, kind: PredictionKind, prediction: Tensor | Mapping[str, Tensor]) -> Any:
         """A head's framed prediction of kind ``kind`` in the target's units: the prediction of
         ``shift + scale * Y`` (:meth:`PredictionKind.affine`; NaN where the shift is undefined)."""
