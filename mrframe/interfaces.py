@@ -456,21 +456,21 @@ class PredictionKind:
         raise NotImplementedError
 
     def problem(self, prediction: Any, target: TargetInfo) -> str | None:
-        """What is wrong with ``prediction`` for ``target`` (type, keys, shapes), or None."""
-        leading = target.span, target.n_features
-        if not self.keys:
-            if not isinstance(prediction, Tensor):
-                return f"a {self.name} prediction is a tensor [B, span, F], got {type(prediction).__name__}"
-            return None if tuple(prediction.shape[1:]) == leading else \
-                f"a {self.name} prediction must be [B, span, F] = [B, {leading[0]}, {leading[1]}], got {tuple(prediction.shape)}"
-        if not isinstance(prediction, Mapping) or not set(self.keys) <= set(prediction):
+        """What is wrong with ``prediction`` for ``target`` (type, keys, shapes), or None. Default: a tensor (no
+        ``keys``) or each of ``keys`` starting with ``[B, span]``, with ``F`` features after any region axis."""
+        values = {"prediction": prediction} if not self.keys else prediction
+        if not self.keys and not isinstance(prediction, Tensor):
+            return f"a {self.name} prediction is a tensor [B, span, F], got {type(prediction).__name__}"
+        if self.keys and (not isinstance(prediction, Mapping) or not set(self.keys) <= set(prediction)):
             got = sorted(prediction) if isinstance(prediction, Mapping) else type(prediction).__name__
             return f"a {self.name} prediction is a dict with keys {list(self.keys)}, got {got}"
-        for key in self.keys:
-            value = prediction[key]
-            if not isinstance(value, Tensor) or tuple(value.shape[1:3]) != leading:
-                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                return f"{self.name} prediction['{key}'] must start with [B, span, F] = [B, {leading[0]}, {leading[1]}], got {shape}"
+        for key in self.keys or ("prediction",):
+            value = values[key]
+            shape = tuple(value.shape) if isinstance(value, Tensor) else ()
+            if len(shape) < 3 or shape[1] != target.span or target.n_features not in shape[2:4]:
+                got = shape if isinstance(value, Tensor) else type(value).__name__
+                return f"{self.name} prediction['{key}'] must start with [B, span, F] = [B, {target.span}, " \
+                       f"{target.n_features}], got {got}"
         return None
 
 

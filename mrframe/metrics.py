@@ -1,4 +1,4 @@
-"""NaN-aware metrics on scikit-learn that never crash and never hide what they dropped.
+"""NaN-aware metrics (scikit-learn for the classifier ones) that never crash and never hide what they dropped.
 
 Every metric takes ``y_true`` and a prediction (values, scores, probabilities ``[n, C]`` or class ids), drops
 the pairs where either side is not finite, and returns a :class:`Metric` with the value, the number of pairs
@@ -84,14 +84,14 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("MAE", "no finite pair", 0, dropped)
-    return Metric(float(_sklearn().mean_absolute_error(t, p)), len(t), dropped)
+    return Metric(float(np.mean(np.abs(t - p))), len(t), dropped)
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("RMSE", "no finite pair", 0, dropped)
-    return Metric(math.sqrt(float(_sklearn().mean_squared_error(t, p))), len(t), dropped)
+    return Metric(math.sqrt(float(np.mean(np.square(t - p)))), len(t), dropped)
 
 
 def _ranking(name: str, score_fn, y_true: np.ndarray, scores: np.ndarray) -> Metric:  # noqa: ANN001

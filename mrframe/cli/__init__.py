@@ -11,6 +11,7 @@ import traceback
 
 import click
 
+from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
@@ -40,6 +41,7 @@ cli.add_command(data)
 cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(diagnose)
+cli.add_command(backtest)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,9 @@ def evaluate(run_dir: pathlib.Path, split: str, checkpoint: str, debug: bool) ->
     seasonal naive, moving averages; the majority class for classification) and the skill against the
     strongest baseline.
 
-    Writes RUN_DIR/evaluation-SPLIT.json.
+    Writes RUN_DIR/evaluation-SPLIT.json, forecasts-SPLIT.csv (every target with its forecast columns) and
+    plots/forecasts-SPLIT.png, plus plots/pit-SPLIT.png (distributional heads) and plots/reliability-SPLIT.png
+    (classifiers).
 
     \b
     Example:
@@ -37,8 +39,8 @@ def evaluate(run_dir: pathlib.Path, split: str, checkpoint: str, debug: bool) ->
         raise MrframeError(f"--split {split}: the split has no samples in this run's data")
     report = evaluation_report(run.network, run.data, split, run.spec.train.batch_size, run.device, run.precision,
                                checkpoint=run.checkpoint,
-                               progress=lambda items: tqdm(items, desc=f"evaluating {split}", unit="batch", leave=False))
-    run.directory.write_json(run.directory.evaluation(split), report)
+                               progress=lambda items: tqdm(items, desc=f"evaluating {split}", unit="batch", leave=False),
+                               directory=run.directory)
     for line in evaluation_lines(report, f"{run.spec.name}: {split} ({run.checkpoint} checkpoint)"):
         click.echo(line)
     click.echo(f"written: {run.directory.evaluation(split)}")

@@ -14,7 +14,8 @@ source's publication lag is respected), each an ensemble ``[B, span, F, M]`` (Na
   absolute error).
 
 Daily targets are ``k = horizon - span + 1 .. horizon`` days after the anchor day; monthly targets ``k`` months
-after the anchor's month (0 = the anchor's own month, which has not ended and is not in the window).
+after the anchor's month (0 = the anchor's own month, which has not ended and is not in the window). Windows with
+a region axis (``[B, T, R, F]``) give baselines per region (``[B, span, R, F, M]``).
 
 Classification: ``majority`` predicts the most frequent class of the **training** split's observed targets,
 with the training class frequencies as its probabilities.
@@ -46,28 +47,33 @@ def _window(observed: Observed, columns: np.ndarray) -> tuple[Tensor, Tensor]:
 
 
 def last_observed(observed: Observed, columns: np.ndarray, k: int) -> Tensor:
-    """``[B, F, k]``: the last ``k`` observed values of each feature in the window, the latest first (NaN where
-    the window holds fewer)."""
+    """``[B, (R,) F, k]``: the last ``k`` observed values of each feature in the window, the latest first (NaN
+    where the window holds fewer)."""
     values, mask = _window(observed, columns)
     after = torch.flip(torch.cumsum(torch.flip(mask.long(), [1]), 1), [1])  # observed steps at or after t
     slot = torch.where(mask & (after <= k), after - 1, k)  # slot k collects everything not taken
-    out = torch.full((values.shape[0], k + 1, values.shape[2]), torch.nan, dtype=values.dtype, device=values.device)
+    out = torch.full((values.shape[0], k + 1, *values.shape[2:]), torch.nan, dtype=values.dtype,
+                     device=values.device)
     out.scatter_(1, slot, values)
-    return out[:, :k].transpose(1, 2)
+    return out[:, :k].movedim(1, -1)
+
+
+def _over_span(value: Tensor, span: int) -> Tensor:
+    """``value [B, ...]`` repeated along a new span axis: ``[B, span, ...]``."""
+    return value.unsqueeze(1).expand(value.shape[0], span, *value.shape[1:])
 
 
 def persistence(observed: Observed, columns: np.ndarray, target: TargetInfo) -> Tensor:
-    """``[B, span, F]``: the last observed value of each feature in the window (NaN if none)."""
-    last = last_observed(observed, columns, 1)[..., 0]
-    return last.unsqueeze(1).expand(-1, target.span, -1)
+    """``[B, span, (R,) F]``: the last observed value of each feature in the window (NaN if none)."""
+    return _over_span(last_observed(observed, columns, 1)[..., 0], target.span)
 
 
 def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) -> Tensor:
-    """``[B, span, F]``: the value one (or more) seasons before each target step (NaN if unobserved)."""
+    """``[B, span, (R,) F]``: the value one (or more) seasons before each target step (NaN if unobserved)."""
     values, mask = _window(observed, columns)
     length = values.shape[1]
     season = SEASON[target.resolution]
-    out = torch.full((values.shape[0], target.span, values.shape[2]), torch.nan, dtype=values.dtype,
+    out = torch.full((values.shape[0], target.span, *values.shape[2:]), torch.nan, dtype=values.dtype,
                      device=values.device)
     for s, k in enumerate(target_offsets(target)):
         if target.resolution == "daily":  # window ends on the anchor day: index length - 1 is offset 0
@@ -77,17 +83,16 @@ def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) 
             back = (k // season + 1) * season
             index = length + k - back
         if 0 <= index < length:
-            out[:, s, :] = torch.where(mask[:, index, :], values[:, index, :], torch.nan)
+            out[:, s] = torch.where(mask[:, index], values[:, index], torch.nan)
     return out
 
 
 def forecast_baselines(observed: Observed, columns: np.ndarray, target: TargetInfo) -> dict[str, Tensor]:
-    """Every forecast baseline of ``target`` as an ensemble ``[B, span, F, M]`` in the window's units."""
+    """Every forecast baseline of ``target`` as an ensemble ``[B, span, (R,) F, M]`` in the window's units."""
     out = {"persistence": persistence(observed, columns, target).unsqueeze(-1),
            "seasonal_naive": seasonal_naive(observed, columns, target).unsqueeze(-1)}
     for k in MOVING_AVERAGES[target.resolution]:
-        members = last_observed(observed, columns, k)  # [B, F, k]
-        out[f"moving_average_{k}"] = members.unsqueeze(1).expand(-1, target.span, -1, -1)
+        out[f"moving_average_{k}"] = _over_span(last_observed(observed, columns, k), target.span)
     return out
 
 

@@ -32,10 +32,15 @@ from mrframe.engine.compare import class_priors, compare_with_baselines, mase, n
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
+from mrframe.engine.results import write_results
+from mrframe.engine.rundir import RunDirectory
 from mrframe.interfaces import PredictionKind, StepContext, TargetInfo, Units
 from mrframe.metrics import Metric
 from mrframe.observed import Observed, TaskLoss
 from mrframe.scores import ensemble_columns
+
+LOCATORS = ("sample", "step", "feature", "region")
+"""Per-element positions gathered beside the values (they are indices already, not masked tensors)."""
 
 
 @attrs.frozen(eq=False)
@@ -43,7 +48,8 @@ class TaskOutputs:
     """One task over a split, flattened over its observed targets (samples x steps x features).
 
     ``columns`` are the kind's prediction columns and scores; ``baselines`` each baseline's columns on the same
-    elements; ``sample`` (row in the split), ``step`` and ``feature`` locate each element."""
+    elements; ``sample`` (row in the split), ``step``, ``feature`` and, for targets with a region axis
+    (``[B, span, R, F]``), ``region`` locate each element."""
 
     kind: PredictionKind
     target: np.ndarray
@@ -53,6 +59,7 @@ class TaskOutputs:
     feature: np.ndarray
     baselines: dict[str, dict[str, np.ndarray]]
     loss: float
+    region: np.ndarray | None = None
 
     @property
     def dropped(self) -> int:
@@ -147,9 +154,11 @@ def collect(
                     found |= {f"{name}.{k}": v for k, v in ensemble_columns(members, found["target"]).items()}
             index = torch.nonzero(mask, as_tuple=True)
             found["sample"] = batch.index.to(device)[index[0]]
-            found["step"], found["feature"] = index[1], index[2]
+            found["step"], found["feature"] = index[1], index[-1]
+            if mask.dim() == 4:
+                found["region"] = index[2]
             for key, value in found.items():
-                parts[task].setdefault(key, []).append((value if key in ("sample", "step", "feature") else value[mask])
+                parts[task].setdefault(key, []).append((value if key in LOCATORS else value[mask])
                                                        .double().cpu().numpy())
     network.train(was_training)
     return {task: _outputs(model.kinds[task], p, loss_sum[task], loss_count[task]) for task, p in parts.items()}
@@ -172,6 +181,7 @@ def _outputs(kind: PredictionKind, parts: Mapping[str, list], loss_sum: float, l
         feature=joined.get("feature", empty).astype(np.int64),
         baselines=groups,
         loss=loss_sum / loss_count if loss_count else math.nan,
+        region=joined["region"].astype(np.int64) if "region" in joined else None,
     )
 
 
@@ -277,12 +287,12 @@ def evaluation_report(
     precision: Precision | None = None,
     checkpoint: str = "",
     progress: Callable[[Any], Any] | None = None,
-    outputs: Mapping[str, TaskOutputs] | None = None,
+    directory: RunDirectory | None = None,
 ) -> dict[str, Any]:
     """Every task's metrics on ``split`` in source units, with the baselines, the skill against the strongest
-    one and MASE beside them (JSON-ready). ``outputs`` skips the pass over the data (:func:`evaluate_split`)."""
-    if outputs is None:
-        outputs = evaluate_split(network, data, split, batch_size, device, precision, progress)
+    one and MASE beside them (JSON-ready). With ``directory``, also writes ``evaluation-SPLIT.json``, the
+    split's forecasts and plots (:mod:`mrframe.engine.results`)."""
+    outputs = evaluate_split(network, data, split, batch_size, device, precision, progress)
     priors = class_priors(data.datasets["train"], outputs, batch_size)
     tasks = {}
     for task, o in outputs.items():
@@ -303,4 +313,9 @@ def evaluation_report(
         }
         if not len(o.target):
             tasks[task]["note"] = no_targets_reason(data, task, split)
-    return {"split": split, "checkpoint": checkpoint, "samples": len(data.datasets[split]), "tasks": tasks}
+    report = {"split": split, "checkpoint": checkpoint, "samples": len(data.datasets[split]), "tasks": tasks}
+    if directory is not None:
+        directory.write_json(directory.evaluation(split), report)
+        write_results(directory, split, outputs, data.datasets[split], data.target_infos,
+                      directory.path.name)
+    return report

@@ -359,9 +359,8 @@ class Trainer:
         for split in ("val", "test"):
             if len(self.data.datasets[split]):
                 out[split] = evaluation_report(self.network, self.data, split, self.config.batch_size, self.device,
-                                               self.precision, checkpoint="best" if best is not None else "last")
-                if self.writes:
-                    self.directory.write_json(self.directory.evaluation(split), out[split])
+                                               self.precision, checkpoint="best" if best is not None else "last",
+                                               directory=self.directory if self.writes else None)
         return out
 
     def summary(self, evaluation: Mapping[str, Any], seconds: float) -> dict[str, Any]:
