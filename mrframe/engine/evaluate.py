@@ -34,7 +34,7 @@ from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
 from mrframe.engine.results import write_results
 from mrframe.engine.rundir import RunDirectory
-from mrframe.interfaces import PredictionKind, StepContext, TargetInfo, Units
+from mrframe.interfaces import PredictionKind, StepContext, Units
 from mrframe.metrics import Metric
 from mrframe.observed import Observed, TaskLoss
 from mrframe.scores import ensemble_columns
