@@ -56,6 +56,7 @@ from mrframe.errors import PluginError
 from mrframe.metrics import Metric, forecast_metrics
 from mrframe.observed import Calendar, Observed, State, Stream, TaskLoss
 from mrframe.regions import Regions
+from mrframe.units import Units
 
 Resolution = Literal["daily", "monthly"]
 
@@ -180,43 +181,6 @@ class Weighted:
 
     total: Tensor
     weights: Mapping[str, Tensor]
-
-
-@attrs.frozen(eq=False)
-class Units:
-    """How a target's values map to its source's units, feature by feature (last axis ``F``)::
-
-        y_source = expand(shift + scale * y),   expand(x) = sign(x) * expm1(|x|) on log1p features, else x
-
-    ``scale > 0``, so the map is strictly increasing: quantiles and interval bounds map exactly, the PIT is
-    unchanged. ``shift``, ``scale``, ``log1p``: ``[F]`` tensors (float64, float64, bool).
-    """
-
-    shift: Tensor
-    scale: Tensor
-    log1p: Tensor
-
-    @classmethod
-    def identity(cls, n_features: int) -> Units:
-        """Targets already in the source's units (``units = "raw"``, or metrics in the target's units)."""
-        return cls(torch.zeros(n_features, dtype=torch.float64), torch.ones(n_features, dtype=torch.float64),
-                   torch.zeros(n_features, dtype=torch.bool))
-
-    @property
-    def affine(self) -> bool:
-        """True when the map is affine (no log1p feature): a kind's :meth:`PredictionKind.affine` is then exact."""
-        return not bool(self.log1p.any())
-
-    def __call__(self, values: Tensor, feature_dim: int = -1) -> Tensor:
-        """``values`` mapped to the source's units; ``feature_dim`` is the axis of the ``F`` features."""
-        shape = [1] * values.dim()
-        shape[feature_dim] = -1
-        shift, scale, log1p = (t.to(values.device).view(shape) for t in (self.shift, self.scale, self.log1p))
-        out = shift.to(values.dtype) + scale.to(values.dtype) * values
-        return torch.where(log1p, torch.sign(out) * torch.expm1(out.abs()), out)
-
-    def to(self, device: torch.device) -> Units:
-        return Units(self.shift.to(device), self.scale.to(device), self.log1p.to(device))
 
 
 # ------------------------------------------------------------------------------------------ plugin kinds
@@ -469,8 +433,8 @@ class PredictionKind:
             shape = tuple(value.shape) if isinstance(value, Tensor) else ()
             if len(shape) < 3 or shape[1] != target.span or target.n_features not in shape[2:4]:
                 got = shape if isinstance(value, Tensor) else type(value).__name__
-                return f"{self.name} prediction['{key}'] must start with [B, span, F] = [B, {target.span}, " \
-                       f"{target.n_features}], got {got}"
+                what = f"prediction['{key}'] must start with" if self.keys else "prediction must be"
+                return f"a {self.name} {what} [B, span, F] = [B, {target.span}, {target.n_features}], got {got}"
         return None
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = ["Metric", "MetricWarning", "mae", "rmse", "roc_auc", "average_precision", "accuracy", "macro_f1", "brier",
            "ece", "reliability", "mean_score", "coverage", "width", "forecast_metrics", "classification_metrics",
-           "interval_levels", "class_probabilities"]
+           "interval_levels", "n_classes", "class_probabilities"]
 
 BINS = 10
 """Equal-width probability bins of the calibration error and the reliability diagram."""
@@ -224,10 +224,14 @@ def forecast_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> d
     return out
 
 
+def n_classes(columns: Mapping[str, object]) -> int:
+    """How many class-probability columns ``p0`` .. ``p{C-1}`` there are."""
+    return sum(1 for k in columns if k[:1] == "p" and k[1:].isdigit())
+
+
 def class_probabilities(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """The ``p0`` .. ``p{C-1}`` columns as ``[n, C]``."""
-    n_classes = sum(1 for k in columns if k[:1] == "p" and k[1:].isdigit())
-    return np.stack([np.asarray(columns[f"p{c}"], dtype=np.float64) for c in range(n_classes)], axis=-1)
+    return np.stack([np.asarray(columns[f"p{c}"], dtype=np.float64) for c in range(n_classes(columns))], axis=-1)
 
 
 def classification_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[str, Metric]:

@@ -114,3 +114,30 @@ def test_a_head_and_a_loss_of_different_kinds_are_named_with_the_fix():
         assert kinds.disagreement(_GaussianHead, _Nothing(), _PointLoss) is None
     finally:
         _PointLoss.also_accepts = ()
+
+
+def test_kinds_are_listed_and_shown_like_every_plugin():
+    from click.testing import CliRunner
+
+    from mrframe.cli import cli
+
+    listed = CliRunner().invoke(cli, ["plugins", "--kind", "prediction-kind"])
+    assert listed.exit_code == 0 and "gaussian" in listed.output and "mrframe.prediction_kinds" in listed.output
+    shown = CliRunner().invoke(cli, ["plugins", "show", "zinb", "--kind", "prediction-kind"])  # also a loss
+    assert shown.exit_code == 0 and "config: no keys" in shown.output
+
+
+def test_units_rescaled_per_element_map_quantiles_and_interval_bounds_exactly():
+    units = Units(torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([2.0, 0.5], dtype=torch.float64),
+                  torch.tensor([False, True]))
+    scale = torch.rand(5, 3, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5
+    values = torch.randn(5, 3, 2, dtype=torch.float64)
+    torch.testing.assert_close(units.scaled(scale)(values), units(scale * values))
+    ensemble = torch.randn(5, 3, 2, 4, dtype=torch.float64)
+    torch.testing.assert_close(units.scaled(scale)(ensemble, feature_dim=-2), units(scale.unsqueeze(-1) * ensemble,
+                                                                                   feature_dim=-2))
+    # conformal intervals computed on normalised predictions, mapped back: units(y_hat -/+ h * scale)
+    point = kinds.get("point")
+    half = torch.full((3, 2), 0.7, dtype=torch.float64)
+    columns = point.columns(values / scale, units.scaled(scale), {"halfwidth_50": half, "halfwidth_90": 2 * half})
+    torch.testing.assert_close(columns["lower_90"], units(values - 1.4 * scale))

@@ -76,7 +76,7 @@ def show(name: str, kind: str | None, debug: bool) -> None:
     if doc:
         click.echo("")
         click.echo("  " + doc.replace("\n", "\n  "))
-    rows = describe(cls.Config)
+    rows = describe(cls.Config) if hasattr(cls, "Config") else []  # prediction kinds have no config
     click.echo("")
     if not rows:
         click.echo("config: no keys")

@@ -1,7 +1,7 @@
 """Trivial baselines, built from exactly what the model could see, so a model's metric has a yardstick.
 
-Forecasts (a head whose target source is also an input, read from the sample's own input window, so the
-source's publication lag is respected), each an ensemble ``[B, span, F, M]`` (NaN = no member):
+Forecasts (read from the sample's own window of the target's source, ``Batch.history``, so the source's
+publication lag is respected; anchored targets share them, :mod:`mrframe.data.anchoring`), each an ensemble ``[B, span, F, M]`` (NaN = no member):
 
 * ``persistence`` (``M = 1``): every target step gets the last observed value of its feature in the window;
 * ``seasonal_naive`` (``M = 1``): a target ``k`` steps after the anchor gets the value one season earlier, as
@@ -33,6 +33,8 @@ from mrframe.observed import Observed
 SEASON = {"daily": 7, "monthly": 12}
 MOVING_AVERAGES = {"daily": (7, 28), "monthly": (3, 12)}
 """The moving-average lengths (observed steps) compared with each target resolution."""
+SPREAD = {"daily": 28, "monthly": 12}
+"""How many last observed steps :func:`spread` of a window reads (the scale of normalised conformal scores)."""
 
 
 def target_offsets(target: TargetInfo) -> np.ndarray:
@@ -58,14 +60,14 @@ def last_observed(observed: Observed, columns: np.ndarray, k: int) -> Tensor:
     return out[:, :k].movedim(1, -1)
 
 
-def _over_span(value: Tensor, span: int) -> Tensor:
+def over_span(value: Tensor, span: int) -> Tensor:
     """``value [B, ...]`` repeated along a new span axis: ``[B, span, ...]``."""
     return value.unsqueeze(1).expand(value.shape[0], span, *value.shape[1:])
 
 
 def persistence(observed: Observed, columns: np.ndarray, target: TargetInfo) -> Tensor:
     """``[B, span, (R,) F]``: the last observed value of each feature in the window (NaN if none)."""
-    return _over_span(last_observed(observed, columns, 1)[..., 0], target.span)
+    return over_span(last_observed(observed, columns, 1)[..., 0], target.span)
 
 
 def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) -> Tensor:
@@ -92,8 +94,17 @@ def forecast_baselines(observed: Observed, columns: np.ndarray, target: TargetIn
     out = {"persistence": persistence(observed, columns, target).unsqueeze(-1),
            "seasonal_naive": seasonal_naive(observed, columns, target).unsqueeze(-1)}
     for k in MOVING_AVERAGES[target.resolution]:
-        out[f"moving_average_{k}"] = _over_span(last_observed(observed, columns, k), target.span)
+        out[f"moving_average_{k}"] = over_span(last_observed(observed, columns, k), target.span)
     return out
+
+
+def spread(members: Tensor) -> Tensor:
+    """The standard deviation of the members ``[..., M]`` that are not NaN (NaN with fewer than two)."""
+    valid = ~torch.isnan(members)
+    n = valid.sum(-1)
+    mean = torch.where(valid, members, 0.0).sum(-1) / n.clamp(min=1)
+    variance = torch.where(valid, (members - mean.unsqueeze(-1)).square(), 0.0).sum(-1) / n.clamp(min=1)
+    return torch.where(n >= 2, variance.sqrt(), torch.nan)
 
 
 class MajorityClass:

@@ -24,6 +24,7 @@ from mrframe.data.dataset import BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.data.split import target_steps
 from mrframe.engine.baselines import MajorityClass
+from mrframe.metrics import n_classes
 
 if TYPE_CHECKING:
     from mrframe.engine.evaluate import TaskOutputs
@@ -34,7 +35,7 @@ def class_priors(dataset: WindowDataset, outputs: Mapping[str, TaskOutputs], bat
     counters = {}
     for task, o in outputs.items():
         if o.kind.baselines == "classes":
-            counters[task] = MajorityClass(sum(1 for k in o.columns if k[:1] == "p" and k[1:].isdigit()) or 2)
+            counters[task] = MajorityClass(n_classes(o.columns) or 2)
     if counters:
         for batch in BatchLoader(dataset, batch_size):
             for task, counter in counters.items():
@@ -60,6 +61,9 @@ def compare_with_baselines(outputs: TaskOutputs, majority: MajorityClass | None 
     result = {}
     for name, columns in candidates.items():
         defined = model_finite & _finite(columns, n)
+        if not defined.any():  # nothing to compare on: say so, without a metric warning per metric
+            result[name] = {"elements": 0, "baseline": {}, "model": {}, "beats": False, "skill": math.nan}
+            continue
         target = outputs.target[defined]
         model = outputs.kind.metrics(target, {k: v[defined] for k, v in outputs.columns.items()})
         baseline = outputs.kind.metrics(target, {k: v[defined] for k, v in columns.items()})
@@ -139,22 +143,23 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
         if not t["count"]:
             lines.append(f"{head} {t.get('note', 'no targets')}")
             continue
-        metrics = "  ".join(f"{k} {_number(v)}" for k, v in t["metrics"].items())
+        metrics = "  ".join(f"{k} {number(v)}" for k, v in t["metrics"].items())
         dropped = f"  ({t['dropped']} non-finite predictions dropped)" if t["dropped"] else ""
         lines.append(f"{head} {metrics}{dropped}")
         headline = t["headline"]
         if t.get("strongest") is not None:
             verdict = "beats it" if t["beats_strongest"] else "does NOT beat it"
-            lines.append(f"    skill {_number(t['skill'])} against the strongest baseline, {t['strongest']}: {verdict}")
+            lines.append(f"    skill {number(t['skill'])} against the strongest baseline, {t['strongest']}: {verdict}")
         for name, b in t["baselines"].items():
             if not b["elements"]:
                 lines.append(f"    {name}: undefined on every target")
                 continue
             verdict = "beats" if b["beats"] else "does NOT beat"
-            lines.append(f"    {verdict} {name}: {headline} {_number(b['model'][headline])} vs "
-                         f"{_number(b['baseline'][headline])} on {b['elements']} targets (skill {_number(b['skill'])})")
+            lines.append(f"    {verdict} {name}: {headline} {number(b['model'][headline])} vs "
+                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})")
     return lines
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
+    """A metric as the console shows it (4 significant digits; None and NaN as nan)."""
     return "nan" if value is None or value != value else f"{value:.4g}"

@@ -8,8 +8,7 @@ a non-finite point prediction (left out of every metric). A task's split ``loss`
 its batch losses, in the units the head predicts (a framed task's frame, :mod:`mrframe.data.frames`); framed
 predictions and targets are taken back to the target's units exactly (:meth:`PredictionKind.affine`) before
 anything else. With ``data`` (the run's prepared data), targets, columns and baselines are in the source's
-units (:func:`task_units`); per-epoch validation metrics stay in the target's units. Baselines read each
-sample's window of the target's source (``Batch.history``).
+units (:func:`task_units`); per-epoch validation metrics stay in the target's units.
 
 Kinds with a :meth:`~mrframe.interfaces.PredictionKind.calibrate` step (conformal intervals of point forecasts)
 are calibrated on the validation split (:func:`calibrate`) and their calibrated columns appear on the other splits.
@@ -18,6 +17,7 @@ are calibrated on the validation split (:func:`calibrate`) and their calibrated 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,15 +27,16 @@ import torch
 
 from mrframe.data.dataset import Batch, BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import forecast_baselines
 from mrframe.engine.compare import class_priors, compare_with_baselines, mase, no_targets_reason, summarise
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
 from mrframe.engine.results import write_results
 from mrframe.engine.rundir import RunDirectory
+from mrframe.engine.targets import TaskWindow, task_units
+from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, StepContext, Units
-from mrframe.metrics import Metric
+from mrframe.metrics import Metric, MetricWarning
 from mrframe.observed import Observed, TaskLoss
 from mrframe.scores import ensemble_columns
 
@@ -68,23 +69,13 @@ class TaskOutputs:
         return int((~np.isfinite(prediction)).sum()) if prediction is not None else 0
 
     def metrics(self) -> dict[str, Metric]:
-        return self.kind.metrics(self.target, self.columns)
-
-
-def task_units(data: PreparedData, task: str) -> Units:
-    """How the task's target values map to its source's units (identity for ``units = "raw"``)."""
-    plan = data.targets[task]
-    if plan.info.units == "raw":
-        return Units.identity(plan.info.n_features)
-    return scaling_units(data, plan.info.source, plan.columns)
-
-
-def scaling_units(data: PreparedData, source: str, columns: np.ndarray) -> Units:
-    """The inverse of ``source``'s fitted scaling for the features at ``columns``, as :class:`Units`."""
-    scaling = data.normaliser.scalings[source]
-    return Units(torch.from_numpy(scaling.center[columns].astype(np.float64)),
-                 torch.from_numpy(scaling.scale[columns].astype(np.float64)),
-                 torch.from_numpy(scaling.log1p[columns].astype(bool)))
+        """The kind's metrics; all NaN, and without a warning each, when the split has no target at all (the
+        report says why instead, :func:`mrframe.engine.compare.no_targets_reason`)."""
+        if len(self.target):
+            return self.kind.metrics(self.target, self.columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetricWarning)
+            return self.kind.metrics(self.target, self.columns)
 
 
 def in_target_units(kind: PredictionKind, batch: Batch, task: str, prediction: Any) -> tuple[Any, Observed]:
@@ -123,7 +114,7 @@ def collect(
     model = network.model
     units = {t: task_units(data, t) if data is not None else Units.identity(model.heads[t].target.n_features)
              for t in network.tasks}
-    with_baselines = {t for t in network.tasks if data is not None and model.kinds[t].baselines == "forecast"}
+    windows = {t: TaskWindow.of(data, model.heads[t].target) for t in network.tasks} if data is not None else {}
     parts: dict[str, dict[str, list]] = {t: {} for t in network.tasks}
     loss_sum = dict.fromkeys(network.tasks, 0.0)
     loss_count = dict.fromkeys(network.tasks, 0.0)
@@ -139,18 +130,15 @@ def collect(
             if count > 0:
                 loss_sum[task] += float(result.value) * count
                 loss_count[task] += count
-            kind, to_source = model.kinds[task], units[task].to(device)
+            kind, to_source, window = model.kinds[task], units[task].to(device), windows.get(task)
             prediction, target = in_target_units(kind, batch, task, predictions[task])
             values = target.values.double()
-            columns = kind.columns(prediction, to_source, (calibration or {}).get(task))
+            columns = prediction_columns(kind, prediction, to_source, (calibration or {}).get(task), window, batch)
             columns |= kind.scores(prediction, values, to_source)
             mask = target.mask
             found = {"target": to_source(values)} | {f"column.{k}": v for k, v in columns.items()}
-            if task in with_baselines:
-                info = model.heads[task].target
-                history = batch.history[task]
-                for name, members in forecast_baselines(history, np.arange(info.n_features), info).items():
-                    members = to_source(members, feature_dim=-2)
+            if window is not None and kind.baselines == "forecast":
+                for name, members in window.baselines(batch).items():
                     found |= {f"{name}.{k}": v for k, v in ensemble_columns(members, found["target"]).items()}
             index = torch.nonzero(mask, as_tuple=True)
             found["sample"] = batch.index.to(device)[index[0]]
@@ -185,31 +173,65 @@ def _outputs(kind: PredictionKind, parts: Mapping[str, list], loss_sum: float, l
     )
 
 
+def _normalised(kind: PredictionKind, prediction: Any, scale: torch.Tensor | None) -> tuple[Any, torch.Tensor | None]:
+    """``prediction / scale`` (through the kind's affine map) and the scale used; unscaled when there is no
+    window scale or the kind cannot be rescaled."""
+    if scale is None:
+        return prediction, None
+    try:
+        return kind.affine(prediction, 0.0, 1.0 / scale), scale
+    except PluginError:
+        return prediction, None
+
+
+def prediction_columns(kind: PredictionKind, prediction: Any, to_source: Units,
+                       calibration: Mapping[str, torch.Tensor] | None, window: TaskWindow | None,
+                       batch: Batch) -> dict[str, torch.Tensor]:
+    """The kind's columns of ``prediction``, plus those a calibration adds (intervals), computed in the space it
+    was fitted in: divided by the window's spread when it was normalised (:func:`calibrate`)."""
+    plain = kind.columns(prediction, to_source)
+    if calibration is None:
+        return plain
+    scaled, scale = _normalised(kind, prediction, window.scale(batch) if window is not None else None)
+    units = to_source.scaled(scale) if scale is not None else to_source
+    return plain | {k: v for k, v in kind.columns(scaled, units, calibration).items() if k not in plain}
+
+
 @torch.no_grad()
 def calibrate(network: Network, data: PreparedData, batch_size: int, device: torch.device,
               precision: Precision | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Each task's kind calibrated on the validation split (:meth:`PredictionKind.calibrate`), in the target's
-    units; tasks whose kind has nothing to fit are left out."""
+    units divided by the sample's window spread (:meth:`TaskWindow.scale`) where the target's source is an input
+    and the kind can be rescaled (normalised conformal scores), else in the target's units; tasks whose kind has
+    nothing to fit are left out."""
     dataset = data.datasets["val"]
-    if not len(dataset):
+    kinds = network.model.kinds
+    tasks = [t for t in network.tasks if type(kinds[t]).calibrate is not PredictionKind.calibrate]
+    if not len(dataset) or not tasks:
         return {}
+    windows = {t: TaskWindow.of(data, network.model.heads[t].target) for t in tasks}
     precision = precision or Precision(device.type, None)
     was_training = network.training
     network.eval()
-    kept: dict[str, list] = {t: [] for t in network.tasks}
+    kept: dict[str, list] = {t: [] for t in tasks}
     for batch in BatchLoader(dataset, batch_size):
         batch = batch.to(device)
         with precision.autocast():
             predictions = to_float32(network(batch.inputs, batch.calendar))
-        for task in network.tasks:
-            prediction, target = in_target_units(network.model.kinds[task], batch, task, predictions[task])
-            kept[task].append((prediction, target.values.double(), target.mask))
+        for task in tasks:
+            window = windows[task]
+            prediction, target = in_target_units(kinds[task], batch, task, predictions[task])
+            prediction, scale = _normalised(kinds[task], prediction, window.scale(batch) if window is not None else None)
+            values, mask = target.values.double(), target.mask
+            if scale is not None:
+                values, mask = values / scale, mask & torch.isfinite(scale)
+            kept[task].append((prediction, values, mask))
     network.train(was_training)
     out = {}
     for task, parts in kept.items():
         prediction = _concat([p for p, _, _ in parts])
-        fitted = network.model.kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
-                                                     torch.cat([m for _, _, m in parts]))
+        fitted = kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
+                                       torch.cat([m for _, _, m in parts]))
         if fitted is not None:
             out[task] = fitted
     return out

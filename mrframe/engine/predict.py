@@ -25,8 +25,9 @@ import torch
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import calibrate, in_float64, task_units
+from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
+from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
 
@@ -84,7 +85,8 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
         prediction = in_float64(predictions[task])
         if task in batch.frames:
             prediction = batch.frames[task].decode(kind, prediction)
-        columns = kind.columns(prediction, units.to(device), calibration.get(task))
+        columns = prediction_columns(kind, prediction, units.to(device), calibration.get(task),
+                                     TaskWindow.of(data, info), batch)
         if not columns:
             continue  # a kind without per-value columns (a covariance)
         actual = torch.stack([units(k[task]) if k is not None else torch.full((info.span, info.n_features), torch.nan,

@@ -13,6 +13,8 @@ Layout::
       checkpoints/best.pt        the state of the best epoch (early-stopping monitor)
       nonfinite/step-N.json      non-finite guard reports, with step-N-batch.pt (the batch's tensors)
       evaluation-SPLIT.json      metrics of the best model beside the baselines, per split
+      forecasts-SPLIT.csv        every target of the split with its forecast columns and scores
+      plots/forecasts-SPLIT.png  forecasts against actuals (plus pit-SPLIT.png, reliability-SPLIT.png)
       summary.json               what happened, parameter counts, final metrics, baseline verdicts
 """
 

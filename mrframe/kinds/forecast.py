@@ -3,11 +3,11 @@
 ``point``: a tensor ``[B, S, F]``. With a calibration (:meth:`Point.calibrate`, fitted on the validation split)
 its columns hold **split-conformal** central intervals: for each horizon step ``s`` and feature ``f``, the
 half-width at level ``L`` is the ``ceil((n + 1) L / 100)``-th smallest absolute validation residual
-``|y - y_hat|`` of the ``n`` observed validation targets at ``(s, f)``, in the target's (normalised) units, and the
-interval ``[y_hat - h, y_hat + h]`` is mapped to the source's units. If validation and test residuals are
-exchangeable, a new target falls inside with probability at least ``L`` % (and below ``L + 100 / (n + 1)`` %).
-Forecasts whose errors grow after the validation period (a regime shift) break that assumption: the coverage
-then falls short, and ``evaluate`` shows by how much. With too few residuals (``ceil((n + 1) L / 100) > n``) the
+``|y - y_hat|`` of the ``n`` observed validation targets at ``(s, f)``, and the interval is
+``[y_hat - h, y_hat + h]`` mapped to the source's units. The engine calibrates on residuals divided by each
+sample's window spread (normalised scores, :func:`mrframe.engine.evaluate.calibrate`) and scales the half-width
+back the same way. If validation and test scores are exchangeable, a new target falls inside with probability at
+least ``L`` % (and below ``L + 100 / (n + 1)`` %); with too few residuals (``ceil((n + 1) L / 100) > n``) the
 interval is infinite.
 
 ``gaussian``: ``{"mean", "log_var"}``, the variance read as ``exp(log_var)`` as given. Closed-form CRPS when the

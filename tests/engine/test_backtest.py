@@ -43,7 +43,8 @@ def test_a_killed_backtest_resumes_and_aggregates(tiny_spec, tmp_path):
     os.close(lock)
     assert not (out / "fold-02" / "summary.json").is_file()
 
-    resumed = subprocess.run(_mrframe("backtest", "--resume", str(out), "--jobs", "2"), capture_output=True, text=True)
+    # the same command again continues it (its plan matches), as a requeued cluster job would
+    resumed = subprocess.run(command[:-1] + ["2"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "next [point], mean ± sd over 2 of 2 folds" in resumed.stdout
     for fold in ("fold-01", "fold-02"):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mrframe.engine.backtest.runner import Backtest
+from mrframe.engine.compare import number
 from mrframe.engine.evalplots import plot_forecasts, plot_skill
 from mrframe.engine.files import atomic_write
 from mrframe.engine.rundir import RunDirectory
@@ -134,13 +135,9 @@ def lines(summary: Mapping[str, Any], folds: int) -> list[str]:
         width = max((len(n) for n in t["baselines"]), default=0)
         for name, b in t["baselines"].items():
             out.append(f"  {name:<{width}}  {headline} {_pm(b[headline])}  model wins {b['wins']}/"
-                       f"{b['wins'] + b['losses']}  mean skill {_number(b['mean_skill'])}")
+                       f"{b['wins'] + b['losses']}  mean skill {number(b['mean_skill'])}")
     return out
 
 
 def _pm(stats: Mapping[str, float]) -> str:
-    return f"{_number(stats['mean'])} ± {_number(stats['std'])}" if stats["folds"] > 1 else _number(stats["mean"])
-
-
-def _number(value: float | None) -> str:
-    return "nan" if value is None or value != value else f"{value:.4g}"
+    return f"{number(stats['mean'])} ± {number(stats['std'])}" if stats["folds"] > 1 else number(stats["mean"])

@@ -13,9 +13,11 @@ Layout::
 Each fold is trained by ``python -m mrframe run --run-dir FOLD`` (``--resume FOLD`` once it has a checkpoint),
 so a fold is resumable exactly like any run and a killed backtest resumes where it stopped: finished folds are
 skipped, interrupted ones resume from their last checkpoint. With ``jobs`` processes at once each gets
-``max(1, cores // jobs)`` threads (``OMP_NUM_THREADS``), so two folds never fight over two cores. A fold process
+``max(1, cores // jobs)`` threads (``OMP_NUM_THREADS``; fewer if the caller's ``OMP_NUM_THREADS`` says so), so
+two folds never fight over two cores. A fold process
 holds an exclusive lock on ``FOLD/.lock`` while it runs (inherited from the launcher, so it lasts as long as the
-process), and dies with its launcher (Linux: ``PR_SET_PDEATHSIG``, SIGTERM: it writes a checkpoint first).
+process), and stops with its launcher: Ctrl-C sends it one SIGTERM, and a launcher killed outright takes it along
+(Linux: ``PR_SET_PDEATHSIG``); either way it finishes its optimizer step and writes a checkpoint first.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ class Backtest:
 
     path: pathlib.Path
     folds: tuple[Fold, ...]
-    options: dict[str, Any]
 
     @property
     def spec(self) -> pathlib.Path:
@@ -115,7 +116,7 @@ def load(path: pathlib.Path) -> Backtest:
     plan = json.loads((path / PLAN).read_text())
     folds = tuple(Fold(f["index"], _date(f["train_from"]), _date(f["val_from"]), _date(f["test_from"]),
                        _date(f["until"])) for f in plan["folds"])
-    return Backtest(path, folds, plan["options"])
+    return Backtest(path, folds)
 
 
 def _date(text: str | None) -> dt.date | None:
@@ -134,9 +135,12 @@ def prepare_fold(backtest: Backtest, fold: Fold) -> RunDirectory:
 
 
 def threads_per_fold(jobs: int) -> int:
-    """CPU threads for each of ``jobs`` concurrent fold processes."""
+    """CPU threads for each of ``jobs`` concurrent fold processes: the cores split between them, and no more
+    than ``OMP_NUM_THREADS`` when the caller set it (small models often run fastest on one thread)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // jobs)
+    threads = max(1, cores // jobs)
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(limit)) if limit.isdigit() and int(limit) > 0 else threads
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -165,8 +169,9 @@ def _start(backtest: Backtest, fold: Fold, threads: int, debug: bool) -> _Runnin
     command = [sys.executable, "-m", "mrframe", "run", how, str(run.path)] + (["--debug"] if debug else [])
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     log = open(run.path / "console.log", "a", encoding="utf-8")  # noqa: SIM115 - closed when the fold ends
+    # a session of its own: a Ctrl-C reaches the launcher only, which then sends each fold one SIGTERM
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(lock,),
-                               preexec_fn=_die_with_parent)
+                               preexec_fn=_die_with_parent, start_new_session=True)
     return _Running(fold, process, lock, log, time.perf_counter())
 
 
@@ -180,6 +185,8 @@ def run_folds(backtest: Backtest, folds: Sequence[Fold], jobs: int, debug: bool 
     """Run the folds that are not done, ``jobs`` at a time; returns each run fold's exit status (a fold
     locked by another process is skipped with status None). Ctrl-C stops every fold (each writes a checkpoint)."""
     pending = [f for f in folds if backtest.state(f) != "done"]
+    if jobs > 1:  # the latest origins first: they train on the most data, so no long fold ends the run alone
+        pending.sort(key=lambda f: f.test_from, reverse=True)
     threads = threads_per_fold(min(jobs, max(len(pending), 1)))
     running: list[_Running] = []
     statuses: dict[int, int | None] = {}
