@@ -1,7 +1,8 @@
 """The generic assembled model: one encoder per input source -> fusion blocks in spec order -> heads.
 
 Before the first fusion block, the streams of each resolution are combined by a presence-weighted mean over
-sources (:func:`combine_streams`); fusion blocks replace that combination with something better.
+sources (:func:`combine_streams`); fusion blocks replace that combination with something better. In training,
+``[model] source_dropout`` hides whole sources of a sample first (:mod:`mrframe.source_dropout`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mrframe import kinds
 from mrframe.errors import PluginError
 from mrframe.interfaces import ModelInfo, PredictionKind, SourceInfo, TargetInfo
 from mrframe.observed import Calendar, Observed, State, Stream
+from mrframe.source_dropout import SourceDropout
 from mrframe.spec import Spec
 
 
@@ -68,8 +70,10 @@ class AssembledModel(nn.Module):
         )
         self.kinds: dict[str, PredictionKind] = {task: _kind(task, spec.heads[task].component) for task in targets}
         self._resolution = {name: info.resolution for name, info in inputs.items()}
+        self.source_dropout = SourceDropout(spec.model.source_dropout)
 
     def forward(self, inputs: Mapping[str, Observed], calendar: Calendar) -> dict[str, Any]:
+        inputs = self.source_dropout(inputs)
         streams = {name: encoder(inputs[name], calendar) for name, encoder in self.encoders.items()}
         state = State(
             daily=combine_streams([s for n, s in streams.items() if self._resolution[n] == "daily"]),

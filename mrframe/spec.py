@@ -24,6 +24,7 @@ import tomli_w
 
 from mrframe import registry
 from mrframe.config import CliText, field, join_path, show_value, structure, unstructure
+from mrframe.data import anchoring
 from mrframe.data.config import DataConfig
 from mrframe.engine.config import TrainConfig
 from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
@@ -55,6 +56,10 @@ class ModelConfig:
     """Settings shared by every block of the assembled model."""
 
     d_model: int = field(64, "width of every stream", min=1)
+    source_dropout: float = field(
+        0.0, "training only: hide each input source of each sample with this probability (through its mask, "
+             "mrframe.source_dropout)", min=0.0, max=0.9,
+    )
 
 
 @attrs.frozen
@@ -68,10 +73,16 @@ class TargetSpec:
     units: Literal["normalised", "raw"] = field(
         "normalised", "target values as the model's inputs are scaled, or raw (counts for ZINB, class ids for labels)"
     )
+    anchor: str = field(
+        "none", "predict a correction to this baseline of the sample's own window: persistence, seasonal_naive, "
+                "moving_average:K or none (mrframe.data.anchoring)", check=anchoring.problem,
+    )
 
     def problems(self) -> Iterable[tuple[str, str]]:
         if self.span > max(self.horizon, 1):
             yield "span", f"must not exceed the horizon ({self.horizon}), got {self.span}"
+        if self.anchor != "none" and self.units != "normalised":
+            yield "anchor", "only targets with units = \"normalised\" can be anchored (raw counts and class ids cannot)"
 
 
 @attrs.frozen(eq=False)

@@ -1,7 +1,8 @@
 """Trivial baselines, built from exactly what the model could see, so a model's metric has a yardstick.
 
-Forecasts (a head whose target source is also an input, read from the sample's own input window, so the
-source's publication lag is respected), each an ensemble ``[B, span, F, M]`` (NaN = no member):
+Forecasts (read from the sample's own window of the target's source, ``Batch.history``, so the source's
+publication lag is respected; anchored targets share them, :mod:`mrframe.data.anchoring`), each an ensemble
+``[B, span, F, M]`` (NaN = no member):
 
 * ``persistence`` (``M = 1``): every target step gets the last observed value of its feature in the window;
 * ``seasonal_naive`` (``M = 1``): a target ``k`` steps after the anchor gets the value one season earlier, as

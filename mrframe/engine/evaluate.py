@@ -5,7 +5,9 @@ Everything a task's predictions mean comes from its :class:`~mrframe.interfaces.
 ``prediction_kind``): its prediction columns and per-element scores, gathered over the observed targets of the
 split, and its metrics over them. ``count`` is the number of observed targets and ``dropped`` how many of them had
 a non-finite point prediction (left out of every metric). A task's split ``loss`` is the count-weighted mean of
-its batch losses. With ``data`` (the run's prepared data), targets, columns and baselines are in the source's
+its batch losses, in the units the head predicts (a framed task's frame, :mod:`mrframe.data.frames`); framed
+predictions and targets are taken back to the target's units exactly (:meth:`PredictionKind.affine`) before
+anything else. With ``data`` (the run's prepared data), targets, columns and baselines are in the source's
 units (:func:`task_units`); per-epoch validation metrics stay in the target's units.
 
 Kinds with a :meth:`~mrframe.interfaces.PredictionKind.calibrate` step (conformal intervals of point forecasts)
@@ -37,7 +39,7 @@ from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, StepContext, Units
 from mrframe.metrics import Metric, MetricWarning
-from mrframe.observed import TaskLoss
+from mrframe.observed import Observed, TaskLoss
 from mrframe.scores import ensemble_columns
 
 LOCATORS = ("sample", "step", "feature", "region")
@@ -76,6 +78,15 @@ class TaskOutputs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetricWarning)
             return self.kind.metrics(self.target, self.columns)
+
+
+def in_target_units(kind: PredictionKind, batch: Batch, task: str, prediction: Any) -> tuple[Any, Observed]:
+    """A task's prediction (in float64) and target in the target's units: a framed task's are taken back from
+    its frame (:mod:`mrframe.data.frames`), any other's are as they are."""
+    prediction, frame = in_float64(prediction), batch.frames.get(task)
+    if frame is None:
+        return prediction, batch.targets[task]
+    return frame.decode(kind, prediction), frame.decode_target(batch.targets[task])
 
 
 def in_float64(prediction: Any) -> Any:
@@ -122,7 +133,8 @@ def collect(
                 loss_sum[task] += float(result.value) * count
                 loss_count[task] += count
             kind, to_source, window = model.kinds[task], units[task].to(device), windows.get(task)
-            prediction, values = in_float64(predictions[task]), target.values.double()
+            prediction, target = in_target_units(kind, batch, task, predictions[task])
+            values = target.values.double()
             columns = prediction_columns(kind, prediction, to_source, (calibration or {}).get(task), window, batch)
             columns |= kind.scores(prediction, values, to_source)
             mask = target.mask
@@ -210,9 +222,9 @@ def calibrate(network: Network, data: PreparedData, batch_size: int, device: tor
             predictions = to_float32(network(batch.inputs, batch.calendar))
         for task in tasks:
             window = windows[task]
-            prediction, scale = _normalised(kinds[task], in_float64(predictions[task]),
-                                            window.scale(batch) if window is not None else None)
-            values, mask = batch.targets[task].values.double(), batch.targets[task].mask
+            prediction, target = in_target_units(kinds[task], batch, task, predictions[task])
+            prediction, scale = _normalised(kinds[task], prediction, window.scale(batch) if window is not None else None)
+            values, mask = target.values.double(), target.mask
             if scale is not None:
                 values, mask = values / scale, mask & torch.isfinite(scale)
             kept[task].append((prediction, values, mask))

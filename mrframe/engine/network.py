@@ -94,13 +94,17 @@ class Objective(nn.Module):
 def build_network(spec: Spec, data: PreparedData, device: torch.device) -> Network:
     """The model, losses and weighting policy the spec describes, initialised from ``run.seed`` (which seeds
     every generator: :func:`seed_everything`); a head and a loss of different prediction kinds are refused
-    (:func:`mrframe.kinds.head_problems`)."""
+    (:func:`mrframe.kinds.head_problems`), and so is a framed task whose kind cannot be rescaled
+    (:meth:`Framing.problems`)."""
     problems = kinds.head_problems(spec)
     if problems:
         raise SpecError(problems, source=str(spec.path) if spec.path else None)
     seed_everything(spec.run.seed)
     targets = data.target_infos
     model = AssembledModel(spec, data.inputs, targets)
+    problems = data.framing.problems(model.kinds)  # a framed task's kind must be able to go back
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
     losses = nn.ModuleDict(
         {task: spec.heads[task].loss.cls(spec.heads[task].loss.config, info) for task, info in targets.items()}
     )

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
@@ -62,7 +61,8 @@ def known_targets(data: PreparedData, day: int) -> dict[str, torch.Tensor] | Non
         where = np.flatnonzero(dataset.anchors == day)
         if len(where):
             batch = dataset.batch(where[:1])
-            return {t: torch.where(o.mask, o.values, torch.nan)[0].double() for t, o in batch.targets.items()}
+            targets = {t: batch.frames[t].decode_target(o) if t in batch.frames else o for t, o in batch.targets.items()}
+            return {t: torch.where(o.mask, o.values, torch.nan)[0].double() for t, o in targets.items()}
     return None
 
 
@@ -71,10 +71,8 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
             batch_size: int = 64) -> pd.DataFrame:
     """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
     days = anchor_indices(data, dates)
-    like = data.datasets["train"]  # the same input sources and windows, no targets (they may lie beyond the data)
-    inputs_only = WindowDataset(like.timeline, like.sources, like.inputs, {}, days, like.daily_window,
-                                like.monthly_window)
-    batch = inputs_only.batch(np.arange(len(days))).to(device)
+    # the same inputs, windows and frames; no targets (they may lie beyond the data)
+    batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False).to(device)
     calibration = calibrate(network, data, batch_size, device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))
@@ -83,9 +81,12 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
     frames = []
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
-        units = task_units(data, task)
-        columns = prediction_columns(network.model.kinds[task], in_float64(predictions[task]), units.to(device),
-                                     calibration.get(task), TaskWindow.of(data, info), batch)
+        units, kind = task_units(data, task), network.model.kinds[task]
+        prediction = in_float64(predictions[task])
+        if task in batch.frames:
+            prediction = batch.frames[task].decode(kind, prediction)
+        columns = prediction_columns(kind, prediction, units.to(device), calibration.get(task),
+                                     TaskWindow.of(data, info), batch)
         if not columns:
             continue  # a kind without per-value columns (a covariance)
         actual = torch.stack([units(k[task]) if k is not None else torch.full((info.span, info.n_features), torch.nan,

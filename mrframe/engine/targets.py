@@ -1,10 +1,11 @@
-"""A task's values in the source's units, and its source's input window: what evaluation reads besides the
+"""A task's values in the source's units, and its history window: what evaluation reads besides the
 predictions.
 
 * :func:`task_units`: the map from the task's target units to its source's (:class:`~mrframe.units.Units`);
-* :class:`TaskWindow`: where the target's features sit in its source's input window, from which the forecast
-  baselines (:mod:`mrframe.engine.baselines`) and the scale of normalised conformal scores are read, so both use
-  exactly what the model could see when the forecast was issued.
+* :class:`TaskWindow`: the task's history window (its source's window at its features, ``Batch.history``), from
+  which the forecast baselines (:mod:`mrframe.engine.baselines`) and the scale of normalised conformal scores are
+  read, so both use exactly what the model could see when the forecast was issued, whatever the model's inputs
+  (window-scaled, reduced, or no input at all).
 """
 
 from __future__ import annotations
@@ -41,34 +42,29 @@ SCALE_FLOOR = 1e-3
 
 @attrs.frozen(eq=False)
 class TaskWindow:
-    """Where a task's target features sit in its source's input window (``columns``), and how window values
-    (normalised input units) map to the source's units and to the target's (None: they are the target's)."""
+    """A task's history window (``Batch.history``: the window of its source at its features, in the target's
+    units, as the sample sees it) and how its values map to the source's units."""
 
     info: TargetInfo
-    columns: np.ndarray
     to_source: Units
-    to_target: Units | None
+
+    @property
+    def columns(self) -> np.ndarray:
+        return np.arange(self.info.n_features)
 
     @classmethod
-    def of(cls, data: PreparedData, info: TargetInfo) -> TaskWindow | None:
-        """None when the target's source is no input or the model sees it reduced (filtered, PCA)."""
-        features = data.inputs[info.source].features if info.source in data.inputs else ()
-        if not set(info.features) <= set(features) or info.source not in data.normaliser.scalings:
-            return None
-        to_source = scaling_units(data, info.source, data.targets[info.task].columns)
-        return cls(info, np.asarray([features.index(f) for f in info.features]), to_source,
-                   to_source if info.units == "raw" else None)
+    def of(cls, data: PreparedData, info: TargetInfo) -> TaskWindow:
+        return cls(info, task_units(data, info.task))
 
     def baselines(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Every forecast baseline (:mod:`mrframe.engine.baselines`) as an ensemble in the source's units."""
         to_source = self.to_source.to(batch.index.device)
+        history = batch.history[self.info.task]
         return {name: to_source(members, feature_dim=-2)
-                for name, members in forecast_baselines(batch.inputs[self.info.source], self.columns, self.info).items()}
+                for name, members in forecast_baselines(history, self.columns, self.info).items()}
 
     def scale(self, batch: Batch) -> torch.Tensor:
         """``[B, span, F]``: the spread of each feature's last observed values in the window (target units, at
         least :data:`SCALE_FLOOR`; NaN with fewer than two), the scale of normalised conformal scores."""
-        members = last_observed(batch.inputs[self.info.source], self.columns, SPREAD[self.info.resolution])
-        if self.to_target is not None:
-            members = self.to_target.to(members.device)(members, feature_dim=-2)
+        members = last_observed(batch.history[self.info.task], self.columns, SPREAD[self.info.resolution])
         return over_span(spread(members).clamp(min=SCALE_FLOOR), self.info.span)
