@@ -37,6 +37,7 @@ from mrframe.errors import Problem, did_you_mean
 __all__ = [
     "CliText",
     "FieldInfo",
+    "NoConfig",
     "field",
     "structure",
     "unstructure",
@@ -83,6 +84,11 @@ def field(
     if factory is not None:
         return attrs.field(factory=factory, metadata=metadata, validator=validate)
     return attrs.field(default=default, metadata=metadata, validator=validate)
+
+
+@attrs.frozen
+class NoConfig:
+    """The options of a plugin that takes none (a hook plugin without a ``Config``): any key is unknown."""
 
 
 def _bounds_problem(attribute: attrs.Attribute, value: Any) -> str | None:

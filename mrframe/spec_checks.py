@@ -2,13 +2,12 @@
 
 Each table is first validated on its own (:func:`mrframe.config.structure`); these checks need several tables:
 
-* a head and its loss agree on the prediction kind (:meth:`Head.predicts <mrframe.interfaces.Head.predicts>`
-  against :meth:`Loss.accepted_kinds <mrframe.interfaces.Loss.accepted_kinds>`) and on the target's units
-  (``Head.target_units``, :meth:`Loss.accepted_units <mrframe.interfaces.Loss.accepted_units>`);
+* a head and its loss agree on the prediction kind (:func:`mrframe.kinds.disagreement`, the check the model
+  builder runs too), the head takes the target's units (``Head.target_units``) and the loss can use the target
+  table (:meth:`Loss.target_problems <mrframe.interfaces.Loss.target_problems>`: units, span, features);
 * a head, its loss and its target source agree on the number of classes wherever they declare one
   (``declared_classes``);
 * the weighting policy can be built for the spec's tasks (it checks e.g. that its priors name existing tasks);
-* every ``[run] hooks`` name loads and registers;
 * the run's name can name a folder, and the model fits in memory (:func:`memory_estimate`, a lower bound).
 """
 
@@ -21,9 +20,9 @@ from typing import Any
 
 import attrs
 
-from mrframe import registry
+from mrframe import kinds
 from mrframe.config import join_path, run_name_problem
-from mrframe.errors import MrframeError, Problem
+from mrframe.errors import Problem
 
 __all__ = ["spec_problems", "MemoryEstimate", "memory_estimate"]
 
@@ -68,37 +67,23 @@ def _run_problems(run: Any, path: pathlib.Path | None) -> Iterable[Problem]:
         if message:
             yield Problem("run.name", f"not set, so the spec file's name names the run, but it {message}; set "
                                       "[run] name")
-    for i, name in enumerate(run.hooks):
-        try:
-            from mrframe.hooks import plugin_manager
-
-            plugin_manager(named=[name])
-        except MrframeError as error:
-            yield Problem(join_path(join_path("run", "hooks"), i), str(error))
-        except Exception as error:  # noqa: BLE001 - pluggy refuses hook implementations with wrong signatures
-            yield Problem(join_path(join_path("run", "hooks"), i),
-                          f"hook plugin '{name}' cannot be registered: {' '.join(str(error).split())}")
 
 
 def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:
     path = join_path("heads", task)
     head_cls, loss_cls = head.component.cls, head.loss.cls
-    kind = head_cls.predicts(head.component.config)
-    if kind is not None and kind not in loss_cls.accepted_kinds():
-        takes = " or ".join(f"'{k}'" for k in loss_cls.accepted_kinds())
-        yield Problem(join_path(join_path(path, "loss"), "plugin"),
-                      f"loss '{head.loss.plugin}' takes {takes} predictions, but head '{head.component.plugin}' "
-                      f"predicts '{kind}'{_losses_for(kind)}")
-    for message in loss_cls.target_problems(head.loss.config, head.target):
-        yield Problem(join_path(path, "target"), f"loss '{head.loss.plugin}': {message}")
-    units = head.target.units
-    for what, name, accepted in (("head", head.component.plugin, head_cls.target_units),
-                                 ("loss", head.loss.plugin, loss_cls.accepted_units(head.loss.config))):
-        if units not in accepted:
-            yield Problem(join_path(join_path(path, "target"), "units"),
-                          f"{what} '{name}' needs targets in units \"{accepted[0]}\", got \"{units}\": set "
-                          f"{path}.target.units = \"{accepted[0]}\"")
-            break
+    why = kinds.disagreement(head_cls, head.component.config, loss_cls, f"head '{head.component.plugin}'",
+                             f"loss '{head.loss.plugin}'")
+    if why is not None:
+        yield Problem(join_path(path, "loss"), why)
+    units, accepted = head.target.units, head_cls.target_units
+    if units not in accepted:
+        yield Problem(join_path(join_path(path, "target"), "units"),
+                      f"head '{head.component.plugin}' needs targets in units \"{accepted[0]}\", got \"{units}\": set "
+                      f"{path}.target.units = \"{accepted[0]}\"")
+    else:
+        for message in loss_cls.target_problems(head.loss.config, head.target):
+            yield Problem(join_path(path, "target"), f"loss '{head.loss.plugin}': {message}")
     declared = {
         f"head '{head.component.plugin}'": head_cls.declared_classes(head.component.config),
         f"loss '{head.loss.plugin}'": loss_cls.declared_classes(head.loss.config),
@@ -109,18 +94,6 @@ def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:
     if len(set(known.values())) > 1:
         listed = ", ".join(f"{who} {n}" for who, n in known.items())
         yield Problem(path, f"the number of classes disagrees: {listed}; make them equal")
-
-
-def _losses_for(kind: str) -> str:
-    """`` (losses that take 'kind': a, b)``, from the installed loss plugins."""
-    fitting = []
-    for name in registry.names("loss"):
-        try:
-            if kind in registry.load("loss", name).accepted_kinds():
-                fitting.append(name)
-        except MrframeError:
-            continue
-    return f" (losses that take '{kind}': {', '.join(fitting)})" if fitting else ""
 
 
 def _weighting_problems(weighting: Any, tasks: tuple[str, ...]) -> Iterable[Problem]:

@@ -33,7 +33,7 @@ def problems(*overrides: str, spec: pathlib.Path = MINIMAL) -> list[str]:
     ("model.d_model=99999999999999999999", 'model.d_model: expected an integer, got "99999999999999999999"'),
 ])
 def test_nan_and_inf_in_float_fields_are_refused(override, expected):
-    assert problems(override) == [expected]
+    assert problems(override, spec=HAN) == [expected]
 
 
 def test_nan_and_inf_in_plugin_tables_too(tmp_path):
@@ -72,11 +72,12 @@ def test_set_into_a_scalar_and_deep_nesting_are_one_line_each(tmp_path):
 
 def test_head_and_loss_of_different_prediction_kinds():
     lines = problems("heads.next_week.loss.plugin=gaussian-nll")
-    assert lines == ["heads.next_week.loss.plugin: loss 'gaussian-nll' takes 'gaussian' predictions, but head "
-                     "'regression' predicts 'point' (losses that take 'point': masked-mae, masked-mse)"]
+    assert lines == ["heads.next_week.loss: loss 'gaussian-nll' takes 'gaussian' predictions, but head 'regression' "
+                     "predicts 'point': choose a loss for 'point' predictions (masked-mae, masked-mse) or a head "
+                     "(setting) that predicts 'gaussian'"]
     lines = problems("heads.regime.loss.plugin=zinb", spec=HAN)
-    assert lines[0].startswith("heads.regime.loss.plugin: loss 'zinb' takes 'zinb' predictions, but head "
-                               "'classification' predicts 'classes' (losses that take 'classes': cross-entropy, focal")
+    assert lines[0].startswith("heads.regime.loss: loss 'zinb' takes 'zinb' predictions, but head 'classification' "
+                               "predicts 'classes': choose a loss for 'classes' predictions (cross-entropy, focal")
 
 
 def test_a_loss_that_needs_raw_units_on_a_normalised_target():
@@ -104,12 +105,12 @@ def test_empty_feature_lists_and_missing_input_files():
     assert problems("heads.next_week.target.features=[]") == [
         "heads.next_week.target.features: must list at least 1 item, got []"]
     assert problems("sources.equipment.features=[]") == ["sources.equipment.features: must list at least 1 item, got []"]
-    assert problems("sources.sentinel.path=nowhere.csv")[0] == (
+    assert problems("sources.sentinel.path=nowhere.csv", spec=HAN)[0] == (
         f'sources.sentinel.path: no such file or folder: "{EXAMPLES / "nowhere.csv"}"')
 
 
 def test_an_encoder_of_the_other_resolution_and_a_loss_that_cannot_use_the_target():
-    assert problems("encoders.sentinel.plugin=daily-transformer") == [
+    assert problems("encoders.sentinel.plugin=daily-transformer", spec=HAN) == [
         "encoders.sentinel.plugin: 'daily-transformer' takes daily sources only, but source 'sentinel' is monthly"]
     lines = problems("heads.next_week.plugin=covariance", "heads.next_week.loss.plugin=eigh-covariance")
     assert lines == ["heads.next_week.target: loss 'eigh-covariance': span must be at least min_observed = 2 "
@@ -118,7 +119,7 @@ def test_an_encoder_of_the_other_resolution_and_a_loss_that_cannot_use_the_targe
 
 @pytest.mark.parametrize(("override", "key"), [
     ("model.d_model=100000", "model.d_model"),
-    ("data.monthly_window=1000000000", "data.monthly_window"),
+    ("data.daily_window=1000000000", "data.daily_window"),
     ("train.batch_size=1000000000", "train.batch_size"),
     ("encoders.equipment.layers=100000000", "data.daily_window"),
 ])

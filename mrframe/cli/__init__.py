@@ -2,8 +2,9 @@
 
 Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
 status 2; a training stopped by the non-finite guard prints its report's paragraph on its own line and exits
-with status 3; ``--debug`` (anywhere on the command line) shows the traceback too. Warnings are printed once
-per message as ``warning: ...``, without the source line that raised them.
+with status 3; other errors with a message for the user (a full disk) exit with their own status
+(:data:`EXIT_STATUSES`). ``--debug`` (anywhere on the command line) shows the traceback too. Warnings are
+printed once per message as ``warning: ...``, without the source line that raised them.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from typing import Any
 
 import click
 
+from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
+from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
 from mrframe.cli.validate import validate
-from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, MrframeError
+from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_STORAGE, MrframeError
 
 EXIT_STATUSES = f"""\b
 Exit status:
   0    success
-  1    diagnose: some sample is not finite
+  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept), or
+       diagnose: some sample is not finite
   {EXIT_BAD_INPUT}    bad input: a spec, a data file or an argument (one line per problem)
   {EXIT_NONFINITE}    training stopped on a non-finite loss or gradient (the guard's report is printed)
   130  interrupted (Ctrl-C; `mrframe run --resume RUN_DIR` continues)
@@ -55,6 +59,8 @@ cli.add_command(data)
 cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(diagnose)
+cli.add_command(new)
+cli.add_command(backtest)
 
 
 def main(argv: list[str] | None = None) -> None:

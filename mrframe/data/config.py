@@ -1,10 +1,12 @@
 """The ``[data]`` section of a spec: windows, the temporal split and the fitted preprocessing.
 
-Preprocessing is set for every source at once (``normalise``, ``log1p_counts``, ``correlation_filter``) and
-can be changed for one source in ``[data.preprocess.NAME]`` (its keys default to the ``[data]`` ones)::
+Preprocessing is set for every source at once (``normalise``, ``log1p_counts``, ``correlation_filter``,
+``window_scaling``) and can be changed for one source in ``[data.preprocess.NAME]`` (its keys default to the
+``[data]`` ones)::
 
     [data]
     normalise = "zscore"
+    window_scaling = "robust"   # each sample relative to its own window (mrframe.data.window_scaling)
     correlation_filter = 0.98
 
     [data.preprocess.equipment]
@@ -21,6 +23,7 @@ from typing import Literal
 import attrs
 
 from mrframe.config import field
+from mrframe.data.window_scaling import WindowScaling
 
 
 @attrs.frozen
@@ -76,6 +79,8 @@ class SourcePreprocessing:
     extremes: Extremes | None = field(None, "what to do with extreme values (default: data.extremes)")
     extreme_threshold: float | None = field(None, "robust spreads that make a value extreme (default: "
                                                   "data.extreme_threshold)", min=1.0)
+    window_scaling: WindowScaling | None = field(None, "per-sample scaling by the sample's own window "
+                                                       "(default: data.window_scaling)")
 
 
 @attrs.frozen
@@ -88,6 +93,7 @@ class ResolvedPreprocessing:
     pca: int | float | None
     extremes: Extremes = "mask"
     extreme_threshold: float = 1000.0
+    window_scaling: WindowScaling = "none"
 
 
 @attrs.frozen
@@ -106,6 +112,15 @@ class DataConfig:
     )
     extremes: Extremes = field("mask", EXTREMES_DOC)
     extreme_threshold: float = field(1000.0, THRESHOLD_DOC, min=1.0)
+    window_scaling: WindowScaling = field(
+        "none", "scale each sample's window of a source (and the targets cut from that source) by the center and "
+                "spread of its own observed values, after the training-period scaling: zscore (mean, std), robust "
+                "(median, IQR) or none",
+    )
+    window_min_spread: float = field(
+        0.1, "smallest window spread, in training-scaled units: a flatter window is divided by this instead",
+        min=1e-6,
+    )
     preprocess: dict[str, SourcePreprocessing] = field(
         factory=dict, doc="per-source changes to the preprocessing: [data.preprocess.SOURCE]"
     )
@@ -120,4 +135,5 @@ class DataConfig:
             pca=own.pca,
             extremes=own.extremes if own.extremes is not None else self.extremes,
             extreme_threshold=own.extreme_threshold if own.extreme_threshold is not None else self.extreme_threshold,
+            window_scaling=own.window_scaling if own.window_scaling is not None else self.window_scaling,
         )

@@ -5,9 +5,12 @@ A prediction anchored on day ``a`` uses exactly the inputs a training sample anc
 targets lie beyond the data. Where the targets of ``a`` are known (``a`` is a sample of some split), the table
 also holds the actual values.
 
-Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted),
-``feature``, ``prediction`` (point tasks: the point forecast; binary: P(class 1); multi-class: the most likely
-class), ``probability`` (multi-class: of that class) and ``actual``.
+Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted), ``feature``,
+then the prediction columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`):
+``prediction`` (the point forecast; classification: the most likely class) and, as the kinds give them,
+``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads,
+calibrated on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a
+task's kind does not give is empty for its rows. Last: ``actual``.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import as_scores, task_kind
+from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
+from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
 
-COLUMNS = ["anchor", "task", "target_date", "feature", "prediction", "probability", "actual"]
+KEYS = ["anchor", "task", "target_date", "feature"]
 
 
 def anchor_indices(data: PreparedData, dates: Sequence[dt.date]) -> np.ndarray:
@@ -52,48 +55,47 @@ def target_dates(anchor: np.datetime64, info: TargetInfo) -> list[str]:
     return [str((month + int(k)).astype("datetime64[D]")) for k in offsets]
 
 
-def known_targets(data: PreparedData, day: int) -> dict[str, np.ndarray] | None:
+def known_targets(data: PreparedData, day: int) -> dict[str, torch.Tensor] | None:
     """Each task's target ``[span, F]`` (NaN where unobserved, target units) if ``day`` anchors a sample."""
     for dataset in data.datasets.values():
         where = np.flatnonzero(dataset.anchors == day)
         if len(where):
             batch = dataset.batch(where[:1])
-            return {t: torch.where(o.mask, o.values, torch.nan)[0].double().numpy() for t, o in batch.targets.items()}
+            targets = {t: batch.frames[t].decode_target(o) if t in batch.frames else o for t, o in batch.targets.items()}
+            return {t: torch.where(o.mask, o.values, torch.nan)[0].double() for t, o in targets.items()}
     return None
 
 
 @torch.no_grad()
-def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device) -> pd.DataFrame:
+def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device,
+            batch_size: int = 64) -> pd.DataFrame:
     """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
     days = anchor_indices(data, dates)
-    like = data.datasets["train"]  # the same input sources and windows, no targets (they may lie beyond the data)
-    inputs_only = WindowDataset(like.timeline, like.sources, like.inputs, {}, days, like.daily_window,
-                                like.monthly_window)
-    batch = inputs_only.batch(np.arange(len(days))).to(device)
+    # the same inputs, windows and frames; no targets (they may lie beyond the data)
+    batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False).to(device)
+    calibration = calibrate(network, data, batch_size, device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))
     anchors = [np.datetime64(int(day) + data.timeline.day0, "D") for day in days]
     known = [known_targets(data, int(day)) for day in days]
-    rows = []
+    frames = []
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
-        prediction = predictions[task]
-        shape = (len(days), info.span, info.n_features)
-        kind = task_kind(prediction, torch.Size(shape))
-        probability = np.full(shape, np.nan)
-        scores = as_scores(kind, head, prediction)
-        if kind == "point":
-            values = data.to_source_units(task, scores.double().cpu().numpy())
-        elif kind == "binary":
-            values = scores.double().cpu().numpy()
-        else:
-            probability, values = (t.double().cpu().numpy() for t in scores.max(dim=-1))
-        for i, anchor in enumerate(anchors):
-            actual = np.full(shape[1:], np.nan)
-            if known[i] is not None:
-                actual = known[i][task] if kind != "point" else data.to_source_units(task, known[i][task])
-            for s, date in enumerate(target_dates(anchor, info)):
-                for f, feature in enumerate(info.features):
-                    rows.append([str(anchor), task, date, feature, values[i, s, f], probability[i, s, f],
-                                 actual[s, f]])
-    return pd.DataFrame(rows, columns=COLUMNS)
+        units, kind = task_units(data, task), network.model.kinds[task]
+        prediction = in_float64(predictions[task])
+        if task in batch.frames:
+            prediction = batch.frames[task].decode(kind, prediction)
+        columns = prediction_columns(kind, prediction, units.to(device), calibration.get(task),
+                                     TaskWindow.of(data, info), batch)
+        if not columns:
+            continue  # a kind without per-value columns (a covariance)
+        actual = torch.stack([units(k[task]) if k is not None else torch.full((info.span, info.n_features), torch.nan,
+                                                                                dtype=torch.float64) for k in known])
+        values = {name: value.double().cpu().numpy().reshape(-1) for name, value in columns.items()}
+        values["actual"] = actual.numpy().reshape(-1)
+        keys = [(str(anchor), task, date, feature) for anchor in anchors for date in target_dates(anchor, info)
+                for feature in info.features]
+        frames.append(pd.DataFrame(keys, columns=KEYS).assign(**values))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS + ["prediction", "actual"])
+    ordered = KEYS + [c for c in table.columns if c not in KEYS and c != "actual"] + ["actual"]
+    return table[ordered]

@@ -109,7 +109,7 @@ def with_loss(head: Mapping[str, Any]) -> dict:
 
     table = {k: v for k, v in head.items() if k not in ("target", "loss")}
     cls = registry.load("head", table.pop("plugin"))
-    kind = cls.predicts(structure(cls.Config, table)) or "point"
+    kind = cls.kind_for(structure(cls.Config, table))
     return {**head, "loss": {"plugin": LOSSES[kind]}}
 
 

@@ -12,6 +12,7 @@ from mrframe_han.covariance import window_covariance
 
 from mrframe.data.pipeline import prepare
 from mrframe.engine.trainer import Trainer
+from mrframe.errors import PluginError
 from mrframe.hooks import plugin_manager
 from mrframe.observed import Observed
 from mrframe.spec import build_spec
@@ -35,7 +36,9 @@ def test_predictions_are_positive_definite_with_the_recent_sample_covariance():
     assert out["covariance"].shape == (state.daily.hidden.shape[0], n, n)
     assert torch.linalg.eigvalsh(out["covariance"]).min() >= head.config.floor * 0.999  # rank-1 factor + floor
     assert torch.equal(out["sample_covariance"], window_covariance(window, head.columns, 5))
-    assert torch.isnan(head.point(out)).all()  # no point forecast
+    assert model.kinds["co"].name == "covariance"
+    with pytest.raises(PluginError, match="no point forecast"):  # evaluation reports the task's loss instead
+        model.kinds["co"].point(out)
 
 
 def test_the_sample_covariance_reads_observed_values_only():
@@ -62,7 +65,6 @@ def test_sample_window_needs_the_target_features_among_the_inputs():
         build_model(document, infos)
 
 
-@pytest.mark.filterwarnings("ignore::mrframe.metrics.MetricWarning")  # a covariance has no point forecast
 def test_training_on_rank_deficient_target_covariances_stays_finite():
     """A 3-step window of 4 features: the centred target covariance has rank <= 2, so its spectrum has tied zero
     eigenvalues (where torch's eigh backward divides by zero); the eigh-safe loss keeps everything finite."""

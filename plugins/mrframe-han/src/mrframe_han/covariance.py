@@ -14,8 +14,8 @@ for the loss to blend with its prediction (``eigh-covariance`` ``sample_beta``: 
 
 which keeps the predicted spectrum anchored to what was just observed while the factor learns the change. It
 needs the target source to be an input whose encoder sees every target feature (no PCA or correlation filter
-dropping one). A covariance has no point forecast: :meth:`Covariance.point` is NaN, so point metrics report
-every value as dropped and the task is judged by its loss.
+dropping one). Its prediction kind is ``covariance`` (:mod:`mrframe.kinds.covariance`): it has no point
+forecast, prediction columns or baselines, so evaluation reports the task's loss.
 """
 
 from __future__ import annotations
@@ -57,10 +57,7 @@ class Covariance(Head):
     """Positive-definite covariance matrices in factor form, optionally with the recent sample covariance."""
 
     Config = CovarianceConfig
-
-    @classmethod
-    def predicts(cls, config: CovarianceConfig) -> str:
-        return "covariance"
+    prediction_kind = "covariance"
 
     def __init__(self, config: CovarianceConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
@@ -95,8 +92,3 @@ class Covariance(Head):
                                  f"'{self.target.source}' (State.inputs)")
             out["sample_covariance"] = window_covariance(window, self.columns, self.config.sample_window)
         return out
-
-    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
-        covariance = prediction["covariance"]
-        return torch.full((covariance.shape[0], self.target.span, self.target.n_features), float("nan"),
-                          dtype=covariance.dtype, device=covariance.device)

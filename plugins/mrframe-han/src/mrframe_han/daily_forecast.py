@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import GaussianConfig, Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded, variance_kind
 
 
 @attrs.frozen
@@ -39,8 +39,8 @@ class DailyForecast(Head):
     Config = DailyForecastConfig
 
     @classmethod
-    def predicts(cls, config: DailyForecastConfig) -> str:
-        return "gaussian" if config.variance else "point"
+    def kind_for(cls, config: DailyForecastConfig) -> str:
+        return variance_kind(config)
 
     def __init__(self, config: DailyForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import GaussianConfig, Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded, variance_kind
 
 
 @attrs.frozen
@@ -32,8 +32,8 @@ class Forecast(Head):
     Config = ForecastConfig
 
     @classmethod
-    def predicts(cls, config: ForecastConfig) -> str:
-        return "gaussian" if config.variance else "point"
+    def kind_for(cls, config: ForecastConfig) -> str:
+        return variance_kind(config)
 
     def __init__(self, config: ForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

@@ -40,6 +40,11 @@ class GaussianConfig(ReadoutConfig):
     log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
 
 
+def variance_kind(config: GaussianConfig) -> str:
+    """The prediction kind of a head with these keys: ``gaussian`` with a variance, else ``point``."""
+    return "gaussian" if config.variance else "point"
+
+
 def bounded(raw: Tensor, bound: float) -> Tensor:
     """``bound * tanh(raw / bound)``: identity near 0, smoothly limited to ``(-bound, bound)`` (keeps ``exp`` of
     a log-variance or log-mean finite)."""

@@ -135,7 +135,7 @@ class CrossEntropy(RawTargetLoss):
 
     Config = CrossEntropyConfig
     prediction_kind = "classes"
-    accepts = ("binary", "classes")  # a binary logit x is the class pair (0, x)
+    also_accepts = ("binary",)  # a binary logit x is the class pair (0, x)
 
     @classmethod
     def declared_classes(cls, config: CrossEntropyConfig) -> int | None:
@@ -175,7 +175,7 @@ class Focal(RawTargetLoss):
 
     Config = FocalConfig
     prediction_kind = "binary"
-    accepts = ("binary", "classes")
+    also_accepts = ("classes",)
 
     @classmethod
     def declared_classes(cls, config: FocalConfig) -> int | None:

@@ -16,7 +16,7 @@ values (:func:`check_targets`) and, for losses of class ids and counts, the targ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -95,8 +95,10 @@ class RawTargetLoss(Loss):
     needs: ClassVar[str]
 
     @classmethod
-    def accepted_units(cls, config: Any) -> tuple[str, ...]:
-        return ("raw",) if config.check_targets else ("normalised", "raw")
+    def target_problems(cls, config: Any, target: Any) -> Iterable[str]:
+        if config.check_targets and target.units != "raw":
+            yield (f"needs {cls.needs}, so the target must keep the source's units: set units = \"raw\" (or "
+                   "check_targets = false to skip this check)")
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__(config, target)

@@ -27,7 +27,6 @@ class MaskedMSE(Loss):
     """
 
     Config = MaskedMSEConfig
-    accepts = ("point", "gaussian")  # a Gaussian prediction's mean is its point forecast
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         error = observed_or(point_forecast(prediction) - values, mask)
@@ -47,7 +46,6 @@ class MaskedMAE(Loss):
     """
 
     Config = MaskedMAEConfig
-    accepts = ("point", "gaussian")
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
         error = observed_or(point_forecast(prediction) - values, mask)

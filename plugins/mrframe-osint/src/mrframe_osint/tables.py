@@ -2,9 +2,9 @@
 
 Every reader of this package goes through these steps, so bad input is handled the same way everywhere:
 
-* the file must exist, be readable, be of a known format (``.json``, ``.csv``, ``.csv.gz``: UTF-8 text, an intact
-  gzip stream) and hold at least one row; a file that cannot be read gets one line naming it and why
-  (:func:`read_error`);
+* the file must exist, be readable, be of a known format (``.json``, ``.json.gz``, ``.csv``, ``.csv.gz``: UTF-8
+  text, an intact gzip stream) and hold at least one row; a file that cannot be read gets one line naming it and
+  why (:func:`read_error`);
 * dates must parse (ISO 8601, e.g. ``2022-02-25``); numbers must be numbers; cells equal to one of the source's
   ``missing_values`` are missing and ``inf`` cells too (both counted in ``rejected``);
 * rows must be in date order; a date may appear only once (an *identical* repeated row is dropped and
@@ -73,7 +73,7 @@ class Table:
         return self.cells[name]
 
 
-def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".csv.gz")) -> Table:
+def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".json.gz", ".csv", ".csv.gz")) -> Table:
     """Read ``path`` into a :class:`Table` of raw cells; the format comes from the file name."""
     path = pathlib.Path(path)
     if not path.is_file():
@@ -82,7 +82,7 @@ def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".
     suffix = next((s for s in formats if name.endswith(s)), None)
     if suffix is None:
         raise DataError(f"{path}: unknown file format; expected a file ending in {', '.join(formats)}")
-    if suffix == ".json":
+    if suffix.startswith(".json"):
         table = _read_json(path)
     else:
         table = _read_csv(path)
@@ -115,7 +115,8 @@ def read_error(path: pathlib.Path, error: BaseException, what: str = "CSV") -> D
 
 def _read_json(path: pathlib.Path) -> Table:
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+        records = json.loads(raw.decode("utf-8"))
     except json.JSONDecodeError as error:
         if not error.doc.strip():
             raise DataError(f"{path}: the file is empty; expected a JSON list of daily records") from None
