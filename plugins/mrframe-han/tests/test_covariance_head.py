@@ -11,6 +11,7 @@ from han_checks import build_model, random_state, source_infos, spec_document
 from mrframe_han.covariance import window_covariance
 
 from mrframe.data.pipeline import prepare
+from mrframe.engine.compare import evaluation_lines, number
 from mrframe.engine.trainer import Trainer
 from mrframe.errors import PluginError
 from mrframe.hooks import plugin_manager
@@ -92,3 +93,8 @@ def test_training_on_rank_deficient_target_covariances_stays_finite():
     assert summary["status"] == "finished" and summary["nonfinite"]["failures"] == 0
     assert all(math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"]) for row in trainer.log.epochs)
     assert all(torch.isfinite(p).all() for p in trainer.network.parameters())
+    task = summary["evaluation"]["val"]["tasks"]["co"]  # no point forecast: judged by its loss, said so
+    line = evaluation_lines(summary["evaluation"]["val"], "val")[1]
+    assert task["kind"] == "covariance" and not task["baselines"] and math.isfinite(task["loss"])
+    assert line == (f"  co [covariance, {task['count']} targets]: loss {number(task['loss'])} (no metrics or "
+                    "baselines for covariance predictions)")
