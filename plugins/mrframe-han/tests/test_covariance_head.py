@@ -10,8 +10,10 @@ import torch
 from han_checks import build_model, random_state, source_infos, spec_document
 from mrframe_han.covariance import window_covariance
 
+from mrframe.cli import main
 from mrframe.data.pipeline import prepare
 from mrframe.engine.compare import evaluation_lines, number
+from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.trainer import Trainer
 from mrframe.errors import PluginError
 from mrframe.hooks import plugin_manager
@@ -66,7 +68,7 @@ def test_sample_window_needs_the_target_features_among_the_inputs():
         build_model(document, infos)
 
 
-def test_training_on_rank_deficient_target_covariances_stays_finite():
+def test_training_on_rank_deficient_target_covariances_stays_finite(tmp_path, capsys):
     """A 3-step window of 4 features: the centred target covariance has rank <= 2, so its spectrum has tied zero
     eigenvalues (where torch's eigh backward divides by zero); the eigh-safe loss keeps everything finite."""
     document = {
@@ -88,7 +90,9 @@ def test_training_on_rank_deficient_target_covariances_stays_finite():
     values = torch.where(target.mask, target.values, 0.0)
     centred = values - values.mean(dim=1, keepdim=True)
     assert torch.linalg.matrix_rank(centred.transpose(1, 2) @ centred).max() <= 2  # rank-deficient by design
-    trainer = Trainer(spec, data, directory=None, hooks=plugin_manager())
+    directory = RunDirectory.create(tmp_path, "covariance")
+    directory.write_text(directory.spec, spec.to_toml())
+    trainer = Trainer(spec, data, directory=directory, hooks=plugin_manager())
     summary = trainer.fit()
     assert summary["status"] == "finished" and summary["nonfinite"]["failures"] == 0
     assert all(math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"]) for row in trainer.log.epochs)
@@ -98,3 +102,7 @@ def test_training_on_rank_deficient_target_covariances_stays_finite():
     assert task["kind"] == "covariance" and not task["baselines"] and math.isfinite(task["loss"])
     assert line == (f"  co [covariance, {task['count']} targets]: loss {number(task['loss'])} (no metrics or "
                     "baselines for covariance predictions)")
+    capsys.readouterr()
+    main(["predict", str(directory.path), "--at", "2022-07-01"])  # no per-value columns: said, not a bare table
+    assert "note: task co has no rows: covariance predictions have no per-value prediction columns" in (
+        capsys.readouterr().out)
