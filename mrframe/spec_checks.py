@@ -196,7 +196,11 @@ def _built_parameters(data: Any, model: Any, encoders: Mapping[str, Any], fusion
     if sum(_layers(c.config) for c in blocks) > MAX_BUILT_LAYERS:
         return 0
     d = model.d_model
-    infos = {name: SourceInfo(name, resolutions.get(name) or (e.cls.resolutions or ("daily",))[0], ("x",))
+    named: dict[str, dict[str, None]] = {}  # the features heads name, per source (ordered, once each)
+    for head in heads.values():
+        named.setdefault(head.target.source, {}).update(dict.fromkeys(head.target.features or ()))
+    infos = {name: SourceInfo(name, resolutions.get(name) or (e.cls.resolutions or ("daily",))[0],
+                              tuple(named.get(name) or ("x",)))
              for name, e in encoders.items()}
     info = ModelInfo(d, tuple(i for i in infos.values() if i.resolution == "daily"),
                      tuple(i for i in infos.values() if i.resolution == "monthly"), data.daily_window,

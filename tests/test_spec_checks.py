@@ -144,3 +144,13 @@ def test_validate_prints_no_traceback(tmp_path, capsys):
         assert exit_.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_the_exact_parameter_count_builds_heads_that_read_their_target_features():
+    """The covariance head's sample_window needs its target features among the source's inputs: the meta-device
+    build gives each source the features its heads name, so the exact count is taken (not the d^2 bound)."""
+    from mrframe.spec_checks import _built_parameters
+
+    spec = load_spec(EXAMPLES / "covariance.toml")
+    resolutions = {n: s.component.cls.declared_resolution(s.component.config) for n, s in spec.sources.items()}
+    assert _built_parameters(spec.data, spec.model, spec.encoders, spec.fusion, spec.heads, resolutions) > 0
