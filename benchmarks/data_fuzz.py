@@ -45,10 +45,10 @@ monthly_window = 4
 split = {{ val_from = 2025-06-01, test_from = 2026-01-01 }}
 [sources.equipment]
 plugin = "equipment"
-path = "{data}/russia_losses_equipment.json"
+path = "{data}/russia_losses_equipment.json.gz"
 [sources.personnel]
 plugin = "personnel"
-path = "{data}/russia_losses_personnel.json"
+path = "{data}/russia_losses_personnel.json.gz"
 [sources.firms]
 plugin = "firms"
 path = "{data}/firms_viirs"
@@ -88,7 +88,7 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def mutate(kind: str, path: pathlib.Path, rng: random.Random) -> None:  # noqa: C901 - one branch per mutation
-    compressed = path.name.endswith(".gz")
+    compressed, is_json = path.name.endswith(".gz"), path.name.endswith((".json", ".json.gz"))
     raw = path.read_bytes()
     text = gzip.decompress(raw) if compressed else raw
     lines = _lines(text)
@@ -107,14 +107,17 @@ def mutate(kind: str, path: pathlib.Path, rng: random.Random) -> None:  # noqa: 
         path.unlink()
         path.mkdir()
         return
-    elif kind in ("sentinel", "inf", "1e30", "not a number") and path.suffix == ".json":
+    elif kind in ("sentinel", "inf", "1e30", "not a number", "extra field") and is_json:
         records = json.loads(text)
-        value = {"sentinel": -999, "inf": float("inf"), "1e30": 1e30, "not a number": "abc"}[kind]
-        for record in rng.sample(records, 12 if kind == "sentinel" else 1):
+        if kind == "extra field":
+            rng.choice(records)["extra"] = "x"
+        value = {"sentinel": -999, "inf": float("inf"), "1e30": 1e30, "not a number": "abc"}.get(kind)
+        for record in rng.sample(records, 12 if kind == "sentinel" else 1) if value is not None else ():
             numeric = [k for k, v in record.items() if isinstance(v, int | float) and k != "day"]
             if numeric:
                 record[rng.choice(numeric)] = value
-        raw = json.dumps(records).encode()  # inf is written as Infinity, which JSON readers accept
+        text = json.dumps(records, indent=1).encode()  # inf is written as Infinity, which JSON readers accept
+        raw = gzip.compress(text) if compressed else text
     else:
         if kind in ("sentinel", "inf", "1e30", "not a number"):
             value = {"sentinel": b"-999", "inf": b"inf", "1e30": b"1e30", "not a number": b"abc"}[kind]
@@ -125,9 +128,7 @@ def mutate(kind: str, path: pathlib.Path, rng: random.Random) -> None:  # noqa: 
                 lines[i] = _replace_number(lines[i], value, read, rng)
         elif kind == "extra field":
             i = rng.choice(body)
-            lines[i] = lines[i] + (b',"extra"' if path.suffix != ".json" else b"")
-            if path.suffix == ".json":
-                lines[i] = lines[i].replace(b"}", b', "extra": "x"}', 1)
+            lines[i] = lines[i] + b',"extra"'
         elif kind == "missing field":
             i = rng.choice(body)
             lines[i] = lines[i].rsplit(b",", 1)[0]
@@ -164,14 +165,15 @@ KINDS = ("truncate", "flip bytes", "NUL bytes", "folder", "sentinel", "inf", "1e
 
 def cases(count: int, seed: int) -> list[Case]:
     data = ROOT / "examples" / "data"
-    read = [p for p in sorted(data.rglob("*")) if p.is_file() and p.parent.name != "firms_modis"]  # not in SPEC
+    read = [p for p in sorted(data.rglob("*"))  # the files SPEC reads (not firms_modis, the license, the notes)
+            if p.is_file() and p.parent.name != "firms_modis" and p.name.endswith((".json.gz", ".csv", ".csv.gz"))]
     files = [p.relative_to(data).as_posix() for p in read]
     rng = random.Random(seed)
     out = []
     for i in range(count):
         kind, file = rng.choice(KINDS), rng.choice(files)
-        if kind == "deep nesting" and not file.endswith(".json"):
-            file = "russia_losses_equipment.json"
+        if kind == "deep nesting" and ".json" not in file:
+            file = "russia_losses_equipment.json.gz"
         out.append(Case(f"{kind} in {file}", kind, file, seed * 100003 + i))
     return out
 

@@ -9,6 +9,8 @@ The example specs are shrunk first (one epoch, short windows, narrow layers) so 
 quick; the mutations are applied to the shrunk documents.
 
     python benchmarks/spec_fuzz.py [--count 150] [--seed 0] [--timeout 120] [--spec examples/minimal.toml ...]
+
+Without ``--spec`` it mutates every example spec (examples/*.toml and the plugin template's example.toml).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ SHRINK: dict[str, dict[str, Any]] = {
     "osint-han": {"data": {"daily_window": 56, "stride": 14, "monthly_window": 4}, "model": {"d_model": 16},
                   "train": {"epochs": 1, "batch_size": 4}},
     "covariance": {"train": {"epochs": 1, "batch_size": 8}},
+    "example": {"train": {"epochs": 1, "batch_size": 8}},
 }
+SPECS = (*sorted((ROOT / "examples").glob("*.toml")), ROOT / "plugins/mrframe-example/example/example.toml")
+"""Every example spec of the project, the plugin template's included."""
 
 
 def shrunk(path: pathlib.Path) -> dict[str, Any]:
@@ -102,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     from mrframe.testing.spec_fuzz import Verdict, judge, mutants
 
-    specs = args.spec or [ROOT / "examples/minimal.toml", ROOT / "examples/osint-han.toml"]
+    specs = args.spec or list(SPECS)
     work = [m for i, spec in enumerate(specs) for m in mutants(shrunk(spec), args.count, seed=args.seed + i)]
     started = time.perf_counter()
     verdicts = judge_all(work, judge, args.timeout, lambda mutant, outcome: Verdict(mutant.label, outcome))
