@@ -32,8 +32,8 @@ from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_STORAGE, Mrframe
 EXIT_STATUSES = f"""\b
 Exit status:
   0    success
-  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept), or
-       diagnose: some sample is not finite
+  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept);
+       diagnose: some sample is not finite; plugins --strict: some plugin is broken
   {EXIT_BAD_INPUT}    bad input: a spec, a data file or an argument (one line per problem)
   {EXIT_NONFINITE}    training stopped on a non-finite loss or gradient (the guard's report is printed)
   130  interrupted (Ctrl-C; `mrframe run --resume RUN_DIR` continues)

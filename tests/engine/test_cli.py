@@ -140,4 +140,5 @@ def test_warnings_are_printed_once_without_source_lines(capsys):
 def test_help_documents_the_exit_statuses():
     result = CliRunner().invoke(cli, ["--help"])
     assert "3    training stopped on a non-finite loss or gradient" in result.output
+    assert "1    a file of the run could not be written" in result.output  # StorageError.exit_status
     assert "exit status is 3" in " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
