@@ -21,6 +21,8 @@ are parsed according to the field's type.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 import pathlib
 import tomllib
 import types
@@ -32,7 +34,20 @@ import attrs
 
 from mrframe.errors import Problem, did_you_mean
 
-__all__ = ["CliText", "FieldInfo", "NoConfig", "field", "structure", "unstructure", "describe", "join_path", "show_value"]
+__all__ = [
+    "CliText",
+    "FieldInfo",
+    "NoConfig",
+    "field",
+    "structure",
+    "unstructure",
+    "describe",
+    "join_path",
+    "show_value",
+    "run_name_problem",
+    "existing_path_problem",
+    "writable_folder_problem",
+]
 
 _INVALID = object()
 
@@ -49,13 +64,17 @@ def field(
     min: float | None = None,  # noqa: A002 - reads naturally at the call site
     max: float | None = None,  # noqa: A002
     check: Callable[[Any], str | None] | None = None,
+    exists: bool = False,
 ) -> Any:
     """Declare a config field with a one-line ``doc``, optional bounds and an optional ``check``.
 
-    ``check(value)`` returns an error message or None. Bounds and checks are enforced both when a spec is
+    ``min``/``max`` bound a number; on a list, ``min`` is the fewest items it may hold. A float must always be
+    finite (NaN and infinities are refused). ``check(value)`` returns an error message or None. ``exists``
+    marks an input path: a spec naming a file or folder that does not exist is refused (only when a spec is
+    validated: in Python the file may be written after the config is made). Bounds and checks are enforced both when a spec is
     structured (collected with paths) and when the class is constructed directly from Python (ValueError).
     """
-    metadata = {"doc": doc, "min": min, "max": max, "check": check}
+    metadata = {"doc": doc, "min": min, "max": max, "check": check, "exists": exists}
 
     def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         message = _bounds_problem(attribute, value)
@@ -74,6 +93,10 @@ class NoConfig:
 
 def _bounds_problem(attribute: attrs.Attribute, value: Any) -> str | None:
     meta = attribute.metadata
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {show_value(value)}"
+    if isinstance(value, tuple) and meta.get("min") is not None and len(value) < meta["min"]:
+        return f"must list at least {meta['min']:g} item{'s' * (meta['min'] != 1)}, got {show_value(value)}"
     if isinstance(value, int | float) and not isinstance(value, bool):
         if meta.get("min") is not None and value < meta["min"]:
             return f"must be >= {meta['min']}, got {show_value(value)}"
@@ -82,6 +105,52 @@ def _bounds_problem(attribute: attrs.Attribute, value: Any) -> str | None:
     check = meta.get("check")
     if check is not None and value is not None:
         return check(value)
+    return None
+
+
+# ------------------------------------------------------------------------------------------ common checks
+
+MAX_NAME = 200
+
+
+def run_name_problem(name: str) -> str | None:
+    """A run name becomes a folder name: not empty, at most 200 characters, no path separator, no ``..``, no
+    control character (NUL included)."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters (it names the run directory), got {len(name)}"
+    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name) or ".." in name:
+        return (f"must not hold '/', '\\', '..' or control characters (it names the run directory), got "
+                f"{name[:60]!r}")
+    return None
+
+
+def existing_path_problem(path: pathlib.Path) -> str | None:
+    """A path that must exist (an input file or folder)."""
+    try:
+        if path.exists():
+            return None
+    except (OSError, ValueError):
+        pass
+    return f"no such file or folder: {show_value(str(path))}"
+
+
+def writable_folder_problem(path: pathlib.Path) -> str | None:
+    """A folder that exists or can be created: the path is no file and its nearest existing ancestor is a
+    writable folder."""
+    try:
+        if path.exists() and not path.is_dir():
+            return f"{show_value(str(path))} is a file, not a folder"
+        ancestor = path
+        while not ancestor.exists() and ancestor.parent != ancestor:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"cannot create a folder under {show_value(str(ancestor))}: it is a file"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"{show_value(str(ancestor))} is not writable"
+    except (OSError, ValueError) as error:
+        return f"not a usable folder: {show_value(str(path))} ({error})"
     return None
 
 
@@ -148,6 +217,8 @@ def _structure_attrs(cls: type, data: Any, path: str, ctx: _Context) -> Any:
         if value is _INVALID:
             continue
         message = _bounds_problem(attribute, value)
+        if message is None and attribute.metadata.get("exists") and value is not None:
+            message = existing_path_problem(value)
         if message:
             ctx.problems.append(Problem(key_path, message))
             continue
@@ -186,6 +257,8 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Context) -> Any:  # noqa: C90
     if origin in (tuple, list) or tp in (tuple, list):
         return _convert_sequence(args, value, path, ctx)
     if origin is dict or tp is dict:
+        if isinstance(value, CliText):
+            value = _parse_cli_literal(value)
         if not isinstance(value, Mapping):
             ctx.problems.append(Problem(path, f"expected a table, got {show_value(value)}"))
             return _INVALID
@@ -194,7 +267,8 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Context) -> Any:  # noqa: C90
         return _INVALID if any(v is _INVALID for v in out.values()) else out
     scalar = _convert_scalar(tp, value, ctx)
     if scalar is _INVALID:
-        ctx.problems.append(Problem(path, f"expected {describe_type(tp)}, got {show_value(value)}"))
+        range_ = " between -2^63 and 2^63 - 1" if tp is int and isinstance(value, int) and not isinstance(value, bool) else ""
+        ctx.problems.append(Problem(path, f"expected {describe_type(tp)}{range_}, got {show_value(value)}"))
     return scalar
 
 
@@ -242,18 +316,19 @@ def _convert_scalar(tp: Any, value: Any, ctx: _Context) -> Any:  # noqa: C901
             return value.lower() == "true"
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return value if abs(value) < 2**63 else _INVALID
         if cli:
             try:
-                return int(value)
+                number = int(value)
+                return number if abs(number) < 2**63 else _INVALID
             except ValueError:
                 pass
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            return _finite(float(value))
         if cli:
             try:
-                return float(value)
+                return _finite(float(value))
             except ValueError:
                 pass
     elif tp is str:
@@ -276,6 +351,10 @@ def _convert_scalar(tp: Any, value: Any, ctx: _Context) -> Any:  # noqa: C901
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
     return _INVALID
+
+
+def _finite(value: float) -> Any:
+    return value if math.isfinite(value) else _INVALID
 
 
 def _parse_cli_literal(text: str) -> Any:
@@ -303,7 +382,7 @@ def describe_type(tp: Any) -> str:
     names = {
         bool: "true or false",
         int: "an integer",
-        float: "a number",
+        float: "a finite number",
         str: "a string",
         pathlib.Path: "a path",
         dt.date: "a date (YYYY-MM-DD)",

@@ -1,7 +1,10 @@
 """Exceptions whose message is written for the user.
 
 Every error mrframe raises on bad input is a :class:`MrframeError`. The CLI prints ``str(error)`` (one line per
-problem, no traceback unless ``--debug``) and exits with the error's ``exit_status`` (2 for bad input).
+problem, no traceback unless ``--debug``) and exits with the error's ``exit_status``: 2 for bad input (a spec,
+a data file, an argument), 3 when training stopped on a non-finite loss or gradient
+(:class:`mrframe.engine.guard.NonFiniteError`), 1 when a file of the run could not be written
+(:class:`mrframe.engine.files.StorageError`).
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ from collections.abc import Iterable
 
 import attrs
 
+EXIT_STORAGE = 1
+EXIT_BAD_INPUT = 2
+EXIT_NONFINITE = 3
+
 
 class MrframeError(Exception):
     """Base of every error caused by the user's input (spec, data file, CLI argument), or by the machine, with a
     message for the user. The CLI exits with ``exit_status``: 2 for bad input; subclasses for other causes
     set their own."""
 
-    exit_status: int = 2
+    exit_status: int = EXIT_BAD_INPUT
 
 
 @attrs.frozen

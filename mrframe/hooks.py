@@ -20,10 +20,18 @@ Every hook receives the :class:`RunInfo`; hooks that write files check ``run.wri
 distributed run writes to the run directory). Implementations are called last-registered first: a hook plugin
 that reads what the built-in writers wrote at the same call marks its implementation
 ``@hookimpl(trylast=True)``.
+
+Numbering is the same in hooks, the console, ``metrics.csv`` and the non-finite reports, and counts from 1:
+**epoch** ``e`` is the e-th pass over the training split (``epoch 3/10`` on the progress bar); **step** ``n`` is
+the n-th optimizer step of the run (across epochs; a skipped non-finite step gets no number, a report names the
+step it would have been); **batch** ``b`` is the b-th optimizer step of its epoch (the progress bar's position;
+with ``train.accumulate > 1`` one such batch is several micro-batches). Plugin contracts that take a position
+(``StepContext``, ``Weighting.end_epoch``) use 0-based indices instead, as documented there.
 """
 
 from __future__ import annotations
 
+import math
 import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -51,15 +59,17 @@ class RunInfo:
 
 @attrs.frozen
 class StepRecord:
-    """One optimizer step: ``loss`` is the weighted total, ``losses`` the per-task values."""
+    """One optimizer step: ``loss`` is the weighted total, ``losses`` the per-task values, ``grad_norm`` the
+    total gradient norm before clipping."""
 
-    epoch: int
-    step: int  # optimizer steps so far, across epochs
-    batch: int  # batch index within the epoch
+    epoch: int  # 1-based
+    step: int  # this step's number in the run (1-based, across epochs)
+    batch: int  # this step's number within its epoch (1-based)
     loss: float
     losses: Mapping[str, float]
     weights: Mapping[str, float]
     lr: float
+    grad_norm: float = math.nan
 
 
 @attrs.frozen
@@ -67,8 +77,8 @@ class EpochRecord:
     """The end of an epoch: ``metrics`` maps a metric name (``train_loss``, ``val_loss``, ``val/<task>/mae``,
     ``weight/<task>``, ``lr``, ...) to a float; missing or undefined metrics are NaN."""
 
-    epoch: int
-    step: int
+    epoch: int  # 1-based
+    step: int  # optimizer steps taken so far
     metrics: Mapping[str, float]
 
 
@@ -81,7 +91,8 @@ class RunHooks:
 
     @hookspec
     def mrframe_epoch_start(self, run: RunInfo, epoch: int, batches: int) -> None:
-        """An epoch with ``batches`` optimizer steps starts (training batches / ``train.accumulate``, rounded up)."""
+        """Epoch ``epoch`` (1-based) with ``batches`` optimizer steps starts (training batches /
+        ``train.accumulate``, rounded up)."""
 
     @hookspec
     def mrframe_step_end(self, run: RunInfo, record: StepRecord) -> None:

@@ -43,7 +43,7 @@ Invariants every implementation keeps (the conformance kit in :mod:`mrframe.test
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -187,15 +187,34 @@ class Weighted:
 
 
 class Source:
-    """Reads one data source (a file, an API dump, a generator) into a :class:`SourceFrame`."""
+    """Reads one data source (a file, an API dump, a generator) into a :class:`SourceFrame`.
+
+    ``missing_values`` holds the spec's ``[sources.NAME] missing_values`` (sentinels such as -999); the core sets
+    it before calling :meth:`load` and masks those values in the loaded frame itself. A source that derives its
+    values from the cells it reads (differences of cumulative counts, sums) must mask them before deriving.
+    """
 
     Config: ClassVar[type]
+    missing_values: tuple[float, ...] = ()
 
     def __init__(self, config: Any):
         self.config = config
 
     def load(self) -> SourceFrame:
         raise NotImplementedError
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the source's values are ids of, when its config says (default: a ``classes``
+        key); the spec check makes heads, losses and target sources agree on it."""
+        return _classes_key(config)
+
+    @classmethod
+    def declared_resolution(cls, config: Any) -> Resolution | None:
+        """The resolution :meth:`load` will return, when it is known from the config alone (default: a
+        ``resolution`` key); lets ``mrframe validate`` check encoders and window sizes before loading."""
+        resolution = getattr(config, "resolution", None)
+        return resolution if resolution in ("daily", "monthly") else None
 
     @classmethod
     def example_config(cls, directory: pathlib.Path) -> Any:
@@ -263,13 +282,19 @@ class Head(nn.Module):
     ==============  ====================================  ==================================================
 
     A head whose kind depends on its config (a variance switched on) overrides :meth:`kind_for`.
-    ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked when the
-    model is built): heads of class ids or counts take ``("raw",)``.
+    ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked by
+    ``mrframe validate`` and when the model is built): heads of class ids or counts take ``("raw",)``.
+    :meth:`declared_classes` names the number of classes it predicts, checked against its loss and target source.
     """
 
     Config: ClassVar[type]
     prediction_kind: ClassVar[str] = "point"
     target_units: ClassVar[tuple[str, ...]] = ("normalised", "raw")
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the head predicts, when it predicts classes (default: a ``classes`` key)."""
+        return _classes_key(config)
 
     def __init__(self, config: Any, model: ModelInfo, target: TargetInfo):
         super().__init__()
@@ -286,6 +311,11 @@ class Head(nn.Module):
         raise NotImplementedError
 
 
+def _classes_key(config: Any) -> int | None:
+    classes = getattr(config, "classes", None)
+    return classes if isinstance(classes, int) and not isinstance(classes, bool) else None
+
+
 def point_forecast(prediction: Prediction) -> Tensor:
     """The point forecast inside a point or Gaussian prediction: the tensor itself, or ``prediction["mean"]``."""
     return prediction["mean"] if isinstance(prediction, Mapping) else prediction
@@ -296,12 +326,28 @@ class Loss(nn.Module):
 
     ``prediction_kind`` names the :class:`PredictionKind` the loss is written for (the conformance kit builds
     its example predictions from it); ``also_accepts`` lists other kinds it reads correctly (a cross entropy
-    taking binary logits too). A head of any other kind is refused when the model is built.
+    taking binary logits too). A head of any other kind is refused by ``mrframe validate`` and when the model is
+    built (:func:`mrframe.kinds.head_problems`). :meth:`target_problems` and :meth:`declared_classes` let
+    ``mrframe validate`` check the head's target table against the loss before any data is loaded.
     """
 
     Config: ClassVar[type]
     prediction_kind: ClassVar[str] = "point"
     also_accepts: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def target_problems(cls, config: Any, target: Any) -> Iterable[str]:
+        """What makes the spec's target unusable for this loss under ``config``, known before any data is loaded
+        (units it cannot take, a span too short, ...). ``target`` is the head's ``target`` table (``source``,
+        ``horizon``, ``span``, ``features`` (None: all of the source's), ``units``); each message is reported at
+        that table."""
+        return ()
+
+    @classmethod
+    def declared_classes(cls, config: Any) -> int | None:
+        """The number of classes the loss's config implies (per-class weights), if any (default: a ``classes``
+        key)."""
+        return _classes_key(config)
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__()
@@ -343,7 +389,13 @@ class Weighting(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement its own backward")
 
     def end_epoch(self, epoch: int, train_losses: Mapping[str, float]) -> None:
-        """Called after each training epoch with the epoch's mean finite loss per task."""
+        """Called after each training epoch (``epoch`` 0-based) with the epoch's mean finite loss per task."""
+
+    def in_warmup(self, epoch: int) -> bool:
+        """True while epoch ``epoch`` (0-based) is part of the policy's warm-up (e.g. before its baselines are
+        set): its validation numbers are not comparable with later epochs', so it is never a candidate for the
+        best epoch, whatever the early-stopping monitor."""
+        return False
 
     def anchored_score(self, losses: Mapping[str, float]) -> float | None:
         """A validation score comparable across epochs (lower is better), or None if the policy has none."""

@@ -80,6 +80,7 @@ class AssembledModel(nn.Module):
             monthly=combine_streams([s for n, s in streams.items() if self._resolution[n] == "monthly"]),
             sources=streams,
             calendar=calendar,
+            inputs=inputs,
         )
         for block in self.fusion:
             state = block(state)

@@ -172,13 +172,16 @@ class State:
     """What fusion blocks transform (``forward(State) -> State``) and heads read.
 
     ``daily`` / ``monthly`` are the combined representation at each resolution (None when the spec has no
-    source of that resolution); ``sources`` keeps every encoder's own stream by source name.
+    source of that resolution); ``sources`` keeps every encoder's own stream by source name; ``inputs`` the
+    model's input windows by source name (what the encoders read: a head that uses them, e.g. for the sample
+    covariance of recent values, reads them through their mask like an encoder).
     """
 
     daily: Stream | None
     monthly: Stream | None
     sources: Mapping[str, Stream]
     calendar: Calendar
+    inputs: Mapping[str, Observed] = attrs.field(factory=dict)
 
     def replace(self, **changes: Any) -> State:
         return attrs.evolve(self, **changes)

@@ -23,11 +23,21 @@ import attrs
 import tomli_w
 
 from mrframe import registry
-from mrframe.config import CliText, field, join_path, show_value, structure, unstructure
+from mrframe.config import (
+    CliText,
+    field,
+    join_path,
+    run_name_problem,
+    show_value,
+    structure,
+    unstructure,
+    writable_folder_problem,
+)
 from mrframe.data import anchoring
 from mrframe.data.config import DataConfig
 from mrframe.engine.config import TrainConfig
 from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
+from mrframe.spec_checks import spec_problems
 
 CURRENT_VERSION = 1
 DEFAULT_WEIGHTING = "uniform"
@@ -44,9 +54,11 @@ SECTIONS = (
 class RunConfig:
     """Naming, seeding and life-cycle hooks of a run."""
 
-    name: str | None = field(None, "name of the run (default: the spec file's name)")
+    name: str | None = field(None, "name of the run (default: the spec file's name)", check=run_name_problem)
     seed: int = field(0, "seed for parameters, sampling and synthetic data", min=0)
-    out_dir: pathlib.Path | None = field(None, "where run directories are created (default: ./runs)")
+    out_dir: pathlib.Path | None = field(
+        None, "where run directories are created (default: ./runs)", check=writable_folder_problem
+    )
     hooks: tuple[str, ...] = field((), "life-cycle hook plugins to enable (entry points in mrframe.hooks); "
                                        "each takes its options from a [hooks.NAME] table")
 
@@ -69,7 +81,7 @@ class TargetSpec:
     source: str = field(doc="name of the source (a [sources.NAME] table) whose values are predicted")
     horizon: int = field(1, "steps ahead of the anchor: days for daily sources, months after the anchor's month for monthly ones", min=0)
     span: int = field(1, "consecutive steps predicted, ending at the horizon", min=1)
-    features: tuple[str, ...] | None = field(None, "features to predict (default: all of the source's)")
+    features: tuple[str, ...] | None = field(None, "features to predict (default: all of the source's)", min=1)
     units: Literal["normalised", "raw"] = field(
         "normalised", "target values as the model's inputs are scaled, or raw (counts for ZINB, class ids for labels)"
     )
@@ -98,10 +110,24 @@ class Component:
         return {"plugin": self.plugin, **unstructure(self.config)}
 
 
+@attrs.frozen
+class SourceKeys:
+    """The keys every ``[sources.NAME]`` table has beside its plugin's own (applied by the core to any source)."""
+
+    lag_days: int = field(0, "publication lag: a period counts as available this many days after it ended", min=0)
+    missing_values: tuple[float, ...] = field(
+        (), "values that mean 'missing' in this source's files (e.g. [-999]): masked right after loading"
+    )
+
+
+CORE_SOURCE_KEYS = tuple(f.name for f in attrs.fields(SourceKeys))
+
+
 @attrs.frozen(eq=False)
 class SourceSpec:
     component: Component
     lag_days: int = 0  # publication lag: a month counts as available lag_days after it ended
+    missing_values: tuple[float, ...] = ()  # sentinels: cells equal to one of them are missing
 
 
 @attrs.frozen(eq=False)
@@ -152,6 +178,7 @@ class Spec:
             "train": unstructure(self.train),
             "sources": {
                 name: s.component.to_table() | ({"lag_days": s.lag_days} if s.lag_days else {})
+                | ({"missing_values": list(s.missing_values)} if s.missing_values else {})
                 for name, s in self.sources.items()
             },
             "encoders": {name: c.to_table() for name, c in self.encoders.items()},
@@ -182,13 +209,23 @@ def read_document(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> di
         raise SpecError([Problem("", f"not valid TOML: {error}")], source=str(path)) from None
     except UnicodeDecodeError as error:
         raise SpecError([Problem("", f"not UTF-8 text: {error}")], source=str(path)) from None
+    except RecursionError:
+        raise SpecError([Problem("", TOO_DEEP)], source=str(path)) from None
+    except OSError as error:
+        raise MrframeError(f"{path}: cannot read the spec file ({error.strerror or error})") from None
     return apply_overrides(document, overrides)
+
+
+TOO_DEEP = "arrays or tables are nested too deeply (a spec needs a few levels, not hundreds)"
 
 
 def apply_overrides(document: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Set ``a.b.c=value`` in a copy of ``document``. Values stay text until the field they land in types them;
     a numeric part indexes a list (``fusion.0.layers=2``)."""
-    document = copy.deepcopy(document)
+    try:
+        document = copy.deepcopy(document)
+    except RecursionError:
+        raise SpecError([Problem("", TOO_DEEP)]) from None
     problems = []
     for text in overrides:
         key, sep, value = text.partition("=")
@@ -206,6 +243,9 @@ def apply_overrides(document: dict[str, Any], overrides: Iterable[str]) -> dict[
                 node = node[int(part)]
             elif isinstance(node, dict):
                 node = node.setdefault(part, {})
+                if not isinstance(node, dict | list):
+                    problems.append(Problem(f"--set {key}", f"{where} is {show_value(node)}, not a table"))
+                    break
             else:
                 problems.append(Problem(f"--set {key}", f"{where} is {show_value(node)}, not a table"))
                 break
@@ -237,6 +277,15 @@ def build_spec(
     source: str | None = None,
 ) -> Spec:
     """Validate a spec document (what ``tomllib`` returns) and resolve its plugins."""
+    try:
+        return _build_spec(document, base_dir, path, source)
+    except RecursionError:
+        raise SpecError([Problem("", TOO_DEEP)], source=source) from None
+
+
+def _build_spec(
+    document: Mapping[str, Any], base_dir: pathlib.Path | None, path: pathlib.Path | None, source: str | None
+) -> Spec:
     problems: list[Problem] = []
     document = _migrate(dict(document), problems)
     for key in document:
@@ -261,10 +310,11 @@ def build_spec(
     sources = {}
     for name, table in _named_tables(document, "sources", problems, required=True).items():
         table = dict(table) if isinstance(table, Mapping) else table
-        lag = _pop_int(table, "lag_days", join_path(join_path("sources", name), "lag_days"), problems)
+        core = {k: table.pop(k) for k in CORE_SOURCE_KEYS if isinstance(table, dict) and k in table}
+        keys = structure(SourceKeys, core, join_path("sources", name), problems, base_dir)
         component = builder.build("source", table, join_path("sources", name))
-        if component is not None and lag is not None:
-            sources[name] = SourceSpec(component, lag)
+        if component is not None and keys is not None:
+            sources[name] = SourceSpec(component, keys.lag_days, keys.missing_values)
     source_tables = _named_tables(document, "sources", [], required=False)
 
     encoders = {}
@@ -311,6 +361,7 @@ def build_spec(
     else:
         weighting = builder.build("weighting", weighting_table, "weighting")
 
+    problems += spec_problems(run, data, model, train, sources, encoders, fusion, heads, weighting, path)
     if problems:
         raise SpecError(problems, source=source)
     return Spec(
@@ -408,18 +459,6 @@ def _build_hooks(
         if component is not None:
             hooks[name] = component
     return hooks
-
-
-def _pop_int(table: Any, key: str, path: str, problems: list[Problem]) -> int | None:
-    if not isinstance(table, dict) or key not in table:
-        return 0
-    value = table.pop(key)
-    if isinstance(value, CliText) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        problems.append(Problem(path, f"expected a non-negative integer, got {show_value(value)}"))
-        return None
-    return value
 
 
 def _pop_fraction(table: Any, key: str, path: str, problems: list[Problem]) -> float | None:

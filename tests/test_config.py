@@ -39,7 +39,7 @@ def test_every_problem_is_collected_with_its_dotted_path():
         "x.required: missing required key (a string)",
         "x.mode: expected one of \"zscore\", \"robust\", got \"robsut\" (did you mean 'robust'?)",
         "x.names[0]: expected a string, got 1",
-        "x.inner.gamma: expected a number, got \"two\"",
+        "x.inner.gamma: expected a finite number, got \"two\"",
     ]
 
 

@@ -69,9 +69,9 @@ def test_a_hook_table_configures_the_hook_and_the_run_builds_it_with_that_config
     assert list(spec.hooks) == ["counter", "plain"]
     assert spec.hooks["counter"].config == CounterConfig(every=2)
     manager = plugin_manager(named=spec.hooks)
-    for epoch in range(4):
+    for epoch in range(1, 5):  # epochs count from 1 in hook records
         manager.hook.mrframe_epoch_end(run=None, record=EpochRecord(epoch, 0, {}))
-    assert Counter.built[-1].seen == [0, 2]
+    assert Counter.built[-1].seen == [2, 4]
     manager.hook.mrframe_run_start(run=None)
     assert Plain.calls == 1
 

@@ -106,8 +106,10 @@ class _Quantiles(Head):
 def test_a_head_and_a_loss_of_different_kinds_are_named_with_the_fix():
     assert kinds.disagreement(_GaussianHead, _Nothing(), _PointLoss) is not None
     why = kinds.disagreement(_GaussianHead, _Nothing(), _PointLoss, "head 'g'", "loss 'mse'")
+    fitting = kinds.losses_for("gaussian")  # the installed losses of Gaussian predictions, named as the fix
+    listed = f" ({', '.join(fitting)})" if fitting else ""
     assert why == ("loss 'mse' takes 'point' predictions, but head 'g' predicts 'gaussian': choose a loss for "
-                   "'gaussian' predictions or a head (setting) that predicts 'point'")
+                   f"'gaussian' predictions{listed} or a head (setting) that predicts 'point'")
     assert "no installed prediction kind" in kinds.disagreement(_Quantiles, _Nothing(), _PointLoss)
     _PointLoss.also_accepts = ("gaussian",)
     try:

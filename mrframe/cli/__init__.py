@@ -1,14 +1,20 @@
 """The ``mrframe`` command line. Each command lives in its own module of this package.
 
 Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
-status 2 (other errors with a message for the user, such as a full disk, with their own status); ``--debug``
-(anywhere on the command line) shows the traceback too.
+status 2; a training stopped by the non-finite guard prints its report's paragraph on its own line and exits
+with status 3; other errors with a message for the user (a full disk) exit with their own status
+(:data:`EXIT_STATUSES`). ``--debug`` (anywhere on the command line) shows the traceback too. Warnings are
+printed once per message as ``warning: ...``, without the source line that raised them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -21,10 +27,20 @@ from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
 from mrframe.cli.validate import validate
-from mrframe.errors import MrframeError
+from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_STORAGE, MrframeError
+
+EXIT_STATUSES = f"""\b
+Exit status:
+  0    success
+  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept);
+       diagnose: some sample is not finite; plugins --strict: some plugin is broken
+  {EXIT_BAD_INPUT}    bad input: a spec, a data file or an argument (one line per problem)
+  {EXIT_NONFINITE}    training stopped on a non-finite loss or gradient (the guard's report is printed)
+  130  interrupted (Ctrl-C; `mrframe run --resume RUN_DIR` continues)
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUSES)
 @click.version_option(package_name="mrframe")
 def cli() -> None:
     """mrframe: multi-source, multi-resolution time-series models with missing data, from a TOML spec.
@@ -48,11 +64,13 @@ cli.add_command(backtest)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the command, turn user errors into exit status 2 without a traceback."""
+    """Console entry point: run the command; user errors exit with their status (:data:`EXIT_STATUSES`)
+    without a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="mrframe", standalone_mode=False)
+        with console_warnings():
+            cli.main(args=args, prog_name="mrframe", standalone_mode=False)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
@@ -62,8 +80,37 @@ def main(argv: list[str] | None = None) -> None:
     except MrframeError as error:
         if debug:
             traceback.print_exc()
-        click.echo(f"error: {error}", err=True)
+        label = "stopped" if error.exit_status == EXIT_NONFINITE else "error"
+        click.echo(f"{label}: {error}", err=True)
         sys.exit(error.exit_status)
+    except MemoryError as error:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: out of memory ({error or 'no detail'}); lower train.batch_size, the data windows or "
+                   "model.d_model", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+@contextlib.contextmanager
+def console_warnings() -> Iterator[None]:
+    """Print each distinct warning once, as ``warning: MESSAGE`` (above a progress bar, if one is shown)."""
+    shown: set[tuple[type, str]] = set()
+    original = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        key = (category, str(message))
+        if key in shown:
+            return
+        shown.add(key)
+        from tqdm import tqdm
+
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original

@@ -44,9 +44,14 @@ def predict(run_dir: pathlib.Path, dates: tuple[dt.datetime, ...], out: pathlib.
     out, warning = result_target(out or run.directory.path / f"predictions-{dates[0].date()}.csv",
                                  nonfinite_predictions(nonfinite.to_dict()))
     atomic_write(out, lambda handle: table.to_csv(handle, index=False), binary=False)
-    click.echo(table.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if len(table):
+        click.echo(table.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(table) > 40:
         click.echo(f"... {len(table) - 40} more rows")
+    shown = set(table["task"])
+    for task, kind in run.network.model.kinds.items():
+        if task not in shown:  # predict writes per-value columns; a covariance has none
+            click.echo(f"note: task {task} has no rows: {kind.name} predictions have no per-value prediction columns")
     if warning:
         click.echo(warning, err=True)
     click.echo(f"written: {out}")

@@ -14,6 +14,7 @@ import click
 
 from mrframe.cli.options import debug_option, set_option
 from mrframe.data.report import write_data_report
+from mrframe.data.sentinels import Suspect
 from mrframe.engine import distributed
 from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.plots import RunPlots
@@ -61,6 +62,8 @@ def run(
     best.pt, non-finite reports, evaluation-val.json / evaluation-test.json and summary.json. Ctrl-C saves
     a checkpoint and exits; `--resume RUN_DIR` continues exactly where it stopped. A resume never starts over
     a run: it refuses (one line, nothing written) when no checkpoint is readable or RUN_DIR/spec.toml was edited.
+    When the non-finite guard stops training (train.nonfinite), its report is printed on a line of its own and
+    the exit status is 3.
 
     \b
     Example:
@@ -148,8 +151,14 @@ def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, dev
     data = prepared_data(loaded, state, source)
     sizes = " / ".join(f"{len(d):,} {split}" for split, d in data.datasets.items())
     echo(f"data: {len(data.frames)} sources on {data.timeline.first_day} .. {data.timeline.last_day}; samples {sizes}")
+    for extreme in data.extreme_values:
+        echo(f"data: extreme value: {extreme.text()} (data.extremes; see data_report.txt)")
     if distributed.rank() == 0 and point is None:
-        write_data_report(directory, loaded, data.frames, data)
+        report = write_data_report(directory, loaded, data.frames, data)
+        for table in report.sources:
+            for suspect in table.suspected_sentinels:
+                echo(f"data: likely sentinel in sources.{table.name}: {Suspect(**suspect).text()}; declare it with "
+                     f"missing_values = [{suspect['value']:g}] if it means missing")
     log = RunLog()
     hooks = plugin_manager(
         builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.hooks

@@ -48,6 +48,10 @@ class SplitConfig:
 
 
 Normalise = Literal["zscore", "robust", "none"]
+Extremes = Literal["mask", "error", "keep"]
+EXTREMES_DOC = ("values beyond extreme_threshold robust spreads of a feature's training median (mrframe.data.extremes): "
+                "mask them (missing), stop with an error naming the first, or keep them; reported either way")
+THRESHOLD_DOC = "how many robust spreads from a feature's training median make a value extreme"
 
 
 def _check_pca(value: int | float) -> str | None:
@@ -72,6 +76,9 @@ class SourcePreprocessing:
         None, "replace the inputs by principal components: a number of them, or the fraction of training variance "
               "to keep (0 < x < 1)", check=_check_pca,
     )
+    extremes: Extremes | None = field(None, "what to do with extreme values (default: data.extremes)")
+    extreme_threshold: float | None = field(None, "robust spreads that make a value extreme (default: "
+                                                  "data.extreme_threshold)", min=1.0)
     window_scaling: WindowScaling | None = field(None, "per-sample scaling by the sample's own window "
                                                        "(default: data.window_scaling)")
 
@@ -84,6 +91,8 @@ class ResolvedPreprocessing:
     log1p_counts: bool
     correlation_filter: float | None
     pca: int | float | None
+    extremes: Extremes = "mask"
+    extreme_threshold: float = 1000.0
     window_scaling: WindowScaling = "none"
 
 
@@ -101,6 +110,8 @@ class DataConfig:
         None, "drop an input feature whose |correlation| on training rows with an earlier kept feature of its "
               "source exceeds this (none: keep all)", min=0.0, max=1.0,
     )
+    extremes: Extremes = field("mask", EXTREMES_DOC)
+    extreme_threshold: float = field(1000.0, THRESHOLD_DOC, min=1.0)
     window_scaling: WindowScaling = field(
         "none", "scale each sample's window of a source (and the targets cut from that source) by the center and "
                 "spread of its own observed values, after the training-period scaling: zscore (mean, std), robust "
@@ -122,5 +133,7 @@ class DataConfig:
             log1p_counts=own.log1p_counts if own.log1p_counts is not None else self.log1p_counts,
             correlation_filter=own.correlation_filter if own.correlation_filter is not None else self.correlation_filter,
             pca=own.pca,
+            extremes=own.extremes if own.extremes is not None else self.extremes,
+            extreme_threshold=own.extreme_threshold if own.extreme_threshold is not None else self.extreme_threshold,
             window_scaling=own.window_scaling if own.window_scaling is not None else self.window_scaling,
         )

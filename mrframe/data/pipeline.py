@@ -1,9 +1,11 @@
 """Spec -> data: load sources, align, resolve targets, split with embargo, fit preprocessing, build datasets.
 
 Everything fitted here sees the training period only (rows available before ``split.val_from``; see
-:mod:`mrframe.data.preprocessing`). Targets are cut from the normalised sources with every feature; encoders
-see the input sources after the optional correlation filter and PCA. Window scaling and anchored targets
-(:mod:`mrframe.data.frames`) are applied per batch, from each sample's own window.
+:mod:`mrframe.data.preprocessing`), the bounds of extreme values first (:mod:`mrframe.data.extremes`); declared
+sentinels are masked right after loading (:mod:`mrframe.data.sentinels`). Targets are cut from the normalised
+sources with every feature; encoders see the input sources after the optional correlation filter and PCA.
+Window scaling and anchored targets (:mod:`mrframe.data.frames`) are applied per batch, from each sample's own
+window, after the training-period scaling.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import torch
 from mrframe.config import join_path
 from mrframe.data.anchoring import parse_anchor
 from mrframe.data.dataset import TargetPlan, WindowDataset, WindowViews
+from mrframe.data.extremes import Extreme, ExtremeFilter
 from mrframe.data.frames import Framing, TaskFraming
 from mrframe.data.preprocessing import Preprocessing
 from mrframe.data.reduction import Reduction
+from mrframe.data.sentinels import mask_missing
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
 from mrframe.data.timeline import AlignedSource, Timeline, align
 from mrframe.data.transforms import Normaliser
@@ -41,6 +45,8 @@ class PreparedData:
     split: SplitAnchors
     normaliser: Normaliser
     reductions: dict[str, Reduction] = attrs.field(factory=dict)  # by input source
+    extremes: ExtremeFilter = attrs.field(factory=lambda: ExtremeFilter({}))  # fitted bounds (mrframe.data.extremes)
+    extreme_values: tuple[Extreme, ...] = ()  # what lay beyond them, as loaded (for reports)
     framing: Framing = attrs.field(factory=lambda: Framing({}, {}))  # window scaling and target frames
 
     @property
@@ -48,9 +54,9 @@ class PreparedData:
         return {task: plan.info for task, plan in self.targets.items()}
 
     def preprocessing_state(self) -> dict[str, torch.Tensor]:
-        """Everything fitted on the training period (scaling, correlation filter, PCA), as plain tensors
+        """Everything fitted on the training period (extreme bounds, scaling, correlation filter, PCA), as plain tensors
         (saved in checkpoints; ``prepare(spec, fitted=state)`` re-applies them)."""
-        return Preprocessing(self.normaliser, self.reductions).state_dict()
+        return Preprocessing(self.normaliser, self.reductions, self.extremes).state_dict()
 
     def to_source_units(self, task: str, values: np.ndarray) -> np.ndarray:
         """A task's values ``[..., len(features)]`` back in its source's units."""
@@ -61,17 +67,26 @@ class PreparedData:
 
 
 def load_sources(spec: Spec) -> dict[str, SourceFrame]:
-    """Run every source's loader; errors name the source's spec table."""
+    """Run every source's loader, then mask its declared ``missing_values`` and infinities
+    (:func:`~mrframe.data.sentinels.mask_missing`); errors name the source's spec table. A loader that fails
+    with anything but a user error (a third-party reader meeting a file it does not expect) is reported as one
+    line too, naming the source; ``--debug`` shows its traceback."""
     frames = {}
     for name, entry in spec.sources.items():
         component = entry.component
         try:
-            frame = component.cls(component.config).load()
+            source = component.cls(component.config)
+            source.missing_values = entry.missing_values
+            frame = source.load()
         except (DataError, PluginError) as error:  # one-message errors: say which source they come from
             raise type(error)(f"sources.{name} ({component.plugin}): {error}") from error
+        except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError) as error:
+            reason = " ".join(str(error).split())
+            raise DataError(f"sources.{name} ({component.plugin}): the source could not load its data "
+                            f"({type(error).__name__}: {reason})") from error
         if not isinstance(frame, SourceFrame):
             raise DataError(f"sources.{name}: plugin '{component.plugin}' returned {type(frame).__name__}, not a SourceFrame")
-        frames[name] = frame
+        frames[name] = mask_missing(frame, entry.missing_values)
     return frames
 
 
@@ -143,8 +158,10 @@ def prepare(
         fit_until = timeline.day_index(spec.data.split.val_from)
         preprocessing, scaled = Preprocessing.fit(spec.data, aligned, spec.inputs, timeline, fit_until)
     else:
-        preprocessing = Preprocessing.from_state(spec.data, fitted, aligned, spec.inputs)
+        preprocessing = Preprocessing.from_state(spec.data, fitted, aligned, spec.inputs, timeline)
         scaled = preprocessing.scale(aligned)
+    extreme_values = tuple(preprocessing.extreme_values(aligned))
+    aligned = preprocessing.clean(aligned)  # raw-unit targets are cut from it
     reduced = preprocessing.reduce(scaled)
     targets = {
         task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]
@@ -162,4 +179,4 @@ def prepare(
         for split in SPLITS
     }
     return PreparedData(timeline, frames, scaled, inputs, targets, datasets, anchors, preprocessing.normaliser,
-                        preprocessing.reductions, framing)
+                        preprocessing.reductions, preprocessing.extremes, extreme_values, framing)

@@ -1,11 +1,12 @@
 """Everything fitted on the training period, in one place: fitted once, or re-applied from a checkpoint.
 
-Per source, in order: normalisation (:mod:`mrframe.data.transforms`, on every source: targets use it too),
-then, for the sources that feed encoders, the correlation filter and PCA (:mod:`mrframe.data.reduction`).
-Each is fitted on the rows available before ``data.split.val_from`` only
+Per source, in order: the extreme-value bounds (:mod:`mrframe.data.extremes`: extremes are masked, refused or
+kept before anything else is fitted), normalisation (:mod:`mrframe.data.transforms`, on every source: targets
+use it too), then, for the sources that feed encoders, the correlation filter and PCA
+(:mod:`mrframe.data.reduction`). Each is fitted on the rows available before ``data.split.val_from`` only
 (:func:`~mrframe.data.transforms.training_rows`), so no value on or after that day changes any of them.
 
-The state is a flat dict of plain tensors (``normaliser.SOURCE.center``, ``reduction.SOURCE.keep``, ...) that
+The state is a flat dict of plain tensors (``extremes.SOURCE.low``, ``normaliser.SOURCE.center``, ...) that
 ``torch.load(weights_only=True)`` reads back; :meth:`Preprocessing.from_state` checks it against the data it
 is applied to and names what does not match.
 """
@@ -18,6 +19,7 @@ import attrs
 import torch
 
 from mrframe.data.config import DataConfig
+from mrframe.data.extremes import Extreme, ExtremeFilter
 from mrframe.data.reduction import Reduction, fit_reduction
 from mrframe.data.timeline import AlignedSource, Timeline
 from mrframe.data.transforms import Normaliser, training_rows
@@ -32,32 +34,43 @@ def _normaliser(config: DataConfig, names: Sequence[str]) -> Normaliser:
     return Normaliser(config.normalise, config.log1p_counts, per_source)
 
 
+def _extreme_filter(config: DataConfig, names: Sequence[str]) -> ExtremeFilter:
+    return ExtremeFilter({name: (config.preprocessing(name).extremes, config.preprocessing(name).extreme_threshold)
+                          for name in names})
+
+
 @attrs.frozen(eq=False)
 class Preprocessing:
-    """The fitted normaliser (every source) and reductions (input sources)."""
+    """The fitted extreme-value bounds and normaliser (every source) and reductions (input sources)."""
 
     normaliser: Normaliser
     reductions: dict[str, Reduction]
+    extremes: ExtremeFilter = attrs.field(factory=lambda: ExtremeFilter({}))
+    timeline: Timeline | None = None
 
     @classmethod
     def fit(cls, config: DataConfig, sources: Mapping[str, AlignedSource], inputs: Sequence[str],
             timeline: Timeline, fit_until_day: int) -> tuple[Preprocessing, dict[str, AlignedSource]]:
         """Fit on the training rows (:func:`~mrframe.data.transforms.training_rows` of ``fit_until_day``);
         returns the fitted preprocessing and the normalised sources (:meth:`scale`), which fitting needs."""
+        rows = {name: training_rows(source, timeline, fit_until_day) for name, source in sources.items()}
+        extremes = _extreme_filter(config, list(sources)).fit(sources, rows)
+        sources = extremes.apply(sources, timeline)
         normaliser = _normaliser(config, list(sources)).fit(sources, timeline, fit_until_day)
         scaled = normaliser.transform(sources)
         reductions = {}
         for name in inputs:
             settings = config.preprocessing(name)
-            rows = training_rows(scaled[name], timeline, fit_until_day)
-            reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca,
-                                             scaled[name].info)
-        return cls(normaliser, reductions), scaled
+            reductions[name] = fit_reduction(scaled[name].values[rows[name]], settings.correlation_filter,
+                                             settings.pca, scaled[name].info)
+        return cls(normaliser, reductions, extremes, timeline), scaled
 
     @classmethod
     def from_state(cls, config: DataConfig, state: Mapping[str, torch.Tensor], sources: Mapping[str, AlignedSource],
-                   inputs: Sequence[str]) -> Preprocessing:
+                   inputs: Sequence[str], timeline: Timeline | None = None) -> Preprocessing:
         """Re-apply a fitted state (:meth:`state_dict`) to ``sources``, checking that it fits them."""
+        extremes = _extreme_filter(config, list(sources))
+        extremes.load_state_dict(_section(state, "extremes."), sources)
         normaliser = _normaliser(config, list(sources))
         normaliser.load_state_dict(_section(state, "normaliser."))
         reduction_state = _section(state, "reduction.")
@@ -74,17 +87,26 @@ class Preprocessing:
             if name in inputs:
                 reductions[name] = _reduction_from_state(reduction_state, name, n_features,
                                                          config.preprocessing(name).pca is not None)
-        return cls(normaliser, reductions)
+        return cls(normaliser, reductions, extremes, timeline)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        state = {f"normaliser.{k}": v for k, v in self.normaliser.state_dict().items()}
+        state = {f"extremes.{k}": v for k, v in self.extremes.state_dict().items()}
+        state |= {f"normaliser.{k}": v for k, v in self.normaliser.state_dict().items()}
         for name, reduction in self.reductions.items():
             state |= reduction.state(f"reduction.{name}")
         return state
 
+    def clean(self, sources: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:
+        """Every source with its extremes handled as ``data.extremes`` says (raw-unit targets are cut from it)."""
+        return self.extremes.apply(sources, self.timeline) if self.timeline is not None else dict(sources)
+
+    def extreme_values(self, sources: Mapping[str, AlignedSource]) -> list[Extreme]:
+        """What lies beyond the fitted bounds in ``sources`` (for the data report)."""
+        return self.extremes.findings(sources, self.timeline) if self.timeline is not None else []
+
     def scale(self, sources: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:
-        """Every source normalised, all features kept (what targets are cut from)."""
-        return self.normaliser.transform(sources)
+        """Every source cleaned (:meth:`clean`) and normalised, all features kept (what targets are cut from)."""
+        return self.normaliser.transform(self.clean(sources))
 
     def reduce(self, scaled: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:
         """The input sources as their encoders see them (after the correlation filter and PCA)."""

@@ -2,8 +2,9 @@
 
 Per source, over its own periods from the first to the last one it loaded (a period absent from its frame
 counts as missing): resolution, date range, number of periods and features, the observed fraction overall and
-per feature, and the rows the reader rejected, by reason. Per split: the anchor days, the number of samples
-and how many candidate anchors the embargo removed.
+per feature, the rows the reader rejected, by reason (declared ``missing_values`` and infinities included), and
+likely sentinels nobody declared (:func:`mrframe.data.sentinels.suspected_sentinels`). Per split: the anchor
+days, the number of samples and how many candidate anchors the embargo removed.
 
 :func:`write_data_report` leaves ``data_report.txt``, ``data_report.json`` and ``plots/data_observed.png``
 (:func:`mrframe.data.plots.plot_observed`) in a run directory; ``mrframe data`` and ``mrframe run`` both call it.
@@ -17,7 +18,10 @@ from typing import Any
 import attrs
 import pandas as pd
 
+from mrframe.data.extremes import Extreme
+from mrframe.data.sentinels import Suspect, suspected_sentinels
 from mrframe.data.split import SPLITS
+from mrframe.data.timeline import observed_cells
 from mrframe.engine.rundir import RunDirectory
 from mrframe.interfaces import SourceFrame
 from mrframe.spec import Spec
@@ -28,11 +32,10 @@ HEATMAP = "data_observed.png"
 
 
 def observed_mask(source: SourceFrame) -> pd.DataFrame:
-    """Bool frame over every period from the source's first to its last row: True where a value is observed."""
+    """Bool frame over every period from the source's first to its last row: True where a value is observed
+    (:func:`~mrframe.data.timeline.observed_cells`, the rule the model's inputs follow)."""
     frame = source.frame
-    mask = frame.notna()
-    if source.observed is not None:
-        mask &= source.observed.reindex_like(frame).fillna(False).astype(bool)
+    mask = observed_cells(source)
     if frame.empty:
         return mask
     freq = "D" if source.resolution == "daily" else "MS"
@@ -51,11 +54,13 @@ class SourceSummary:
     per_feature: dict[str, float]
     rejected: dict[str, int]
     lag_days: int = 0
+    suspected_sentinels: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, name: str, source: SourceFrame, plugin: str = "", lag_days: int = 0) -> SourceSummary:
         mask = observed_mask(source)
         empty = mask.empty
+        suspects = tuple(attrs.asdict(s) for s in suspected_sentinels(source.frame))
         return cls(
             name=name,
             plugin=plugin,
@@ -67,6 +72,7 @@ class SourceSummary:
             per_feature={str(c): float(mask[c].mean()) if len(mask) else 0.0 for c in mask.columns},
             rejected={str(k): int(v) for k, v in source.rejected.items()},
             lag_days=lag_days,
+            suspected_sentinels=suspects,
         )
 
 
@@ -76,6 +82,7 @@ class DataReport:
 
     sources: tuple[SourceSummary, ...]
     splits: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    extremes: tuple[Extreme, ...] = ()
 
     @classmethod
     def build(cls, spec: Spec | None, frames: Mapping[str, SourceFrame], prepared: Any = None) -> DataReport:
@@ -86,6 +93,7 @@ class DataReport:
             plugin = entry.component.plugin if entry is not None else ""
             summaries.append(SourceSummary.of(name, frame, plugin, entry.lag_days if entry is not None else 0))
         splits = {}
+        extremes = tuple(prepared.extreme_values) if prepared is not None else ()
         if prepared is not None:
             for split in SPLITS:
                 dataset = prepared.datasets[split]
@@ -96,10 +104,11 @@ class DataReport:
                     "last_anchor": str(dates[-1]) if len(dates) else None,
                     "embargoed": int(prepared.split.embargoed[split]),
                 }
-        return cls(tuple(summaries), splits)
+        return cls(tuple(summaries), splits, extremes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sources": [attrs.asdict(s) for s in self.sources], "splits": self.splits}
+        return {"sources": [attrs.asdict(s) for s in self.sources], "splits": self.splits,
+                "extremes": [attrs.asdict(e) for e in self.extremes]}
 
     def text(self) -> str:
         """The report as aligned plain-text tables."""
@@ -117,6 +126,12 @@ class DataReport:
             lines += [f"  {feature:<{width}}  {fraction:6.1%}" for feature, fraction in s.per_feature.items()]
             for reason, count in s.rejected.items():
                 lines.append(f"  rejected: {count:,} x {reason}")
+            for suspect in s.suspected_sentinels:
+                lines.append(f"  likely sentinel: {Suspect(**suspect).text()}; if it means missing, add "
+                             f"missing_values = [{suspect['value']:g}] to [sources.{s.name}]")
+        if self.extremes:
+            lines += ["", "extreme values (far outside the training period's; data.extremes, docs/data.md):"]
+            lines += [f"  {e.text()}" for e in self.extremes]
         if self.splits:
             lines += ["", "splits (by anchor day):"]
             rows = [("split", "samples", "first anchor", "last anchor", "embargoed")] + [

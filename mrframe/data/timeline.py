@@ -87,9 +87,8 @@ def align(frames: Mapping[str, SourceFrame], lags: Mapping[str, int] | None = No
 
     aligned = {}
     for name, source in frames.items():
-        frame = source.frame.astype(np.float32)
-        if source.observed is not None:
-            frame = frame.where(source.observed.reindex_like(frame).fillna(False).astype(bool))
+        with np.errstate(over="ignore"):  # beyond float32: inf, not observed (observed_cells)
+            frame = source.frame.astype(np.float32).where(observed_cells(source))
         if source.resolution == "daily":
             positions = (frame.index.values.astype("datetime64[D]").astype(np.int64) - timeline.day0)
             values = np.full((timeline.n_days, frame.shape[1]), np.nan, dtype=np.float32)
@@ -101,6 +100,18 @@ def align(frames: Mapping[str, SourceFrame], lags: Mapping[str, int] | None = No
         info = SourceInfo(name, source.resolution, tuple(map(str, frame.columns)), tuple(source.counts))
         aligned[name] = AlignedSource(info, values, int(lags.get(name, 0)))
     return timeline, aligned
+
+
+def observed_cells(source: SourceFrame) -> pd.DataFrame:
+    """Bool frame like ``source.frame``: True where the model sees a value (finite as float32, and marked
+    observed when the source gives an explicit mask). The data report counts with this same rule."""
+    frame = source.frame
+    with np.errstate(invalid="ignore"):
+        fits = np.abs(frame.to_numpy(dtype=np.float64, na_value=np.nan)) <= np.finfo(np.float32).max
+    observed = pd.DataFrame(fits, index=frame.index, columns=frame.columns)
+    if source.observed is not None:
+        observed &= source.observed.reindex_like(frame).fillna(False).astype(bool)
+    return observed
 
 
 def check_frame(name: str, source: SourceFrame) -> None:
@@ -123,6 +134,10 @@ def check_frame(name: str, source: SourceFrame) -> None:
         raise DataError(f"{where}: monthly rows must be indexed by the first of the month, got {bad}")
     if (frame.index != frame.index.normalize()).any():
         raise DataError(f"{where}: dates must not carry a time of day")
+    if len(frame.index) and not (1000 <= frame.index[0].year and frame.index[-1].year <= 2999):
+        bad = frame.index[0] if frame.index[0].year < 1000 else frame.index[-1]
+        raise DataError(f"{where}: date {bad.isoformat()[:10]} lies outside the years 1000-2999 (a misread or "
+                        "sentinel date?); fix the file")
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise DataError(f"{where}: non-numeric feature column {non_numeric[0]!r}; loaders must drop or encode it")

@@ -144,6 +144,8 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
             lines.append(f"{head} {t.get('note', 'no targets')}")
             continue
         metrics = "  ".join(f"{k} {number(v)}" for k, v in t["metrics"].items())
+        if not metrics:  # a kind without metrics or baselines (a covariance): judged by its loss alone
+            metrics = f"loss {number(t.get('loss'))} (no metrics or baselines for {t['kind']} predictions)"
         dropped = f"  ({t['dropped']} non-finite predictions dropped)" if t["dropped"] else ""
         lines.append(f"{head} {metrics}{dropped}")
         headline = t["headline"]

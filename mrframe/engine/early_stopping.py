@@ -7,6 +7,10 @@ For each epoch's monitored value ``x_e`` (see :class:`~mrframe.engine.config.Ear
 
 A non-finite ``x_e`` never improves and leaves ``s`` unchanged. Training stops once ``patience`` epochs in a
 row have not improved and at least ``min_epochs`` epochs have run.
+
+An epoch that is no *candidate* (the weighting policy's warm-up, :meth:`Weighting.in_warmup
+<mrframe.interfaces.Weighting.in_warmup>`) counts towards ``min_epochs`` only: it neither improves, nor enters
+``s``, nor counts against ``patience``, and the monitor (``auto``) is chosen on the first candidate epoch.
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ class EarlyStopping:
         self.bad_epochs = 0
         self.epochs_seen = 0
 
-    def update(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        """Record epoch ``epoch``'s metrics; True when it is the best so far."""
+    def update(self, epoch: int, metrics: Mapping[str, float], candidate: bool = True) -> bool:
+        """Record epoch ``epoch``'s metrics; True when it is the best so far (never when it is no candidate)."""
+        self.epochs_seen += 1
+        if not candidate:
+            return False
         if self.monitor is None:
             self.monitor, self.mode = resolve_monitor(self.config, metrics)
-        self.epochs_seen += 1
         value = metrics.get(self.monitor, math.nan)
         if math.isfinite(value):
             alpha = self.config.smoothing

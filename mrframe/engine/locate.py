@@ -14,12 +14,17 @@ non-finite while its output gradients were finite is the op (``SqrtBackward0 (of
 created it is the module, and the source line that called its forward op is kept. Anomaly mode's own message
 (it checks for NaN only, and may name a later node when the first one produced an inf) is kept beside it.
 
+When the loss and every gradient are finite, the replay still checks the total gradient norm as the step
+computes it (float32): gradients of ~1e19 and more make it overflow although each is finite. The parameters
+with the largest gradients (norms in float64) are kept either way, so a report can name them.
+
 This is slow (a host synchronisation per op) and is run only after a step failed, or by ``mrframe diagnose``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import traceback
 import warnings
@@ -52,17 +57,28 @@ class Culprit:
     anomaly: str | None = None  # anomaly mode's message, when it raised
 
 
+LARGEST = 5
+"""How many of the largest parameter gradients a replay keeps."""
+
+
 @attrs.frozen
 class Replay:
-    """The outcome of replaying one micro-batch: finite or not, and the culprit when one was found."""
+    """The outcome of replaying one micro-batch: finite or not, and the culprit when one was found.
+
+    ``norm_finite``: the total gradient norm, computed in float32 as the step does, is finite;
+    ``grad_norm``: the same norm in float64; ``largest_gradients``: ``(parameter, norm)`` of the parameters with
+    the largest gradients (float64), largest first (only when the loss was finite)."""
 
     loss_finite: bool
     grads_finite: bool
     culprit: Culprit | None
+    norm_finite: bool = True
+    grad_norm: float = math.nan
+    largest_gradients: tuple[tuple[str, float], ...] = ()
 
     @property
     def finite(self) -> bool:
-        return self.loss_finite and self.grads_finite
+        return self.loss_finite and self.grads_finite and self.norm_finite
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:
@@ -188,8 +204,8 @@ def select_rows(batch: Batch, rows: Sequence[int]) -> Batch:
 
 
 def is_finite(network: Network, batch: Batch, context: StepContext, precision: Precision | None = None) -> bool:
-    """Forward and backward ``batch`` without hooks: are the weighted loss and every gradient finite?
-    Parameter gradients are left as they were."""
+    """Forward and backward ``batch`` without hooks: are the weighted loss, every gradient and their total norm
+    (float32, as the step computes it) finite? Parameter gradients are left as they were."""
     precision = precision or Precision(batch.index.device.type, None)
     with _own_gradients(network):
         total, _, _ = Objective(network, precision)(batch, context)
@@ -197,7 +213,7 @@ def is_finite(network: Network, batch: Batch, context: StepContext, precision: P
             return False
         total.backward()
         grads = [p.grad for p in network.parameters() if p.grad is not None]
-        return not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())  # one sync
+        return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))  # one sync
 
 
 def failing_rows(network: Network, batch: Batch, context: StepContext, precision: Precision | None = None) -> tuple[int, ...]:
@@ -238,10 +254,15 @@ def replay(network: Network, batch: Batch, context: StepContext, precision: Prec
                 culprit = watcher.module_culprit or _weighting_culprit(watcher, kind)
                 return Replay(False, False, culprit)
             culprit, anomaly = _backward(total, watcher)
-        grads_finite = nonfinite_kind([p.grad for p in network.parameters() if p.grad is not None]) is None
+        named = [(name, p.grad) for name, p in network.named_parameters() if p.grad is not None]
+        grads_finite = nonfinite_kind([g for _, g in named]) is None
         if culprit is not None:
             culprit = attrs.evolve(culprit, anomaly=anomaly)
-        return Replay(True, grads_finite and culprit is None, culprit)
+        norms = [(name, float(torch.linalg.vector_norm(g.detach().double()))) for name, g in named]
+        largest = tuple(sorted(norms, key=lambda item: -item[1] if math.isfinite(item[1]) else -math.inf)[:LARGEST])
+        step_norm = float(torch.nn.utils.get_total_norm([g for _, g in named])) if named else 0.0
+        return Replay(True, grads_finite and culprit is None, culprit, norm_finite=math.isfinite(step_norm),
+                      grad_norm=math.sqrt(sum(n * n for _, n in norms)), largest_gradients=largest)
 
 
 def _weighting_culprit(watcher: _Watcher, kind: str) -> Culprit:

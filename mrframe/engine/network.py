@@ -19,7 +19,7 @@ from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.checkpoint import check_state_dict, seed_everything
 from mrframe.engine.device import Precision, to_float32
-from mrframe.errors import SpecError
+from mrframe.errors import DataError, SpecError
 from mrframe.gating import gate_by_availability
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
@@ -42,11 +42,14 @@ class Network(nn.Module):
 
     def task_losses(self, predictions: Mapping[str, Any], batch: Batch) -> dict[str, TaskLoss]:
         """Each task's loss on the batch, availability-gated as the spec's ``[weighting] min_availability``
-        asks (:mod:`mrframe.gating`)."""
-        losses = {
-            task: loss(predictions[task], batch.targets[task].values, batch.targets[task].mask)
-            for task, loss in self.losses.items()
-        }
+        asks (:mod:`mrframe.gating`). A loss that refuses what it is given (a ValueError: targets that are not
+        class ids, a prediction of the wrong kind) stops the run with its message and the task's name."""
+        losses = {}
+        for task, loss in self.losses.items():
+            try:
+                losses[task] = loss(predictions[task], batch.targets[task].values, batch.targets[task].mask)
+            except ValueError as error:
+                raise DataError(f"heads.{task}.loss: {error}") from error
         return gate_by_availability(losses, self.min_availability)
 
     @property

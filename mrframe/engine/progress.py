@@ -1,4 +1,8 @@
-"""Built-in hook: a progress bar per epoch showing the running loss; non-finite reports printed above it."""
+"""Built-in hook: a progress bar per epoch showing the running loss; non-finite reports printed above it.
+
+When a run ends (finished, stopped or failed) the bar is closed, so whatever the console prints next, the
+non-finite guard's stop message included, starts on a line of its own.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ class ProgressBar:
             return
         self.total, self.count = 0.0, 0
         self.bar = tqdm(
-            total=batches, desc=f"epoch {epoch + 1}/{run.epochs}", file=self.stream, leave=True,
+            total=batches, desc=f"epoch {epoch}/{run.epochs}", file=self.stream, leave=True,
             dynamic_ncols=True, mininterval=0.5,
         )
 
@@ -51,6 +55,12 @@ class ProgressBar:
         self.bar.set_postfix(shown)
         self.bar.close()
         self.bar = None
+
+    @hookimpl
+    def mrframe_run_end(self, run: RunInfo, summary: Mapping[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     @hookimpl
     def mrframe_nonfinite(self, run: RunInfo, report: Mapping[str, Any]) -> None:

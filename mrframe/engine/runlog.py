@@ -55,10 +55,15 @@ class EpochSums:
         self.task_loss = dict.fromkeys(tasks, 0.0)
         self.task_steps = dict.fromkeys(tasks, 0)
         self.weights: dict[str, float] = dict.fromkeys(tasks, math.nan)
+        self.grad_norm = 0.0
+        self.grad_norm_max = 0.0
 
-    def add(self, loss: float, losses: Mapping[str, float], weights: Mapping[str, float]) -> None:
+    def add(self, loss: float, losses: Mapping[str, float], weights: Mapping[str, float],
+            grad_norm: float = 0.0) -> None:
         self.loss += loss
         self.steps += 1
+        self.grad_norm += grad_norm
+        self.grad_norm_max = max(self.grad_norm_max, grad_norm)
         for task, value in losses.items():
             if math.isfinite(value):
                 self.task_loss[task] += value
@@ -67,8 +72,12 @@ class EpochSums:
 
     def metrics(self) -> dict[str, float]:
         """``train_loss`` (mean weighted total over applied steps), ``train/TASK/loss`` (mean over the steps
-        that had a target for TASK), ``weight/TASK`` (at the epoch's last step) and ``skipped_steps``."""
-        out = {"train_loss": self.loss / self.steps if self.steps else math.nan, "skipped_steps": float(self.skipped)}
+        that had a target for TASK), ``weight/TASK`` (at the epoch's last step), ``skipped_steps`` and the total
+        gradient norm before clipping, mean and largest over the applied steps (``grad_norm``,
+        ``grad_norm_max``)."""
+        out = {"train_loss": self.loss / self.steps if self.steps else math.nan, "skipped_steps": float(self.skipped),
+               "grad_norm": self.grad_norm / self.steps if self.steps else math.nan,
+               "grad_norm_max": self.grad_norm_max if self.steps else math.nan}
         for task in self.tasks:
             n = self.task_steps[task]
             out[f"train/{task}/loss"] = self.task_loss[task] / n if n else math.nan
@@ -77,10 +86,13 @@ class EpochSums:
 
     def state_dict(self) -> dict[str, Any]:
         return {"loss": self.loss, "steps": self.steps, "skipped": self.skipped, "task_loss": dict(self.task_loss),
-                "task_steps": dict(self.task_steps), "weights": dict(self.weights)}
+                "task_steps": dict(self.task_steps), "weights": dict(self.weights), "grad_norm": self.grad_norm,
+                "grad_norm_max": self.grad_norm_max}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.loss, self.steps, self.skipped = float(state["loss"]), int(state["steps"]), int(state["skipped"])
         self.task_loss = {k: float(v) for k, v in state["task_loss"].items()}
         self.task_steps = {k: int(v) for k, v in state["task_steps"].items()}
         self.weights = {k: float(v) for k, v in state["weights"].items()}
+        self.grad_norm = float(state.get("grad_norm", 0.0))  # absent from checkpoints of older versions
+        self.grad_norm_max = float(state.get("grad_norm_max", 0.0))

@@ -10,6 +10,7 @@ uninterrupted run did (:mod:`mrframe.engine.checkpoint`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,7 +35,7 @@ from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.evaluate import evaluation_report, validation_metrics
 from mrframe.engine.files import StorageError
-from mrframe.engine.guard import Guard, NonFiniteError, StepToken
+from mrframe.engine.guard import Guard, NonFiniteError, StepToken, validation_failure
 from mrframe.engine.interrupt import deferred_interrupt
 from mrframe.engine.network import Network, Objective, build_network, parameter_groups
 from mrframe.engine.report import batch_tensors, build_report, finish_report, nonfinite_parameters, paragraph
@@ -192,13 +193,12 @@ class Trainer:
         """Run the rest of the current epoch; False when a stop was requested (the position is kept)."""
         plan = self.plan(self.epoch)
         dataset = self.loader.dataset
-        self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=self.epoch, batches=plan.n_steps)
+        self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=self.epoch + 1, batches=plan.n_steps)
         self.network.train()
         for index in range(self.batch // self.config.accumulate, plan.n_steps):
             micro = plan.step_batches(index)
             batches = [dataset.batch(plan.batch(b)).to(self.device) for b in micro]
-            outcome = self.train_step(batches, plan.step_weights(index), index=index, first_batch=micro.start,
-                                      stop=stop_requested())
+            outcome = self.train_step(batches, plan.step_weights(index), index=index, stop=stop_requested())
             self.batch = micro.stop
             if outcome.stop or (distributed.world_size() == 1 and stop_requested()):
                 return False
@@ -212,12 +212,11 @@ class Trainer:
         batches: Batch | Sequence[Batch],
         weights: Sequence[float] | None = None,
         index: int = 0,
-        first_batch: int = 0,
         stop: bool = False,
     ) -> StepOutcome:
         """One optimizer step under the guard over ``batches`` (micro-batches weighted ``weights``, by default
         equally; one batch is a plain step) at the current epoch and step. ``index`` is the step's number within
-        the epoch and ``first_batch`` the epoch index of its first micro-batch (for records and reports)."""
+        the epoch (0-based; records and reports count from 1)."""
         batches = [batches] if isinstance(batches, Batch) else list(batches)
         weights = list(weights) if weights is not None else [1.0 / len(batches)] * len(batches)
         context = StepContext(epoch=self.epoch, step=self.step, training=True)
@@ -225,24 +224,27 @@ class Trainer:
         token = self.guard.before_step(self.network)
         outcome = self.stepper.step(batches, weights, context, stop=stop)
         if not outcome.finite:
-            self.on_failure(outcome, batches, context, token, first_batch)
+            self.on_failure(outcome, batches, context, token, index)
             return outcome
         self.guard.succeeded()
         self.step += outcome.applied
-        self.sums.add(outcome.loss, outcome.losses, outcome.weights)
-        self.log.add_step(self.step, {"lr": lr, "loss": outcome.loss,
+        self.sums.add(outcome.loss, outcome.losses, outcome.weights, outcome.grad_norm)
+        self.log.add_step(self.step, {"lr": lr, "loss": outcome.loss, "grad_norm": outcome.grad_norm,
                                       **{f"weight/{t}": w for t, w in outcome.weights.items()}})
-        record = StepRecord(self.epoch, self.step, index, outcome.loss, outcome.losses, outcome.weights, lr)
+        record = StepRecord(self.epoch + 1, self.step, index + 1, outcome.loss, outcome.losses, outcome.weights, lr,
+                            outcome.grad_norm)
         self.hooks.hook.mrframe_step_end(run=self.run, record=record)
         return outcome
 
     def end_epoch(self) -> None:
         """Evaluate, update early stopping and the policy, checkpoint, and tell the hooks."""
         metrics = self.sums.metrics() | {"lr": self.optimizer.param_groups[0]["lr"]} | self.validate()
+        self.check_validation(metrics)
         train_losses = {t: metrics[f"train/{t}/loss"] for t in self.network.tasks}
         self.network.weighting.end_epoch(self.epoch, train_losses)
-        improved = self.stopper.update(self.epoch, metrics)
-        record = EpochRecord(self.epoch, self.step, metrics)
+        warmup = self.network.weighting.in_warmup(self.epoch)  # never a candidate for best (a3dro's regrets are 0)
+        improved = self.stopper.update(self.epoch, metrics, candidate=not warmup)
+        record = EpochRecord(self.epoch + 1, self.step, metrics)
         self.log.add_epoch({"epoch": self.epoch + 1, "step": self.step, **metrics})
         self.epoch, self.batch = self.epoch + 1, 0
         self.sums = EpochSums(self.network.tasks)
@@ -256,10 +258,34 @@ class Trainer:
         return validation_metrics(self.network, self.data.datasets["val"], self.config.batch_size, self.device,
                                   self.precision, context)
 
+    def check_validation(self, metrics: Mapping[str, float]) -> None:
+        """Report a non-finite validation loss like a failed step, with its samples; ``nonfinite = "raise"``
+        stops the run, the other policies go on (the epoch cannot be the best)."""
+        tasks = [t for t in self.network.tasks if metrics.get(f"val/{t}/count", 0.0) > 0
+                 and not math.isfinite(metrics.get(f"val/{t}/loss", 0.0))]
+        context = StepContext(epoch=self.epoch, step=self.step, training=False)
+        found = validation_failure(self.network, self.data.datasets["val"], self.config.batch_size, self.precision,
+                                   context) if tasks else None
+        if found is None:
+            return
+        report = build_report(
+            failure="validation loss", step=self.step, epoch=self.epoch + 1, batch_index=found.number,
+            micro_batch=None, micro_batches=1, loss=math.nan, grad_norm=math.nan,
+            culprit=found.replay.culprit if found.replay is not None else None, rows=found.rows, batch=found.batch,
+            sources=self.data.inputs, bad_parameters=nonfinite_parameters(self.network.named_parameters()),
+            targets=self.data.target_infos,
+        ) | {"tasks": tasks, "replayed": True, "rank": distributed.rank()}
+        stops = self.guard.policy == "raise"
+        action = ("The run stops (train.nonfinite = 'raise')." if stops
+                  else "Training goes on; this epoch cannot be the best.")
+        self._publish(report, batch_tensors(found.batch), action, stops=stops)
+        if stops:
+            raise NonFiniteError(report["message"])
+
     # ------------------------------------------------------------------------------------------- the guard
 
     def on_failure(
-        self, outcome: StepOutcome, batches: Sequence[Batch], context: StepContext, token: StepToken, first: int
+        self, outcome: StepOutcome, batches: Sequence[Batch], context: StepContext, token: StepToken, index: int
     ) -> None:
         """Report the failed step (with a replay on the first failure) and apply ``train.nonfinite``."""
         replayed = self.guard.failures == 0
@@ -268,16 +294,17 @@ class Trainer:
         culprit = located.replay.culprit if located is not None and located.replay is not None else None
         batch = batches[micro or 0]
         report = build_report(
-            failure=outcome.failure, step=self.step, epoch=self.epoch, batch_index=first + (micro or 0),
+            failure=outcome.failure, step=self.step + 1, epoch=self.epoch + 1, batch_index=index + 1,
             micro_batch=micro, micro_batches=len(batches), loss=outcome.loss, grad_norm=outcome.grad_norm,
             culprit=culprit, rows=located.rows if located is not None else (), batch=batch, sources=self.data.inputs,
-            bad_parameters=nonfinite_parameters(self.network.named_parameters()),
+            bad_parameters=nonfinite_parameters(self.network.named_parameters()), targets=self.data.target_infos,
+            replay=located.replay if located is not None else None,
         )
         report["replayed"] = replayed
         report["rank"] = distributed.rank()
         report, tensors = _first_located(distributed.gather((report, batch_tensors(batch))))
         try:
-            action = self.guard.decide(paragraph(report))
+            action = self.guard.decide(paragraph(report), report["nonfinite_parameters"])
         except NonFiniteError as error:
             self._publish(report, tensors, f"The run stops (train.nonfinite = '{self.guard.policy}').", stops=True)
             raise NonFiniteError(f"{error}{_report_path(report)}") from None

@@ -24,7 +24,7 @@ from mrframe.interfaces import PredictionKind
 KIND = "prediction-kind"
 """The registry's name for prediction kinds (entry-point group ``mrframe.prediction_kinds``)."""
 
-__all__ = ["KIND", "get", "of_head", "loss_kinds", "disagreement", "head_problems"]
+__all__ = ["KIND", "get", "of_head", "loss_kinds", "losses_for", "disagreement", "head_problems"]
 
 
 def get(name: str) -> PredictionKind:
@@ -58,8 +58,22 @@ def disagreement(head: type, head_config: Any, loss: type, head_name: str = "the
     if kind in accepted:
         return None
     takes = " or ".join(f"'{k}'" for k in accepted)
+    fitting = losses_for(kind)
+    listed = f" ({', '.join(fitting)})" if fitting else ""
     return (f"{loss_name} takes {takes} predictions, but {head_name} predicts '{kind}': choose a loss for '{kind}' "
-            f"predictions or a head (setting) that predicts {takes}")
+            f"predictions{listed} or a head (setting) that predicts {takes}")
+
+
+def losses_for(kind: str) -> list[str]:
+    """The installed loss plugins that take ``kind`` predictions (those that fail to load are left out)."""
+    fitting = []
+    for name in registry.names("loss"):
+        try:
+            if kind in loss_kinds(registry.load("loss", name)):
+                fitting.append(name)
+        except PluginError:
+            continue
+    return fitting
 
 
 def head_problems(spec: Any) -> list[Problem]:

@@ -134,7 +134,8 @@ def threads():
 class BombConfig:
     anchors: tuple[str, ...] = field((), "anchor days whose samples turn non-finite")
     at_step: int | None = field(None, "turn every sample non-finite while this many optimizer steps are done")
-    kind: Literal["nan", "inf", "backward"] = field("nan", "forward NaN (log of -1), +inf, or a NaN gradient only")
+    kind: Literal["nan", "inf", "backward", "huge"] = field(
+        "nan", "forward NaN (log of -1), +inf, a NaN gradient only, or finite gradients too large for a float32 norm")
     once: bool = field(True, "disarm once the guard has reported it")
     layers: int = field(1, "stacked GRU layers", min=1)
     dropout: float = field(0.0, "dropout between GRU layers", min=0.0, max=1.0)
@@ -160,9 +161,23 @@ class Bomb(nn.Module):
         rows = rows.view(-1, 1, 1)
         if self.config.kind == "backward":  # finite forward; d sqrt(z)/dz at z = 0 is inf (batch-wide)
             return hidden + torch.sqrt(hidden - hidden.detach()) if bool(rows.any()) else hidden
+        if self.config.kind == "huge":  # finite forward and gradients, but each gradient is ~1e20 or more
+            return _Amplify.apply(hidden) if bool(rows.any()) else hidden
         if self.config.kind == "nan":
             return hidden + torch.log(torch.where(rows, -1.0, 1.0))
         return hidden - torch.log(torch.where(rows, 0.0, 1.0))
+
+
+class _Amplify(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by 1e24 (finite in float32, its square is not)."""
+
+    @staticmethod
+    def forward(ctx, x):  # noqa: ANN001, ANN205
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        return grad * 1e24
 
 
 class BombEncoder(RecurrentEncoder):

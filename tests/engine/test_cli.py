@@ -106,3 +106,39 @@ def test_diagnose_names_failing_samples_and_module(tiny_spec, bomb, tmp_path):
     assert "2022-05-10" in lines[1] and "val" in lines[1] and "log" in lines[1]
     table = pd.read_csv(out)
     assert (table.status == "non-finite").sum() == 2 and (table.status == "OK").sum() == len(table) - 2
+
+
+def test_a_non_finite_stop_is_its_own_line_after_the_bar_and_exits_3(spec_writer, tmp_path, bomb, capsys):
+    from mrframe.cli import main
+
+    spec = spec_writer(tmp_path, encoder="bomb", encoder_keys='anchors = ["2022-02-03"]')
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(spec), "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 3 and "Traceback" not in err
+    lines = err.splitlines()
+    (stop,) = [line for line in lines if "Non-finite" in line]
+    assert re.match(r"stopped: Non-finite loss at step (\d+) \(epoch 1, batch \1\)\.", stop)
+    assert lines[lines.index(stop) - 1].startswith("epoch 1/2")  # the closed bar, then the message
+    assert "Report: " in stop and stop.rstrip().endswith(".json")
+
+
+def test_warnings_are_printed_once_without_source_lines(capsys):
+    import warnings
+
+    from mrframe.cli import console_warnings
+    from mrframe.metrics import MetricWarning
+
+    with console_warnings():
+        for _ in range(3):
+            warnings.warn("MAE is undefined (no finite pair); reported as NaN", MetricWarning, stacklevel=1)
+        warnings.warn("MAE is undefined (no finite pair); reported as NaN", MetricWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "warning: MAE is undefined (no finite pair); reported as NaN\n"
+
+
+def test_help_documents_the_exit_statuses():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "3    training stopped on a non-finite loss or gradient" in result.output
+    assert "1    a file of the run could not be written" in result.output  # StorageError.exit_status
+    assert "exit status is 3" in " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())

@@ -66,3 +66,12 @@ def test_state_round_trip():
     again = EarlyStopping(EarlyStoppingConfig(patience=5, smoothing=0.3))
     again.load_state_dict(stopper.state_dict())
     assert again.state_dict() == stopper.state_dict()
+
+
+def test_an_epoch_that_is_no_candidate_is_never_best_and_does_not_pick_the_monitor():
+    stopper = EarlyStopping(EarlyStoppingConfig(patience=2))
+    warmup = {"val_loss": 0.0, "val_anchored": math.nan}  # a3dro's warm-up: every regret 0, no anchored score yet
+    assert not stopper.update(0, warmup, candidate=False)
+    assert stopper.monitor is None and stopper.bad_epochs == 0 and stopper.epochs_seen == 1
+    assert stopper.update(1, {"val_loss": 0.4, "val_anchored": 0.3})
+    assert stopper.monitor == "val_anchored" and stopper.best_epoch == 1 and stopper.best == 0.3

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import attrs
+import numpy as np
 import pytest
 import torch
 
@@ -39,7 +41,7 @@ def test_raise_reports_module_op_batch_and_samples(tiny_spec, bomb, tmp_path):
     assert report["culprit"]["op"] == "log"
     assert report["culprit"]["phase"] == "forward" and report["culprit"]["kind"] == "nan"
     assert report["samples"] and all(s["anchor"] in ("2022-02-03", "2022-02-05") for s in report["samples"])
-    assert report["step"] == trainer.step and report["epoch"] == 1
+    assert report["step"] == trainer.step + 1 and report["epoch"] == 1  # the step that failed, counted from 1
     assert "model.encoders.daily.bomb" in str(error.value) and "2022-02-0" in str(error.value)
     batch = torch.load(files[".pt"], weights_only=True)
     anchors = batch["calendar.anchor_day"].numpy().astype("datetime64[D]").astype(str).tolist()
@@ -135,3 +137,120 @@ def test_rollback_state_is_the_snapshot_of_the_last_checkpoint(tiny_spec, bomb, 
     assert len(snapshots) == 1
     restored = snapshots[0]["model"]
     assert all(torch.equal(restored[k], epoch_end_state[k]) for k in epoch_end_state)
+
+
+# ------------------------------------------------------------------------------------ issue 15: the guard's reports
+
+
+def test_a_finite_loss_with_an_overflowing_gradient_norm_is_named_with_its_largest_gradients(tiny_spec, bomb, tmp_path):
+    path = tiny_spec(encoder="bomb", encoder_keys="""
+        at_step = 2
+        kind = "huge"
+        """)
+    trainer = trainer_for(path, tmp_path, bomb)
+    with pytest.raises(NonFiniteError) as error:
+        trainer.fit()
+    report = json.loads(next((trainer.directory.path / "nonfinite").glob("*.json")).read_text())
+    assert report["failure"] == "gradient norm" and math.isfinite(report["loss"])
+    assert report["replay_grad_norm"] > 1e19 and report["largest_gradients"]
+    assert all(g["parameter"].startswith("model.") for g in report["largest_gradients"])
+    message = str(error.value)
+    assert "Non-finite gradient norm at step 3" in message and "overflows when computed in float32" in message
+    assert report["largest_gradients"][0]["parameter"] in message and "the replay was finite" not in message
+
+
+def test_metrics_record_the_gradient_norm(tiny_spec, tmp_path):
+    trainer = trainer_for(tiny_spec(), tmp_path, directory=False)
+    trainer.fit()
+    first = trainer.log.epochs[0]
+    assert 0 < first["grad_norm"] <= first["grad_norm_max"] < math.inf
+    assert all(math.isfinite(s["grad_norm"]) for s in trainer.log.steps)
+
+
+def test_reports_under_skip_never_overwrite_each_other(tiny_spec, bomb, tmp_path):
+    path = tiny_spec(encoder="bomb", train="nonfinite = 'skip'\nmax_skips = 2", encoder_keys="""
+        at_step = 3
+        once = false
+        """)
+    trainer = trainer_for(path, tmp_path, bomb)
+    with pytest.raises(NonFiniteError):
+        trainer.fit()
+    names = sorted(p.name for p in (trainer.directory.path / "nonfinite").glob("*.json"))
+    assert names == ["step-000004-2.json", "step-000004-3.json", "step-000004.json"]
+    batches = {json.loads((trainer.directory.path / "nonfinite" / n).read_text())["batch"] for n in names}
+    assert len(batches) == 3  # three different batches failed as the same step number
+
+
+def test_skip_stops_at_once_when_parameters_are_non_finite(tiny_spec, tmp_path):
+    from mrframe.hooks import hookimpl
+
+    trainer = trainer_for(tiny_spec(train="nonfinite = 'skip'\nmax_skips = 5"), tmp_path, directory=False)
+
+    class Poison:
+        @hookimpl
+        def mrframe_step_end(self, run, record):  # noqa: ANN001, ANN202
+            if record.step == 2:
+                with torch.no_grad():
+                    next(trainer.network.model.parameters()).fill_(math.nan)
+
+    trainer.hooks.register(Poison())
+    with pytest.raises(NonFiniteError, match="parameters themselves are non-finite") as error:
+        trainer.fit()
+    assert trainer.guard.failures == 1 and "rollback" in str(error.value)
+
+
+def test_a_non_finite_validation_loss_is_reported_with_its_samples(tiny_spec, bomb, tmp_path):
+    path = tiny_spec(encoder="bomb", missing=0.0, encoder_keys='anchors = ["2022-05-10"]\nonce = false')
+    trainer = trainer_for(path, tmp_path, bomb)
+    with pytest.raises(NonFiniteError, match=r"Non-finite validation loss at epoch 1") as error:
+        trainer.fit()
+    report = json.loads((trainer.directory.path / "nonfinite" / "val-epoch-001.json").read_text())
+    assert [s["anchor"] for s in report["samples"]] == ["2022-05-10"]
+    assert report["culprit"]["module"] == "model.encoders.daily.bomb" and report["tasks"] == ["next"]
+    assert "#" in str(error.value) and "2022-05-10" in str(error.value)
+    assert (trainer.directory.path / "nonfinite" / "val-epoch-001-batch.pt").is_file()
+
+
+def test_reports_name_extreme_targets(tiny_spec, tmp_path):
+    from mrframe.engine.report import extreme_targets
+    from mrframe.observed import Observed
+
+    trainer = trainer_for(tiny_spec(missing=0.0), tmp_path, directory=False)
+    batch = trainer.loader.dataset.batch(list(range(4)))
+    values = batch.targets["next"].values.clone()
+    values[2, 0, 1] = 1e6
+    batch = attrs.evolve(batch, targets={"next": Observed.build(values, batch.targets["next"].mask)})
+    found = extreme_targets(batch, [], trainer.data.target_infos)
+    assert found[0]["task"] == "next" and found[0]["value"] == 1e6 and found[0]["extreme"]
+    anchor = np.datetime64(found[0]["anchor"])
+    assert found[0]["date"] == str(anchor + 3)  # horizon 3, span 1
+
+
+def test_numbering_is_the_same_in_hooks_console_metrics_and_reports(tiny_spec, bomb, tmp_path):
+    from mrframe.hooks import hookimpl
+
+    path = tiny_spec(encoder="bomb", train="nonfinite = 'skip'", encoder_keys="at_step = 5")
+    trainer = trainer_for(path, tmp_path, bomb)
+    seen = {"starts": [], "steps": [], "ends": []}
+
+    class Record:
+        @hookimpl
+        def mrframe_epoch_start(self, run, epoch, batches):  # noqa: ANN001, ANN202
+            seen["starts"].append(epoch)
+
+        @hookimpl
+        def mrframe_step_end(self, run, record):  # noqa: ANN001, ANN202
+            seen["steps"].append((record.epoch, record.step, record.batch))
+
+        @hookimpl
+        def mrframe_epoch_end(self, run, record):  # noqa: ANN001, ANN202
+            seen["ends"].append(record.epoch)
+
+    trainer.hooks.register(Record())
+    trainer.fit()
+    assert seen["starts"] == seen["ends"] == [1, 2] == [row["epoch"] for row in trainer.log.epochs]
+    assert seen["steps"][0] == (1, 1, 1)
+    report = json.loads(next((trainer.directory.path / "nonfinite").glob("*.json")).read_text())
+    # the failed step would have been step 6, the 6th batch of epoch 1: the numbers a hook saw around it
+    assert (report["epoch"], report["step"], report["batch"]) == (1, 6, 6)
+    assert (1, 5, 5) in seen["steps"] and (1, 6, 7) in seen["steps"]  # the skipped step has no number

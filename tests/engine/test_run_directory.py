@@ -280,16 +280,22 @@ def trainer(tiny_spec, tmp_path, **kwargs):  # noqa: ANN001, ANN003, ANN201
     return Trainer(spec, prepare(spec), directory, plugin_manager(builtin=[MetricsWriter(directory, log)]), log)
 
 
-def test_a_checkpoint_never_stores_non_finite_parameters(tiny_spec, tmp_path):
-    t = trainer(tiny_spec, tmp_path)
+@pytest.mark.parametrize(("policy", "message"), [
+    # under "skip" the non-finite validation loss is reported and training would go on: the checkpoint refuses
+    ("skip", "are non-finite after step 14; checkpoints/last.pt was not written"),
+    # under "raise" the validation check stops the run first, naming the non-finite parameters
+    ("raise", "Non-finite validation loss at epoch 2 .* Parameters already non-finite: "),
+])
+def test_a_checkpoint_never_stores_non_finite_parameters(tiny_spec, tmp_path, policy, message):
+    t = trainer(tiny_spec, tmp_path, train=f'nonfinite = "{policy}"')
     poison = AtStep(t, 2 * t.steps_per_epoch, lambda tr: next(tr.model.parameters()).data.fill_(torch.nan))
     t.hooks.register(poison)
-    with pytest.raises(NonFiniteError, match="are non-finite after step 14; checkpoints/last.pt was not written"):
+    with pytest.raises(NonFiniteError, match=message):
         t.fit()
     last = load_checkpoint(t.directory.last)
     assert last["epoch"] == 1 and all(v.isfinite().all() for v in last["model"].values() if v.is_floating_point())
     summary = json.loads(t.directory.summary.read_text())
-    assert summary["status"] == "stopped: non-finite" and "not written" in summary["error"]
+    assert summary["status"] == "stopped: non-finite" and "non-finite" in summary["error"]
 
 
 def test_a_failed_run_says_failed_with_the_error(tiny_spec, tmp_path):

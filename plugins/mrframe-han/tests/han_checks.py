@@ -93,9 +93,24 @@ def spec_document(
         "sources": sources,
         "encoders": dict(encoders),
         "fusion": list(fusion or []),
-        "heads": dict(heads or {"next": {"plugin": "forecast", "target": {"source": "m1", "horizon": 1},
-                                         "loss": {"plugin": "masked-mse"}}}),
+        "heads": {name: with_loss(head) for name, head in (heads or {"next": {"plugin": "forecast", "target": {
+            "source": "m1", "horizon": 1}}}).items()},
     }
+
+
+LOSSES = {"point": "masked-mse", "gaussian": "gaussian-nll", "binary": "focal", "classes": "cross-entropy",
+          "zinb": "zinb", "covariance": "eigh-covariance"}
+
+
+def with_loss(head: Mapping[str, Any]) -> dict:
+    """A head table with a loss of the kind the head predicts (the tests feed tensors; any fitting loss does)."""
+    from mrframe import registry
+    from mrframe.config import structure
+
+    table = {k: v for k, v in head.items() if k not in ("target", "loss")}
+    cls = registry.load("head", table.pop("plugin"))
+    kind = cls.kind_for(structure(cls.Config, table))
+    return {**head, "loss": {"plugin": LOSSES[kind]}}
 
 
 def build_model(document: dict, infos: Mapping[str, SourceInfo] | None = None) -> AssembledModel:

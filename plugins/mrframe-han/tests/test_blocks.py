@@ -21,7 +21,7 @@ from han_checks import (
 from mrframe_han.attention import _causal, _windowed
 from mrframe_han.embedding import FeatureTokens, compress, sinusoid
 
-from mrframe.errors import PluginError
+from mrframe.errors import PluginError, SpecError
 from mrframe.interfaces import SourceInfo
 from mrframe.observed import Observed, Stream
 
@@ -177,7 +177,8 @@ def test_encoders_reject_the_other_resolution_and_bad_head_counts():
     infos = source_infos()
     wrong = spec_document(encoders={"d1": {"plugin": "monthly-transformer"}, "d2": {"plugin": "recurrent"},
                                     "m1": {"plugin": "recurrent"}, "m2": {"plugin": "recurrent"}})
-    with pytest.raises(PluginError, match=r"encoders.d1 \(monthly-transformer\): takes monthly sources only, but source 'd1' is daily"):
+    with pytest.raises(SpecError, match=r"encoders.d1.plugin: 'monthly-transformer' takes monthly sources only, but "
+                                        r"source 'd1' is daily"):
         build_model(wrong, infos)
     odd = spec_document(encoders={n: {"plugin": f"{i.resolution}-transformer", "heads": 3} for n, i in infos.items()})
     with pytest.raises(PluginError, match=r"d_model \(16\) must be divisible by heads \(3\)"):

@@ -12,12 +12,10 @@ from mrframe import kinds
 from mrframe.errors import PluginError, SpecError
 from mrframe.observed import Stream
 
-MSE = {"plugin": "masked-mse"}
-
 
 def _head(table: dict):
     infos = source_infos()
-    model = build_model(spec_document(infos=infos, heads={"task": {**table, "loss": MSE}}), infos)
+    model = build_model(spec_document(infos=infos, heads={"task": table}), infos)
     return model.heads["task"].eval(), random_state(infos)
 
 
@@ -102,14 +100,17 @@ def test_log_scale_outputs_stay_bounded_on_extreme_states(table, key, bound):
     assert value.abs().max() > 0.5 * bound  # the bound is what held it
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ({"plugin": "classification", "target": {"source": "m2", "horizon": 1}}, 'heads.task (classification): takes targets with units "raw" only'),
-    ({"plugin": "counts", "target": {"source": "d2", "horizon": 1}}, 'heads.task (counts): takes targets with units "raw" only'),
-    ({"plugin": "anomaly", "target": {"source": "d1", "horizon": 1}}, 'set heads.task.target.units = "raw"'),
-    ({"plugin": "daily-forecast", "target": {"source": "m1", "horizon": 1}}, "source 'm1' is monthly: use the forecast head"),
+@pytest.mark.parametrize(("table", "error", "message"), [
+    ({"plugin": "classification", "target": {"source": "m2", "horizon": 1}}, SpecError,
+     'heads.task.target.units: head \'classification\' needs targets in units "raw", got "normalised"'),
+    ({"plugin": "counts", "target": {"source": "d2", "horizon": 1}}, SpecError,
+     'head \'counts\' needs targets in units "raw"'),
+    ({"plugin": "anomaly", "target": {"source": "d1", "horizon": 1}}, SpecError, 'set heads.task.target.units = "raw"'),
+    ({"plugin": "daily-forecast", "target": {"source": "m1", "horizon": 1}}, PluginError,
+     "source 'm1' is monthly: use the forecast head"),
 ])
-def test_heads_refuse_targets_they_cannot_serve(table, message):
-    with pytest.raises(PluginError, match=re.escape(message)):
+def test_heads_refuse_targets_they_cannot_serve(table, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         _head(table)
 
 

@@ -53,6 +53,7 @@ def test_a_run_with_both_hooks_leaves_what_tensorboard_and_mlflow_load(tracked_r
     events.Reload()
     logged = [(e.step, e.value) for e in events.Scalars("train_loss")]
     assert [v for _, v in logged] == pytest.approx([r["train_loss"] for r in rows]) and len(rows) == 2
+    assert [s for s, _ in logged] == [r["epoch"] for r in rows] == [1, 2]  # the metrics files' epoch numbers
     assert {"plots/loss", "plots/lr", "plots/weights"} <= set(events.Tags()["images"])
 
     state = json.loads((tracked_run / "mlflow.json").read_text())

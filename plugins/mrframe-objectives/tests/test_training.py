@@ -114,3 +114,15 @@ def test_unknown_loss_options_are_spec_errors_with_a_suggestion():
     with pytest.raises(SpecError, match="did you mean 'label_smoothing'"):
         build_spec(document({"plugin": "uniform"}, loss={"plugin": "cross-entropy", "label_smoothin": 0.1}))
     assert registry.load("loss", "cross-entropy")
+
+
+def test_a3dro_warm_up_epochs_are_never_the_best_epoch_whatever_the_monitor():
+    for monitor in ("auto", "val_loss"):
+        doc = document({"plugin": "a3dro", "warmup_epochs": 1})
+        doc["train"] |= {"epochs": 3, "early_stopping": {"monitor": monitor}}
+        trainer = train(doc)
+        first = trainer.log.epochs[0]
+        assert first["val_loss"] == 0.0  # before anchoring every regret is 0: it would beat any later epoch
+        best = trainer.summary_["best"]
+        assert best["epoch"] >= 2, (monitor, best)
+        assert best["monitor"] == ("val_anchored" if monitor == "auto" else "val_loss")

@@ -159,7 +159,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(DataError, match=r"FIRMS VIIRS file without column\(s\) frp"):
         load(write(tmp_path / "nofrp.csv", no_frp))
     header_only = write(tmp_path / "header.csv", VIIRS_ARCHIVE.splitlines()[0] + "\n")
-    with pytest.raises(DataError, match="no FIRMS detection in any file"):
+    with pytest.raises(DataError, match="a FIRMS file without any detection, so the days it covers are unknown"):
         load(header_only)
 
 

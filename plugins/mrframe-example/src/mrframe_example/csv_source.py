@@ -14,7 +14,7 @@ from mrframe.interfaces import Source, SourceFrame
 
 @attrs.frozen
 class CsvConfig:
-    path: pathlib.Path = field(doc="the CSV file (relative to the spec file)")
+    path: pathlib.Path = field(doc="the CSV file (relative to the spec file)", exists=True)
     date_column: str = field("date", "column holding the day (YYYY-MM-DD)")
     columns: tuple[str, ...] | None = field(None, "feature columns to use (default: every other column)")
     counts: tuple[str, ...] = field((), "columns that are event counts (log-compressed by normalisation)")
@@ -25,11 +25,19 @@ class CsvSource(Source):
 
     Config = CsvConfig
 
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "daily"
+
     def load(self) -> SourceFrame:
         c = self.config
         if not c.path.is_file():
             raise DataError(f"{c.path}: file not found; check `path` (it is relative to the spec file)")
-        frame = pd.read_csv(c.path, dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(c.path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
+            reason = " ".join(str(error).split())
+            raise DataError(f"{c.path}: not a readable CSV file ({reason}); expected a date column and numbers") from None
         if c.date_column not in frame.columns:
             raise DataError(f"{c.path}: no column '{c.date_column}'; set `date_column` (columns: {', '.join(frame.columns)})")
         dates = pd.to_datetime(frame.pop(c.date_column), format="%Y-%m-%d", errors="coerce")

@@ -169,6 +169,11 @@ class A3DRO(Weighting):
             self.baselines[ready] = self.warmup_sum[ready] / self.warmup_epochs_seen[ready].double()
             self.anchored |= ready
 
+    def in_warmup(self, epoch: int) -> bool:
+        """The first ``warmup_epochs`` epochs: every regret is 0 before the baselines are set, so their
+        validation total (0) must not compete with later, anchored epochs for the best epoch."""
+        return epoch < self.config.warmup_epochs
+
     def anchored_score(self, losses: Mapping[str, float]) -> float | None:
         """Mean clipped regret ``c tanh(r_i / c)`` over anchored tasks with a finite, non-negative loss (None if
         there is none); lower is better."""

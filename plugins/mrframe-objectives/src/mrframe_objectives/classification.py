@@ -135,7 +135,11 @@ class CrossEntropy(RawTargetLoss):
 
     Config = CrossEntropyConfig
     prediction_kind = "classes"
-    also_accepts = ("binary",)
+    also_accepts = ("binary",)  # a binary logit x is the class pair (0, x)
+
+    @classmethod
+    def declared_classes(cls, config: CrossEntropyConfig) -> int | None:
+        return len(config.class_weights) or None
     loss_name, needs = "cross-entropy", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
@@ -172,6 +176,10 @@ class Focal(RawTargetLoss):
     Config = FocalConfig
     prediction_kind = "binary"
     also_accepts = ("classes",)
+
+    @classmethod
+    def declared_classes(cls, config: FocalConfig) -> int | None:
+        return len(config.class_alpha) or None
     loss_name, needs = "focal", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:

@@ -27,7 +27,7 @@ As a mrframe loss (``eigh-covariance``) the prediction is ``{"covariance": [B, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -227,6 +227,19 @@ class EighCovariance(Loss):
         values = torch.randn(batch, target.span, n, generator=generator)
         mask = torch.rand(batch, target.span, n, generator=generator) < 0.9
         return {"covariance": covariance}, values, mask
+
+    @classmethod
+    def target_problems(cls, config: EighCovarianceConfig, target: Any) -> Iterable[str]:
+        if target.span < config.min_observed:
+            yield (f"span must be at least min_observed = {config.min_observed} (eigh-covariance forms a "
+                   f"covariance over the target window's steps), got {target.span}")
+        if config.target == "complex-split" and target.features is not None and len(target.features) % 2:
+            yield (f"target = 'complex-split' needs an even number of features (real parts, then imaginary "
+                   f"parts), got {len(target.features)}")
+        if target.features is not None:
+            n = len(target.features) // (2 if config.target == "complex-split" else 1)
+            if config.subspace_rank >= n:
+                yield f"subspace_rank ({config.subspace_rank}) must be smaller than the matrix size {n}"
 
     def __init__(self, config: EighCovarianceConfig, target: TargetInfo):
         super().__init__(config, target)

@@ -16,7 +16,7 @@ values (:func:`check_targets`) and, for losses of class ids and counts, the targ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -93,6 +93,12 @@ class RawTargetLoss(Loss):
 
     loss_name: ClassVar[str]
     needs: ClassVar[str]
+
+    @classmethod
+    def target_problems(cls, config: Any, target: Any) -> Iterable[str]:
+        if config.check_targets and target.units != "raw":
+            yield (f"needs {cls.needs}, so the target must keep the source's units: set units = \"raw\" (or "
+                   "check_targets = false to skip this check)")
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__(config, target)

@@ -174,7 +174,11 @@ class FirmsSource(SyntheticExample, Source):
             file = read_file(path, kind, config.high_confidence, config.bad_values)
             if file.dropped:
                 rejected["unreadable row"] += file.dropped
-            if file.coverage is None:
+            if file.coverage is None and config.coverage is None:
+                if config.bad_values == "error":
+                    raise DataError(f"{path}: a FIRMS file without any detection, so the days it covers are unknown; "
+                                    "remove it, set coverage = [[first, last]], or set bad_values = \"missing\" to "
+                                    "skip such files")
                 rejected["file without detections (coverage unknown; set coverage)"] += 1
             files.append(file)
         if not files:

@@ -29,9 +29,10 @@ from mrframe_osint.tables import BAD_VALUES_DOC, BadValues, complete_periods
 
 @attrs.frozen
 class LabelsConfig:
-    path: pathlib.Path = field(doc="CSV (.csv or .csv.gz) with a date column and one integer class-id column per label")
+    path: pathlib.Path = field(doc="CSV (.csv or .csv.gz) with a date column and one integer class-id column per label",
+                               exists=True)
     resolution: Literal["daily", "monthly"] = field("daily", "one row per day, or one per month (YYYY-MM)")
-    columns: tuple[str, ...] | None = field(None, "label columns (default: every column but the date)")
+    columns: tuple[str, ...] | None = field(None, "label columns (default: every column but the date)", min=1)
     classes: int | None = field(None, "number of classes: every id must lie in 0 .. classes-1 (default: unchecked)", min=2)
     date_column: str = field("date", "name of the date column")
     bad_values: BadValues = field("error", BAD_VALUES_DOC)
@@ -46,7 +47,8 @@ class LabelsSource(SyntheticExample, Source):
 
     def load(self) -> SourceFrame:
         config: LabelsConfig = self.config
-        frame, table = read_dated_csv(config.path, config.date_column, config.columns, config.bad_values)
+        frame, table = read_dated_csv(config.path, config.date_column, config.columns, config.bad_values,
+                                      self.missing_values)
         for column in frame.columns:
             values = frame[column].to_numpy()
             observed = np.isfinite(values)

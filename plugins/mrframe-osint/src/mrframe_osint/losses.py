@@ -10,6 +10,10 @@ and never fills anything in:
 
 * a column outside its life (``military auto`` only in the first weeks, ``submarines`` from 2023, ...) or a
   cell absent from a record is missing, so the losses of that day and of the next are missing;
+* so is a cell holding one of the source's ``missing_values`` (e.g. ``-999``): it is masked *before* the
+  difference, so a masked day never turns into a day's loss of thousands; a negative cumulative count, which
+  no count can be, is an error that suggests declaring it (or, with ``bad_values = "missing"``, missing and
+  counted);
 * a day without a record is missing; the first day has no previous day, so its losses are missing;
 * official corrections make some cumulative counts fall: the negative loss is kept as observed
   (``negative = "keep"``) or marked missing (``negative = "mask"``, counted in the data report);
@@ -21,6 +25,7 @@ and never fills anything in:
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 from typing import Literal
 
 import attrs
@@ -34,6 +39,7 @@ from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.tables import (
     BAD_VALUES_DOC,
     BadValues,
+    Table,
     complete_periods,
     dated_frame,
     parse_dates,
@@ -46,8 +52,10 @@ NOT_FEATURES = ("date", "day")
 
 @attrs.frozen
 class EquipmentConfig:
-    path: pathlib.Path = field(doc="the cumulative loss file (russia_losses_*.json: a JSON list of daily records) or its CSV form")
-    features: tuple[str, ...] | None = field(None, "columns to use (default: every column but date, day and ignore)")
+    path: pathlib.Path = field(doc="the cumulative loss file (russia_losses_*.json: a JSON list of daily records) or its CSV form",
+                               exists=True)
+    features: tuple[str, ...] | None = field(None, "columns to use (default: every column but date, day and ignore)",
+                                             min=1)
     ignore: tuple[str, ...] = field(("greatest losses direction",), "text columns of the file that are not features")
     values: Literal["daily", "cumulative"] = field(
         "daily", "daily losses (difference to the previous calendar day) or the cumulative totals as published"
@@ -63,12 +71,14 @@ class PersonnelConfig(EquipmentConfig):
     ignore: tuple[str, ...] = field(("personnel*",), "text columns of the file that are not features")
 
 
-def load_cumulative(config: EquipmentConfig) -> SourceFrame:
+def load_cumulative(config: EquipmentConfig, missing_values: Sequence[float] = ()) -> SourceFrame:
     """Read a cumulative loss file as :class:`SourceFrame` (see the module docstring)."""
     table = read_table(config.path)
     columns = _feature_columns(table.cells.columns, config)
     dates = parse_dates(table, "date", config.bad_values)
-    totals = dated_frame(table, dates, parse_numbers(table, columns, config.bad_values), config.bad_values)
+    numbers = _no_negative_totals(table, parse_numbers(table, columns, config.bad_values, missing_values),
+                                  config.bad_values)
+    totals = dated_frame(table, dates, numbers, config.bad_values)
     totals = complete_periods(totals, config.path, "daily")
     if config.values == "cumulative":
         frame = totals
@@ -79,6 +89,21 @@ def load_cumulative(config: EquipmentConfig) -> SourceFrame:
             table.rejected["negative daily loss (cell set missing)"] += int(falls.sum())
             frame = frame.mask(falls)
     return SourceFrame(frame.astype(np.float64), "daily", counts=tuple(columns), rejected=dict(table.rejected))
+
+
+def _no_negative_totals(table: Table, numbers: pd.DataFrame, bad_values: BadValues) -> pd.DataFrame:
+    """A cumulative count below zero is no count (typically an undeclared sentinel such as -999)."""
+    negative = (numbers < 0).to_numpy()
+    if not negative.any():
+        return numbers
+    if bad_values == "error":
+        row, col = (int(i[0]) for i in np.nonzero(negative))
+        value = numbers.iat[row, col]
+        raise DataError(f"{table.where(row, numbers.columns[col])}: {value:g} is a negative cumulative count; if it "
+                        f"marks a missing value, declare missing_values = [{value:g}] in the source's table, or set "
+                        "bad_values = \"missing\"")
+    table.rejected["negative cumulative count (set missing)"] += int(negative.sum())
+    return numbers.mask(negative)
 
 
 def _feature_columns(available: pd.Index, config: EquipmentConfig) -> list[str]:
@@ -110,9 +135,12 @@ class EquipmentSource(SyntheticExample, Source):
     Config = EquipmentConfig
     example_format = "equipment"
 
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "daily"
 
     def load(self) -> SourceFrame:
-        return load_cumulative(self.config)
+        return load_cumulative(self.config, self.missing_values)
 
 
 class PersonnelSource(SyntheticExample, Source):
@@ -121,6 +149,9 @@ class PersonnelSource(SyntheticExample, Source):
     Config = PersonnelConfig
     example_format = "personnel"
 
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "daily"
 
     def load(self) -> SourceFrame:
-        return load_cumulative(self.config)
+        return load_cumulative(self.config, self.missing_values)

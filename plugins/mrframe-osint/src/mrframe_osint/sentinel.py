@@ -15,6 +15,7 @@ Two rows of the same month are a repeated date (see :mod:`mrframe_osint.tables`)
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 
 import attrs
 import pandas as pd
@@ -37,15 +38,17 @@ from mrframe_osint.tables import (
 
 @attrs.frozen
 class SentinelConfig:
-    path: pathlib.Path = field(doc="monthly CSV (.csv or .csv.gz) with a date column and numeric columns")
-    columns: tuple[str, ...] | None = field(None, "columns to use as features (default: every column but the date)")
+    path: pathlib.Path = field(doc="monthly CSV (.csv or .csv.gz) with a date column and numeric columns",
+                               exists=True)
+    columns: tuple[str, ...] | None = field(None, "columns to use as features (default: every column but the date)",
+                                            min=1)
     counts: tuple[str, ...] = field((), "feature columns that are counts (log-compressed by the normalisation)")
     date_column: str = field("date", "name of the date column (YYYY-MM or YYYY-MM-DD)")
     bad_values: BadValues = field("error", BAD_VALUES_DOC)
 
 
 def read_dated_csv(path: pathlib.Path, date_column: str, columns: tuple[str, ...] | None,
-                   bad_values: BadValues) -> tuple[pd.DataFrame, Table]:
+                   bad_values: BadValues, missing_values: Sequence[float] = ()) -> tuple[pd.DataFrame, Table]:
     """A CSV of dated numeric columns as a frame indexed by date (checked as :mod:`mrframe_osint.tables` says)."""
     table = read_table(path, formats=(".csv", ".csv.gz"))
     table.column(date_column, "date column")
@@ -53,7 +56,8 @@ def read_dated_csv(path: pathlib.Path, date_column: str, columns: tuple[str, ...
     if not names:
         raise DataError(f"{path}: no column besides the date column {date_column!r}")
     dates = parse_dates(table, date_column, bad_values)
-    return dated_frame(table, dates, parse_numbers(table, names, bad_values), bad_values), table
+    numbers = parse_numbers(table, names, bad_values, missing_values)
+    return dated_frame(table, dates, numbers, bad_values), table
 
 
 class SentinelSource(SyntheticExample, Source):
@@ -62,13 +66,17 @@ class SentinelSource(SyntheticExample, Source):
     Config = SentinelConfig
     example_format = "sentinel"
 
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "monthly"
 
     def load(self) -> SourceFrame:
         config: SentinelConfig = self.config
         unknown = [c for c in config.counts if config.columns is not None and c not in config.columns]
         if unknown:
             raise DataError(f"{config.path}: counts names {unknown[0]!r}, which is not in columns")
-        frame, table = read_dated_csv(config.path, config.date_column, config.columns, config.bad_values)
+        frame, table = read_dated_csv(config.path, config.date_column, config.columns, config.bad_values,
+                                      self.missing_values)
         frame = complete_periods(frame, config.path, "monthly")
         missing_counts = [c for c in config.counts if c not in frame.columns]
         if missing_counts:

@@ -2,9 +2,11 @@
 
 Every reader of this package goes through these steps, so bad input is handled the same way everywhere:
 
-* the file must exist, be of a known format (``.json``, ``.json.gz``, ``.csv``, ``.csv.gz``) and hold at least
-  one row;
-* dates must parse (ISO 8601, e.g. ``2022-02-25``); numbers must be numbers;
+* the file must exist, be readable, be of a known format (``.json``, ``.json.gz``, ``.csv``, ``.csv.gz``: UTF-8
+  text, an intact gzip stream) and hold at least one row; a file that cannot be read gets one line naming it and
+  why (:func:`read_error`);
+* dates must parse (ISO 8601, e.g. ``2022-02-25``); numbers must be numbers; cells equal to one of the source's
+  ``missing_values`` are missing and ``inf`` cells too (both counted in ``rejected``);
 * rows must be in date order; a date may appear only once (an *identical* repeated row is dropped and
   counted, a conflicting one is an error).
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import pathlib
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
@@ -27,6 +30,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from mrframe.data.sentinels import DECLARED, INFINITE, sentinel_cells
 from mrframe.errors import DataError, did_you_mean
 
 BadValues = Literal["error", "missing"]
@@ -87,19 +91,39 @@ def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".json.gz"
     return table
 
 
+READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, RecursionError, pd.errors.ParserError)
+"""What reading a damaged, unreadable or undecodable file raises (turned into one line by :func:`read_error`)."""
+
+
+def read_error(path: pathlib.Path, error: BaseException, what: str = "CSV") -> DataError:
+    """One line saying why ``path`` cannot be read and what to do."""
+    if isinstance(error, PermissionError):
+        return DataError(f"{path}: permission denied; make the file readable (chmod +r) or copy it somewhere readable")
+    if isinstance(error, IsADirectoryError):
+        return DataError(f"{path}: a folder, not a file")
+    if isinstance(error, UnicodeDecodeError):
+        byte = error.object[error.start:error.start + 1].hex() if isinstance(error.object, bytes) else "?"
+        return DataError(f"{path}: not UTF-8 text (byte 0x{byte} at position {error.start}, e.g. a Latin-1 "
+                         "character); save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE)")
+    compressed = str(path).lower().endswith(".gz")
+    if isinstance(error, gzip.BadGzipFile | EOFError | zlib.error) or (compressed and isinstance(error, OSError)):
+        return DataError(f"{path}: a damaged or truncated gzip file ({one_line(error)}); download or copy it again")
+    if isinstance(error, RecursionError):
+        return DataError(f"{path}: nested too deeply to be a table; expected a JSON list of flat records")
+    return DataError(f"{path}: not a readable {what} file ({type(error).__name__}: {one_line(error)})")
+
+
 def _read_json(path: pathlib.Path) -> Table:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
         records = json.loads(raw.decode("utf-8"))
-    except (gzip.BadGzipFile, EOFError) as error:
-        raise DataError(f"{path}: not a readable gzip file ({type(error).__name__}: {one_line(error)})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file; expected a JSON list of records") from None
     except json.JSONDecodeError as error:
         if not error.doc.strip():
             raise DataError(f"{path}: the file is empty; expected a JSON list of daily records") from None
         raise DataError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
                         "expected a list of records like [{\"date\": \"2022-02-25\", ...}]") from None
+    except READ_ERRORS as error:
+        raise read_error(path, error, "JSON") from None
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of records, got a JSON {type(records).__name__}")
     for i, record in enumerate(records):
@@ -116,8 +140,8 @@ def _read_csv(path: pathlib.Path) -> Table:
                             skipinitialspace=True, skip_blank_lines=False, compression="infer")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; expected a CSV with a header line") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({type(error).__name__}: {one_line(error)})") from None
+    except READ_ERRORS as error:
+        raise read_error(path, error) from None
     unnamed = [c for c in cells.columns if str(c).startswith("Unnamed:")]
     if unnamed and len(unnamed) == len(cells.columns):
         raise DataError(f"{path}: the first line is not a header; expected column names such as 'date'")
@@ -148,8 +172,10 @@ def parse_dates(table: Table, column: str, bad_values: BadValues) -> np.ndarray:
     return dates.dt.tz_localize(None).dt.normalize().to_numpy().astype("datetime64[D]")
 
 
-def parse_numbers(table: Table, columns: Sequence[str], bad_values: BadValues) -> pd.DataFrame:
-    """The named columns as float64 (missing cells NaN); non-numeric cells raise or become missing."""
+def parse_numbers(table: Table, columns: Sequence[str], bad_values: BadValues,
+                  missing_values: Sequence[float] = ()) -> pd.DataFrame:
+    """The named columns as float64 (missing cells NaN); non-numeric cells raise or become missing; cells equal
+    to one of ``missing_values``, and infinite ones, become missing (counted)."""
     out = {}
     for name in columns:
         raw = table.column(name)
@@ -161,8 +187,12 @@ def parse_numbers(table: Table, columns: Sequence[str], bad_values: BadValues) -
                 raise DataError(f"{table.where(first, name)}: {raw.iloc[first]!r} is not a number; fix the cell, "
                                 "list only numeric columns, or set bad_values = \"missing\"")
             table.rejected["non-numeric cell (set missing)"] += int(bad.sum())
-        values[~np.isfinite(values.to_numpy())] = np.nan
-        out[name] = values.to_numpy()
+        array = values.to_numpy(copy=True)
+        for reason, cells in ((DECLARED, sentinel_cells(array, missing_values)), (INFINITE, np.isinf(array))):
+            if cells.any():
+                table.rejected[reason] += int(cells.sum())
+                array[cells] = np.nan
+        out[name] = array
     return pd.DataFrame(out, columns=list(columns))
 
 
