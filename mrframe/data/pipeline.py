@@ -92,7 +92,7 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
         if not problems:
             plans[task] = TargetPlan(
                 TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
-                           target.units),
+                           target.units, info.regions),
                 np.asarray(columns, dtype=np.int64),
             )
     if problems:
@@ -125,7 +125,7 @@ def prepare(
     reduced = preprocessing.reduce(scaled)
     targets = {
         task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]
-                           .values[:, plan.columns])
+                           .values[..., plan.columns])
         for task, plan in targets.items()
     }
     inputs = {name: reduced[name].info for name in spec.inputs}

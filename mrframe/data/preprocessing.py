@@ -19,6 +19,7 @@ import torch
 
 from mrframe.data.config import DataConfig
 from mrframe.data.reduction import Reduction, fit_reduction
+from mrframe.data.spatial import feature_rows
 from mrframe.data.timeline import AlignedSource, Timeline
 from mrframe.data.transforms import Normaliser, training_rows
 from mrframe.errors import DataError
@@ -50,8 +51,8 @@ class Preprocessing:
         for name in inputs:
             settings = config.preprocessing(name)
             rows = training_rows(scaled[name], timeline, fit_until_day)
-            reductions[name] = fit_reduction(scaled[name].values[rows], settings.correlation_filter, settings.pca,
-                                             scaled[name].info)
+            reductions[name] = fit_reduction(feature_rows(scaled[name].values[rows]), settings.correlation_filter,
+                                             settings.pca, scaled[name].info)
         return cls(normaliser, reductions), scaled
 
     @classmethod
