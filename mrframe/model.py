@@ -50,12 +50,15 @@ class AssembledModel(nn.Module):
             if info.resolution not in accepted:
                 raise PluginError(f"encoders.{name} ({spec.encoders[name].plugin}): takes {' or '.join(accepted)} "
                                   f"sources only, but source '{name}' is {info.resolution}")
+            _check_extent(f"encoders.{name}", spec.encoders[name], info, f"source '{name}'", "encoder")
         for task, target in targets.items():
             accepted = spec.heads[task].component.cls.target_units
             if target.units not in accepted:
                 raise PluginError(f"heads.{task} ({spec.heads[task].component.plugin}): takes targets with units "
                                   f"\"{accepted[0]}\" only, but heads.{task}.target.units is \"{target.units}\": "
                                   f"set heads.{task}.target.units = \"{accepted[0]}\"")
+            _check_extent(f"heads.{task}", spec.heads[task].component, target,
+                          f"heads.{task}.target.source '{target.source}'", "head")
         self.encoders = nn.ModuleDict(
             {name: _build(f"encoders.{name}", spec.encoders[name], info, d_model) for name, info in inputs.items()}
         )
@@ -74,6 +77,7 @@ class AssembledModel(nn.Module):
             monthly=combine_streams([s for n, s in streams.items() if self._resolution[n] == "monthly"]),
             sources=streams,
             calendar=calendar,
+            regional={name: s.regional for name, s in streams.items() if s.regional is not None},
         )
         for block in self.fusion:
             state = block(state)
@@ -97,6 +101,19 @@ class AssembledModel(nn.Module):
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _check_extent(where: str, component: Any, info: SourceInfo | TargetInfo, what: str, block: str) -> None:
+    """Refuse a block whose ``extents`` do not include its source's or target's extent, naming the spec key."""
+    accepted = component.cls.extents
+    if info.extent in accepted:
+        return
+    detail = f"spatial ({len(info.regions)} regions)" if info.regions is not None else "national"
+    suggestion = {"encoder": ", e.g. geographic", "head": ", e.g. spatial-forecast"}[block] if info.spatial else ""
+    verb, noun = ("takes", "sources") if block == "encoder" else ("predicts", "targets")
+    raise PluginError(f"{where} ({component.plugin}): {verb} {' or '.join(accepted)} {noun} only, but {what} is "
+                      f"{detail}: use {'an' if block == 'encoder' else 'a'} {block} that {verb} {info.extent} "
+                      f"{noun}{suggestion}")
 
 
 def _build(where: str, component: Any, *args: Any) -> nn.Module:

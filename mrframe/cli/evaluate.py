@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from mrframe.cli.options import debug_option
 from mrframe.cli.run import evaluation_lines
 from mrframe.engine.evaluate import evaluation_report
+from mrframe.engine.regional import write_error_maps
 from mrframe.engine.session import load_run
 from mrframe.errors import MrframeError
 
@@ -37,6 +38,7 @@ def evaluate(run_dir: pathlib.Path, split: str, checkpoint: str, debug: bool) ->
                                checkpoint=run.checkpoint,
                                progress=lambda items: tqdm(items, desc=f"evaluating {split}", unit="batch", leave=False))
     run.directory.write_json(run.directory.evaluation(split), report)
+    write_error_maps(run.directory, report, run.data.target_infos)
     for line in evaluation_lines(report, f"{run.spec.name}: {split} ({run.checkpoint} checkpoint)"):
         click.echo(line)
     click.echo(f"written: {run.directory.evaluation(split)}")

@@ -18,6 +18,7 @@ from mrframe.engine import distributed
 from mrframe.engine.checkpoint import load_checkpoint
 from mrframe.engine.plots import RunPlots
 from mrframe.engine.progress import ProgressBar
+from mrframe.engine.regional import error_map_name
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
 from mrframe.engine.trainer import Trainer
@@ -170,6 +171,10 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
             verdict = "beats" if b["beats"] else "does NOT beat"
             lines.append(f"    {verdict} {name}: {headline} {_number(b['model'][headline])} vs "
                          f"{_number(b['baseline'][headline])} on {b['elements']} targets")
+        beats = t.get("regions", {}).get("beats", {})
+        if beats:
+            counts = ", ".join(f"{name} in {b['regions']} of {b['of']}" for name, b in beats.items())
+            lines.append(f"    per region: beats {counts} regions (map: plots/{error_map_name(task, report['split'])})")
     return lines
 
 

@@ -9,7 +9,8 @@ source's publication lag is respected):
   ones); missing when that step is unobserved or outside the window.
 
 Daily targets are ``k = horizon - span + 1 .. horizon`` days after the anchor day; monthly targets ``k`` months
-after the anchor's month (0 = the anchor's own month, which has not ended and is not in the window).
+after the anchor's month (0 = the anchor's own month, which has not ended and is not in the window). A spatial
+target's baselines are per region (windows ``[B, T, R, F]``, forecasts ``[B, span, R, F]``).
 
 Classification: ``majority`` predicts the most frequent class of the **training** split's observed targets,
 with the training class frequencies as its probabilities.
@@ -31,27 +32,27 @@ def target_offsets(target: TargetInfo) -> np.ndarray:
 
 
 def _window(observed: Observed, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    values = observed.values.detach().float().cpu().numpy()[:, :, columns]
-    mask = observed.mask.cpu().numpy()[:, :, columns]
+    values = observed.values.detach().float().cpu().numpy()[..., columns]
+    mask = observed.mask.cpu().numpy()[..., columns]
     return values, mask
 
 
 def persistence(observed: Observed, columns: np.ndarray, target: TargetInfo) -> np.ndarray:
-    """``[B, span, F]``: the last observed value of each feature in the window (NaN if none)."""
+    """``[B, span, (R,) F]``: the last observed value of each feature (of each region) in the window (NaN if none)."""
     values, mask = _window(observed, columns)
     length = values.shape[1]
-    last = length - 1 - np.argmax(mask[:, ::-1, :], axis=1)  # [B, F]: last observed position
-    picked = np.take_along_axis(values, last[:, None, :], axis=1)[:, 0, :]
+    last = length - 1 - np.argmax(mask[:, ::-1], axis=1)  # [B, (R,) F]: last observed position
+    picked = np.take_along_axis(values, last[:, None], axis=1)[:, 0]
     picked = np.where(mask.any(axis=1), picked, np.nan)
-    return np.repeat(picked[:, None, :], target.span, axis=1)
+    return np.repeat(picked[:, None], target.span, axis=1)
 
 
 def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) -> np.ndarray:
-    """``[B, span, F]``: the value one (or more) seasons before each target step (NaN if unobserved)."""
+    """``[B, span, (R,) F]``: the value one (or more) seasons before each target step (NaN if unobserved)."""
     values, mask = _window(observed, columns)
     length = values.shape[1]
     season = SEASON[target.resolution]
-    out = np.full((values.shape[0], target.span, values.shape[2]), np.nan)
+    out = np.full((values.shape[0], target.span, *values.shape[2:]), np.nan)
     for s, k in enumerate(target_offsets(target)):
         if target.resolution == "daily":  # window ends on the anchor day: index length - 1 is offset 0
             back = -(-k // season) * season
@@ -60,7 +61,7 @@ def seasonal_naive(observed: Observed, columns: np.ndarray, target: TargetInfo) 
             back = (k // season + 1) * season
             index = length + k - back
         if 0 <= index < length:
-            out[:, s, :] = np.where(mask[:, index, :], values[:, index, :], np.nan)
+            out[:, s] = np.where(mask[:, index], values[:, index], np.nan)
     return out
 
 

@@ -31,6 +31,7 @@ from mrframe.engine.baselines import MajorityClass, persistence, seasonal_naive
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.network import Network
+from mrframe.engine.regional import region_report
 from mrframe.interfaces import StepContext, TargetInfo
 from mrframe.observed import TaskLoss
 
@@ -44,7 +45,8 @@ class TaskOutputs:
 
     ``sample`` is each element's row in the split (for per-sample views); ``prediction`` is the point forecast
     (point), P(class 1) (binary) or class probabilities ``[n, C]`` (multiclass); ``baselines`` are point
-    forecasts on the same elements (NaN where a baseline is undefined).
+    forecasts on the same elements (NaN where a baseline is undefined); ``region`` is each element's region
+    (position in the target's region table) for a spatial target, else None.
     """
 
     kind: str
@@ -53,6 +55,7 @@ class TaskOutputs:
     sample: np.ndarray
     baselines: dict[str, np.ndarray]
     loss: float
+    region: np.ndarray | None = None
 
 
 def task_kind(prediction: Any, target_shape: torch.Size) -> str:
@@ -127,7 +130,10 @@ def collect(
                 if source_units:
                     values = {k: data.to_source_units(task, v) for k, v in values.items()}
             mask = target.mask.cpu().numpy()
-            values["sample"] = np.broadcast_to(batch.index.cpu().numpy()[:, None, None], mask.shape)
+            values["sample"] = np.broadcast_to(batch.index.cpu().numpy().reshape(-1, *(1,) * (mask.ndim - 1)),
+                                               mask.shape)
+            if info.regions is not None:  # [B, span, R, F]: each element's region
+                values["region"] = np.broadcast_to(np.arange(len(info.regions)).reshape(-1, 1), mask.shape)
             for key, array in values.items():
                 parts[task].setdefault(key, []).append(array[mask])
     network.train(was_training)
@@ -139,8 +145,9 @@ def collect(
             target=_join(p["target"]),
             prediction=_join(p["prediction"]),
             sample=_join(p["sample"]).astype(np.int64),
-            baselines={k: _join(v) for k, v in p.items() if k not in ("target", "prediction", "sample")},
+            baselines={k: _join(v) for k, v in p.items() if k not in ("target", "prediction", "sample", "region")},
             loss=loss_sum[task] / loss_count[task] if loss_count[task] else math.nan,
+            region=_join(p["region"]).astype(np.int64) if "region" in p else None,
         )
     return out
 
@@ -299,4 +306,6 @@ def evaluation_report(
             "baselines": baselines,
             "beats": {name: b["beats"] for name, b in baselines.items()},
         }
+        if o.region is not None:
+            tasks[task]["regions"] = region_report(o, network.model.heads[task].target.regions)
     return {"split": split, "checkpoint": checkpoint, "samples": len(dataset), "tasks": tasks}

@@ -35,6 +35,7 @@ from mrframe.engine.evaluate import evaluation_report, validation_metrics
 from mrframe.engine.guard import Guard, NonFiniteError, StepToken
 from mrframe.engine.interrupt import deferred_interrupt
 from mrframe.engine.network import Network, Objective, build_network, parameter_groups
+from mrframe.engine.regional import write_error_maps
 from mrframe.engine.report import batch_tensors, build_report, finish_report, nonfinite_parameters, paragraph
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import EpochSums, RunLog
@@ -362,6 +363,7 @@ class Trainer:
                                                self.precision, checkpoint="best" if best is not None else "last")
                 if self.writes:
                     self.directory.write_json(self.directory.evaluation(split), out[split])
+                    write_error_maps(self.directory, out[split], self.data.target_infos)
         return out
 
     def summary(self, evaluation: Mapping[str, Any], seconds: float) -> dict[str, Any]:
