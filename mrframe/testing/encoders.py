@@ -20,6 +20,7 @@ from mrframe.testing.common import (
     seeded,
 )
 from mrframe.testing.inputs import JUNK, changed_after, make_calendar, random_observed, with_junk
+from mrframe.testing.spatial import check_spatial_encoder
 
 
 def check_encoder(
@@ -29,8 +30,8 @@ def check_encoder(
     d_model: int = 16,
     steps: int | None = None,
 ) -> None:
-    """Check everything DESIGN.md promises for an encoder of a ``resolution`` source; raises
-    :class:`~mrframe.testing.ConformanceError` naming the broken promise."""
+    """Check everything DESIGN.md promises for an encoder of a ``resolution`` source (national and/or spatial,
+    as its ``extents`` say); raises :class:`~mrframe.testing.ConformanceError` naming the broken promise."""
     cls, label = resolve("encoder", plugin)
     check_config(label, cls)
     if resolution is None:  # every resolution the encoder takes
@@ -38,6 +39,10 @@ def check_encoder(
             check_encoder(cls, config, each, d_model, steps)
         return
     config = config if config is not None else cls.Config()
+    if "spatial" in cls.extents:
+        check_spatial_encoder(cls, label, config, resolution, d_model, steps)
+    if "national" not in cls.extents:
+        return
     source = SourceInfo("s", resolution, ("a", "b", "c", "d", "e"), counts=("a",))
     steps = steps or (40 if resolution == "daily" else 8)
     batch = 4

@@ -20,6 +20,7 @@ from mrframe.testing.common import (
     tensors,
 )
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
+from mrframe.testing.spatial import check_spatial_head
 
 PREDICTION_KEYS = ({"mean", "log_var"}, {"mean"}, {"logits"}, {"log_mu", "theta", "pi_logit"}, {"covariance"})
 
@@ -30,10 +31,15 @@ def check_head(
     model: ModelInfo | None = None,
     target: TargetInfo | None = None,
 ) -> None:
-    """Check everything DESIGN.md promises for a head (``forward(State) -> prediction``)."""
+    """Check everything DESIGN.md promises for a head (``forward(State) -> prediction``), national and/or
+    spatial as its ``extents`` say."""
     cls, label = resolve("head", plugin)
     check_config(label, cls)
     config = config if config is not None else cls.Config()
+    if "spatial" in cls.extents:
+        check_spatial_head(cls, label, config, cls.target_units[0])
+    if "national" not in cls.extents:
+        return
     model = model or example_model_info()
     target = target or TargetInfo("task", "d1", "daily", ("a", "b", "c"), horizon=7, span=7, units=cls.target_units[0])
     state = random_state(model)
