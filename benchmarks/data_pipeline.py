@@ -1,7 +1,9 @@
 """Data-pipeline measurements, side by side in one run:
 
 1. FIRMS rows aggregated per second on one core: the full ``firms`` source (read the CSV, detect the
-   instrument, de-duplicate, aggregate per day) and the daily aggregation alone (target: >= 1 million rows/s).
+   instrument, de-duplicate, aggregate per day) and the daily aggregation alone (target: >= 1 million rows/s);
+   then the same source per region (a 0.5 degree grid, and ~140 district-like polygons), side by side with the
+   national one (target: as fast).
 2. Dataset memory for 10 and for 1,000 samples over the same data (windows are strided views, so the ratio
    should be ~1), next to what materialised windows would take.
 
@@ -23,12 +25,14 @@ import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
+import shapely  # noqa: E402
 from mrframe_osint.firms import FirmsConfig, FirmsSource, daily_aggregates  # noqa: E402
 from mrframe_osint.firms_writer import detections  # noqa: E402
 from mrframe_osint.world import simulate  # noqa: E402
 
 from mrframe.data.dataset import WindowDataset  # noqa: E402
 from mrframe.data.pipeline import prepare  # noqa: E402
+from mrframe.geo import RegionsConfig  # noqa: E402
 from mrframe.spec import build_spec  # noqa: E402
 
 
@@ -62,6 +66,33 @@ def firms_throughput(rows: int, folder: pathlib.Path) -> None:
     print(f"  daily aggregation alone:                               {n / aggregate / 1e6:6.2f} M rows/s "
           f"({aggregate * 1e3:.0f} ms)")
     print(f"  ratio aggregation / full: {full / aggregate:.1f}x   target: >= 1 M rows/s on one core")
+    districts = write_districts(folder / "districts.geojson", 140)
+    for label, regions in (("0.5 degree grid", RegionsConfig(grid=0.5, bbox=(22, 44, 41, 53))),
+                           ("140 polygons", RegionsConfig(geojson=districts))):
+        spatial = FirmsSource(FirmsConfig(path, regions=regions))
+        frame = spatial.load()
+        placed = int(frame.frame.xs("detections", axis=1, level="feature").to_numpy().sum())
+        seconds = best_of(3, spatial.load)
+        print(f"  per region, {label:<15} ({len(frame.regions):>3} regions): {n / seconds / 1e6:6.2f} M rows/s "
+              f"({seconds:.2f} s), {seconds / full:.2f}x the national source's time; {placed:,} rows placed, "
+              f"{sum(frame.rejected.values()):,} outside every region")
+
+
+def write_districts(path: pathlib.Path, count: int) -> pathlib.Path:
+    """A GeoJSON file of ``count`` district-like polygons tiling WIDE_BOX (Voronoi cells of random points)."""
+    import json
+
+    from mrframe_osint.firms_writer import WIDE_BOX
+
+    west, south, east, north = WIDE_BOX
+    rng = np.random.default_rng(1)
+    seeds = shapely.multipoints(np.column_stack([rng.uniform(west, east, count), rng.uniform(south, north, count)]))
+    cells = shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=shapely.box(*WIDE_BOX)))
+    cells = shapely.segmentize(shapely.intersection(cells, shapely.box(*WIDE_BOX)), 0.02)  # district-like vertex counts
+    features = [{"type": "Feature", "properties": {"id": f"d{i}"}, "geometry": shapely.geometry.mapping(cell)}
+                for i, cell in enumerate(cells)]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
 
 
 def dataset_memory() -> None:

@@ -16,6 +16,7 @@ from mrframe import registry
 from mrframe.config import describe
 from mrframe.data.config import DataConfig, SplitConfig
 from mrframe.engine.config import TrainConfig
+from mrframe.geo.config import RegionsConfig
 from mrframe.spec import ModelConfig, RunConfig, TargetSpec
 
 CORE_SECTIONS = (
@@ -25,6 +26,7 @@ CORE_SECTIONS = (
     ("[model]", ModelConfig),
     ("[train]", TrainConfig),
     ("heads.NAME.target", TargetSpec),
+    ("sources.NAME.regions", RegionsConfig),
 )
 
 HEADINGS = {"source": "Sources", "encoder": "Encoders", "fusion": "Fusion blocks", "head": "Heads",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from mrframe_osint.firms import FEATURES, FirmsConfig, FirmsSource
 
 from mrframe.errors import DataError
+from mrframe.geo import RegionsConfig
 
 VIIRS_ARCHIVE = """\
 latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,bright_ti5,frp,daynight,type
@@ -163,7 +165,7 @@ def test_bad_files(tmp_path):
 
 def test_aggregates_match_a_plain_groupby(tmp_path):
     import pandas as pd
-    from mrframe_osint.firms import daily_aggregates
+    from mrframe_osint.firms import FEATURES, daily_aggregates
 
     rng = np.random.default_rng(0)
     n, days = 5000, 40
@@ -171,8 +173,41 @@ def test_aggregates_match_a_plain_groupby(tmp_path):
                          "high": rng.random(n) < 0.2, "daytime": rng.random(n) < 0.5})
     day = rng.integers(0, days, n)
     day[day == 7] = 8  # day 7 has no detection
-    out = daily_aggregates(day, rows, days)
+    out = pd.DataFrame(daily_aggregates(day, rows, days), columns=list(FEATURES))
     grouped = rows.groupby(day)
     assert np.allclose(out["frp_max"].dropna().to_numpy(), grouped["frp"].max().to_numpy())
     assert np.allclose(out["brightness_mean"].dropna().to_numpy(), grouped["b1"].mean().to_numpy())
     assert out.loc[7, "detections"] == 0 and math.isnan(out.loc[7, "frp_max"])
+
+
+# ----------------------------------------------------------------------------------------------- per region
+
+
+def test_per_region_aggregates_add_up_to_the_national_ones(viirs):
+    national = load(viirs).frame
+    source = load(viirs, regions=RegionsConfig(grid=0.5, bbox=(30, 46, 39, 49)))
+    frame, regions = source.frame, source.regions
+    assert frame.columns.names == ["region", "feature"] and len(frame.columns) == len(regions) * len(FEATURES)
+    assert list(frame.columns[: len(FEATURES)]) == [(regions.ids[0], f) for f in FEATURES]  # region-major
+    counts = frame.xs("detections", axis=1, level="feature")
+    assert counts.sum(axis=1).tolist() == national["detections"].tolist()
+    assert source.rejected == {"NRT detection on a day an archive file covers": 1}  # every detection is in a cell
+    cell = regions.index("199156")  # 48.0-48.5N, 37.5-38.0E (row 276, col 435): 2023-01-01 has two detections
+    day1 = frame.loc["2023-01-01", regions.ids[cell]]
+    assert day1["detections"] == 2 and day1["frp_sum"] == 40 and day1["frp_max"] == 30 and day1["high_confidence"] == 1
+    assert frame.loc["2023-01-02"].xs("detections", level="feature").eq(0).all()  # covered, no fire: observed zero
+    assert np.isnan(frame.loc["2023-01-02", (regions.ids[cell], "frp_mean")])
+    other = frame.loc["2023-01-01"].xs("detections", level="feature").drop(regions.ids[cell])
+    assert other.sum() == 0
+
+
+def test_detections_outside_every_region_are_counted(viirs, tmp_path):
+    regions = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"id": "east"},
+        "geometry": {"type": "Polygon", "coordinates": [[[36, 47.5], [38, 47.5], [38, 49], [36, 49], [36, 47.5]]]}}]}
+    path = tmp_path / "east.geojson"
+    path.write_text(json.dumps(regions))
+    source = load(viirs, regions=RegionsConfig(geojson=path))
+    assert source.regions.ids == ("east",)
+    assert source.frame[("east", "detections")].tolist() == [2, 0, 1, 0, 1, 1]  # 47.0N 31.0E is outside
+    assert source.rejected == {"NRT detection on a day an archive file covers": 1, "outside every region": 1}

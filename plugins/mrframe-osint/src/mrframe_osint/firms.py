@@ -11,7 +11,7 @@ side; see :mod:`mrframe_osint.firms_files` for the formats). Steps:
    record of the same fires), and a detection repeated in overlapping downloads (same latitude, longitude,
    date, time and satellite) is kept once; both are counted;
 4. optional ``bbox`` (west, south, east, north in degrees); detections outside it are dropped and counted;
-5. daily aggregates over day ``d``'s detections ``i``::
+5. daily aggregates over day ``d``'s detections ``i`` (per region with ``regions``, see below)::
 
        detections = n_d                     high_confidence, day_detections, night_detections: counts
        frp_sum = sum_i frp_i                frp_mean = frp_sum / n_d        frp_max = max_i frp_i
@@ -20,6 +20,10 @@ side; see :mod:`mrframe_osint.firms_files` for the formats). Steps:
 
 A covered day without detections is an **observed zero** (counts and ``frp_sum`` are 0; means and maxima are
 missing, being undefined); a day outside the coverage is missing.
+
+With ``regions`` (a grid or GeoJSON polygons, see :mod:`mrframe.geo`) the source is spatial: the same features
+per day and region, over the detections each region holds (a covered day is an observed zero in every region);
+detections outside every region are dropped and counted.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import pandas as pd
 
 from mrframe.config import field
 from mrframe.errors import DataError
+from mrframe.geo import RegionsConfig, build_regions
+from mrframe.geo.config import check_bbox
 from mrframe.interfaces import Source, SourceFrame
 from mrframe_osint.examples import SyntheticExample
 from mrframe_osint.firms_files import FirmsFile, instrument_of, list_files, read_file
@@ -42,13 +48,6 @@ from mrframe_osint.tables import BAD_VALUES_DOC, BadValues
 
 COUNTS = ("detections", "high_confidence", "day_detections", "night_detections")
 FEATURES = (*COUNTS, "frp_sum", "frp_mean", "frp_max", "brightness_mean", "brightness_max", "brightness2_mean")
-
-
-def _check_bbox(box: tuple[float, float, float, float]) -> str | None:
-    west, south, east, north = box
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        return f"expected [west, south, east, north] with west < east and south < north in degrees, got {list(box)}"
-    return None
 
 
 def _check_coverage(ranges: tuple[tuple[dt.date, dt.date], ...]) -> str | None:
@@ -65,7 +64,7 @@ class FirmsConfig:
         "auto", "files to read: 'auto' needs every file to be of one instrument; VIIRS or MODIS skip the others"
     )
     bbox: tuple[float, float, float, float] | None = field(
-        None, "keep detections inside [west, south, east, north] (degrees)", check=_check_bbox
+        None, "keep detections inside [west, south, east, north] (degrees)", check=check_bbox
     )
     coverage: tuple[tuple[dt.date, dt.date], ...] | None = field(
         None, "[[first, last], ...] days the files cover (default: each file from its first to its last detection)",
@@ -73,11 +72,16 @@ class FirmsConfig:
     )
     high_confidence: float = field(80.0, "MODIS confidence counted as high (VIIRS: the 'h' class)", min=0.0, max=100.0)
     bad_values: BadValues = field("error", BAD_VALUES_DOC)
+    regions: RegionsConfig | None = field(
+        None, "spatial mode: the features per region, e.g. { grid = 0.5, bbox = [22, 44, 41, 53] } (see `regions` of "
+              "a spatial source); unset: national")
 
 
-def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> pd.DataFrame:
-    """The daily features of detections on day indices ``day`` (``0 <= day < n_days``), NaN-free counts."""
+def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> np.ndarray:
+    """``[n_days, len(FEATURES)]``: the features of the detections in each bin ``day`` (``0 <= day < n_days``:
+    days, or (day, region) pairs), NaN-free counts."""
     count = np.bincount(day, minlength=n_days).astype(np.float64)
+    out = np.empty((n_days, len(FEATURES)))
     with np.errstate(invalid="ignore", divide="ignore"):
         empty = np.where(count > 0, 1.0, np.nan)
 
@@ -85,16 +89,14 @@ def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> pd.Dat
             return np.bincount(day, weights=rows[column].to_numpy(np.float64), minlength=n_days)
 
         def largest(column: str) -> np.ndarray:
-            out = np.full(n_days, -np.inf)
-            np.maximum.at(out, day, rows[column].to_numpy(np.float64))
-            return out * empty
+            most = np.full(n_days, -np.inf)
+            np.maximum.at(most, day, rows[column].to_numpy(np.float64))
+            return most * empty
 
-        frp_sum = total("frp")
-        high = total("high")
-        daytime = total("daytime")
-        return pd.DataFrame({
+        frp_sum, daytime = total("frp"), total("daytime")
+        features = {
             "detections": count,
-            "high_confidence": high,
+            "high_confidence": total("high"),
             "day_detections": daytime,
             "night_detections": count - daytime,
             "frp_sum": frp_sum,
@@ -103,7 +105,10 @@ def daily_aggregates(day: np.ndarray, rows: pd.DataFrame, n_days: int) -> pd.Dat
             "brightness_mean": total("b1") / count * empty,
             "brightness_max": largest("b1"),
             "brightness2_mean": total("b2") / count * empty,
-        })
+        }
+    for i, name in enumerate(FEATURES):
+        out[:, i] = features[name]
+    return out
 
 
 class FirmsSource(SyntheticExample, Source):
@@ -131,10 +136,24 @@ class FirmsSource(SyntheticExample, Source):
         is_covered = np.zeros(n_days, dtype=bool)
         is_covered[covered - first] = True
         rows = self._select(rows, files, first, is_covered, rejected)
-        frame = daily_aggregates((rows["day"].to_numpy() - first).astype(np.int64), rows, n_days)
-        frame.loc[~is_covered] = np.nan
-        frame.index = pd.date_range(np.datetime64(first, "D"), periods=n_days, freq="D", name="date")
-        return SourceFrame(frame, "daily", counts=COUNTS, rejected=dict(rejected))
+        days = pd.date_range(np.datetime64(first, "D"), periods=n_days, freq="D", name="date")
+        day = (rows["day"].to_numpy() - first).astype(np.int64)
+        if config.regions is None:
+            values = daily_aggregates(day, rows, n_days)
+            values[~is_covered] = np.nan
+            return SourceFrame(pd.DataFrame(values, index=days, columns=list(FEATURES)), "daily", counts=COUNTS,
+                               rejected=dict(rejected))
+        shapes = build_regions(config.regions)
+        region = shapes.locate(rows["longitude"].to_numpy(), rows["latitude"].to_numpy())
+        outside = region < 0
+        if outside.any():
+            rows, day, region = _drop(rows, outside, "outside every region", rejected), day[~outside], region[~outside]
+        n = len(shapes)
+        values = daily_aggregates(day * n + region, rows, n_days * n).reshape(n_days, -1)
+        values[~is_covered] = np.nan
+        columns = pd.MultiIndex.from_product([shapes.regions.ids, FEATURES], names=["region", "feature"])
+        return SourceFrame(pd.DataFrame(values, index=days, columns=columns), "daily", counts=COUNTS,
+                           rejected=dict(rejected), regions=shapes.regions)
 
     def _read_files(self, rejected: Counter) -> list[FirmsFile]:
         config: FirmsConfig = self.config

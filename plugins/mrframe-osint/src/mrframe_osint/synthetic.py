@@ -15,7 +15,8 @@ when ``counts = true``); a monthly feature is ``a_f`` times the month's mean of 
 With ``regions = n`` the generic source is spatial: the same features per cell of an ``n``-cell grid, with
 activity that persists and spreads between neighbouring cells (:mod:`mrframe_osint.synthetic_regions`).
 
-With ``format`` set to a real format (``equipment``, ``personnel``, ``firms``, ``sentinel``, ``labels``) the source
+With ``format`` set to a real format (``equipment``, ``personnel``, ``firms``, ``sentinel``, ``labels``,
+``deepstate``) the source
 simulates :mod:`mrframe_osint.world` over ``periods`` days from ``start``, writes that format (see
 :mod:`mrframe_osint.writers`; into ``write_to``, or a temporary folder) and reads it back through the real
 source's loader, so what it yields is exactly what the real loader makes of such a file.
@@ -35,6 +36,8 @@ import pandas as pd
 
 from mrframe.config import field
 from mrframe.interfaces import Source, SourceFrame
+from mrframe_osint.deepstate import DeepStateConfig, DeepStateSource
+from mrframe_osint.deepstate_writer import write_deepstate
 from mrframe_osint.firms import FirmsConfig, FirmsSource
 from mrframe_osint.firms_writer import write_firms
 from mrframe_osint.labels import LabelsConfig, LabelsSource
@@ -44,9 +47,10 @@ from mrframe_osint.synthetic_regions import generate_spatial
 from mrframe_osint.world import EPOCH, simulate
 from mrframe_osint.writers import write_equipment, write_labels, write_personnel, write_sentinel
 
-Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels"]
+Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels", "deepstate"]
 GENERIC_ONLY = ("resolution", "features", "counts", "noise", "regions")
-UNUSED = {"firms": ("outage_length",), "labels": ("outages", "outage_length")}  # FIRMS gaps come from `missing`
+UNUSED = {"firms": ("outage_length",), "deepstate": ("outage_length",),  # their gaps come from `missing`
+          "labels": ("outages", "outage_length")}
 
 
 @attrs.frozen
@@ -58,7 +62,7 @@ class SyntheticConfig:
     counts: bool = field(False, "generate non-negative event counts (Poisson) instead of real values")
     missing: float | None = field(
         None, "fraction of values missing (default 0.1; real formats: equipment 0.06, personnel 0.23, firms 0.09, "
-        "sentinel 0.33, labels 0)", min=0.0, max=0.95)
+        "sentinel 0.33, labels 0, deepstate 0.01)", min=0.0, max=0.95)
     outages: int | None = field(None, "whole-source outages, every feature missing (default 0; real formats 2, "
                                       "sentinel 1, labels 0)", min=0)
     outage_length: int | None = field(None, "length of each outage in periods (default 14; real formats 5 days, "
@@ -120,7 +124,7 @@ def generate(config: SyntheticConfig) -> SourceFrame:
 def write_format(config: SyntheticConfig, folder: pathlib.Path) -> Source:
     """Write ``config.format`` into ``folder``; returns the real source that reads what was written."""
     world = simulate(config.world, config.start, config.periods)
-    code = ("equipment", "personnel", "firms", "sentinel", "labels").index(config.format) + 1
+    code = ("equipment", "personnel", "firms", "sentinel", "labels", "deepstate").index(config.format) + 1
     rng = np.random.default_rng([config.world, config.seed, code])
     gaps = {k: v for k, v in (("missing", config.missing), ("outages", config.outages)) if v is not None}
     lengths = {"outage_length": config.outage_length} if config.outage_length is not None else {}
@@ -133,6 +137,8 @@ def write_format(config: SyntheticConfig, folder: pathlib.Path) -> Source:
     if config.format == "firms":
         write_firms(world, folder / "firms", rng, "VIIRS", **gaps)
         return FirmsSource(FirmsConfig(folder / "firms"))
+    if config.format == "deepstate":
+        return DeepStateSource(DeepStateConfig(write_deepstate(world, folder / "deepstate", rng, **gaps)))
     if config.format == "sentinel":
         path = write_sentinel(world, folder / "sentinel_monthly.csv", rng, **gaps, **lengths)
         return SentinelSource(SentinelConfig(path, counts=("s2_scenes", "s1_scenes")))
