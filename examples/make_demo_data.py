@@ -11,7 +11,11 @@ The files (see mrframe_osint.writers for what they contain and how they relate):
     firms_modis/                   NASA FIRMS MODIS archive downloads
     sentinel_monthly.csv           monthly Sentinel scene statistics
     intensity_regimes.csv          daily intensity regime 0..3 (labels for classification heads)
+    deepstate/                     DeepState map files of the occupied territory behind a simulated front line
+                                   (deepstatemap_data_YYYYMMDD.geojson, from 2024-07-08 as the public archive)
+    border.geojson                 the simulated country's outline (for the front line's length)
 
+Fire detections cluster along the simulated front, so FIRMS per grid cell follows it (examples/spatial.toml).
 The days are those of the public snapshot (2022-02-25 .. 2026-08-08); the output is the same on every run.
 """
 

@@ -62,13 +62,16 @@ def write_border(path: pathlib.Path) -> pathlib.Path:
 
 
 def write_deepstate(world: World, folder: pathlib.Path, rng: np.random.Generator, missing: float = 0.01,
-                    outages: int = 2) -> pathlib.Path:
+                    outages: int = 2, since: str | None = None) -> pathlib.Path:
     """One DeepState file per day of ``world`` into ``folder`` (a fraction ``missing`` of the days left out, in
-    ``outages`` gaps); returns the folder."""
+    ``outages`` gaps; no file before ``since``, as the public archive starts on 2024-07-08); returns the folder."""
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    written = np.ones(world.n, dtype=bool) if since is None else np.asarray(world.days >= np.datetime64(since))
+    n = int(written.sum())
     gaps = outages if missing > 0 else 0
-    absent = outage_days(world.n, gaps, max(1, round(missing * world.n / max(gaps, 1))), rng)
+    absent = ~written
+    absent[written] = outage_days(n, gaps, max(1, round(missing * n / max(gaps, 1))), rng)
     for day, front, skip in zip(world.days, front_longitudes(world), absent, strict=True):
         if skip:
             continue

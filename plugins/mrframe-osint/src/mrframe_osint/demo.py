@@ -6,24 +6,34 @@ import pathlib
 
 import numpy as np
 
-from mrframe_osint.firms_writer import write_firms
+from mrframe_osint.deepstate_writer import FRONT_LATITUDES, front_longitudes, write_border, write_deepstate
+from mrframe_osint.firms_writer import Front, write_firms
 from mrframe_osint.world import World
 from mrframe_osint.writers import write_equipment, write_labels, write_personnel, write_sentinel
 
+DEEPSTATE_SINCE = "2024-07-08"
+"""The first day of the public DeepState archive (cyterat/deepstate-map-data): the demo has files from then on."""
+
 
 def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str, pathlib.Path]:
-    """Every format for one world in ``folder`` (the demo dataset layout); returns the paths by source."""
+    """Every format for one world in ``folder`` (the demo dataset layout); returns the paths by source.
+
+    Fire detections cluster along the simulated front line that the DeepState files map (from
+    :data:`DEEPSTATE_SINCE`), so per grid cell the fires follow the front."""
     folder = pathlib.Path(folder)
 
     def rng(code: int) -> np.random.Generator:
         return np.random.default_rng([seed, code])
 
+    line = front_longitudes(world)
     return {
         "equipment": write_equipment(world, folder / "russia_losses_equipment.json", rng(1)),
         "personnel": write_personnel(world, folder / "russia_losses_personnel.json", rng(2)),
-        "firms": write_firms(world, folder / "firms_viirs", rng(3), "VIIRS"),
-        "firms_modis": write_firms(world, folder / "firms_modis", rng(4), "MODIS", nrt_days=0),
+        "firms": write_firms(world, folder / "firms_viirs", rng(3), "VIIRS", front=Front(FRONT_LATITUDES, line, rng(7))),
+        "firms_modis": write_firms(world, folder / "firms_modis", rng(4), "MODIS", nrt_days=0,
+                                   front=Front(FRONT_LATITUDES, line, rng(8))),
         "sentinel": write_sentinel(world, folder / "sentinel_monthly.csv", rng(5)),
         "labels": write_labels(world, folder / "intensity_regimes.csv", rng(6)),
+        "deepstate": write_deepstate(world, folder / "deepstate", rng(9), since=DEEPSTATE_SINCE),
+        "border": write_border(folder / "border.geojson"),
     }
-
