@@ -6,7 +6,7 @@ targets lie beyond the data. Where the targets of ``a`` are known (``a`` is a sa
 also holds the actual values.
 
 Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted),
-``feature``, ``prediction`` (point tasks: the point forecast; binary: P(class 1); multi-class: the most likely
+``region`` (a spatial task's region id; empty for national tasks), ``feature``, ``prediction`` (point tasks: the point forecast; binary: P(class 1); multi-class: the most likely
 class), ``probability`` (multi-class: of that class) and ``actual``.
 """
 
@@ -28,7 +28,7 @@ from mrframe.engine.network import Network
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
 
-COLUMNS = ["anchor", "task", "target_date", "feature", "prediction", "probability", "actual"]
+COLUMNS = ["anchor", "task", "target_date", "region", "feature", "prediction", "probability", "actual"]
 
 
 def anchor_indices(data: PreparedData, dates: Sequence[dt.date]) -> np.ndarray:
@@ -78,7 +78,8 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
         prediction = predictions[task]
-        shape = (len(days), info.span, info.n_features)
+        regions = info.regions.ids if info.regions is not None else ("",)
+        shape = (len(days), info.span, *((len(regions),) if info.regions is not None else ()), info.n_features)
         kind = task_kind(prediction, torch.Size(shape))
         probability = np.full(shape, np.nan)
         scores = as_scores(kind, head, prediction)
@@ -88,12 +89,16 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
             values = scores.double().cpu().numpy()
         else:
             probability, values = (t.double().cpu().numpy() for t in scores.max(dim=-1))
+        per_region = (len(days), info.span, len(regions), info.n_features)  # national tasks: one unnamed region
+        values, probability = values.reshape(per_region), probability.reshape(per_region)
         for i, anchor in enumerate(anchors):
             actual = np.full(shape[1:], np.nan)
             if known[i] is not None:
                 actual = known[i][task] if kind != "point" else data.to_source_units(task, known[i][task])
+            actual = actual.reshape(per_region[1:])
             for s, date in enumerate(target_dates(anchor, info)):
-                for f, feature in enumerate(info.features):
-                    rows.append([str(anchor), task, date, feature, values[i, s, f], probability[i, s, f],
-                                 actual[s, f]])
+                for r, region in enumerate(regions):
+                    for f, feature in enumerate(info.features):
+                        rows.append([str(anchor), task, date, region, feature, values[i, s, r, f],
+                                     probability[i, s, r, f], actual[s, r, f]])
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -75,7 +75,8 @@ def test_predict_writes_predictions_in_source_units(trained):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
-    assert list(table.columns) == ["anchor", "task", "target_date", "feature", "prediction", "probability", "actual"]
+    assert list(table.columns) == ["anchor", "task", "target_date", "region", "feature", "prediction", "probability",
+                                   "actual"]
     assert len(table) == 2 * 3  # two anchors, one step, three features
     future = table[table.anchor == "2022-07-19"]
     assert set(future.target_date) == {"2022-07-22"} and future.actual.isna().all()  # beyond the data

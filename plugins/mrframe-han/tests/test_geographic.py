@@ -3,6 +3,7 @@ with ties, the distance prior, the patch layout, and a spatial model trained fro
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -12,6 +13,7 @@ from mrframe_han.geographic import Geographic, GeographicConfig, neighbourhoods
 from mrframe_han.spatial_forecast import SpatialForecastConfig
 
 from mrframe.data.pipeline import prepare
+from mrframe.engine.predict import predict
 from mrframe.engine.trainer import Trainer
 from mrframe.interfaces import SourceInfo
 from mrframe.regions import Regions
@@ -107,3 +109,9 @@ def test_a_spatial_model_trains_from_a_spec_and_reports_per_region():
     task = summary["evaluation"]["val"]["tasks"]["cell_week"]
     assert task["count"] > 0 and math.isfinite(task["metrics"]["mae"])
     assert len(task["regions"]["mae"]) == 12 and task["regions"]["beats"]["persistence"]["of"] == 12
+    known = trainer.data.datasets["val"].anchor_dates()[0].astype(dt.date)  # a val sample: its targets are known
+    table = predict(trainer.network, trainer.data, [known, dt.date(2023, 6, 13)], torch.device("cpu"))
+    cells = table[table["task"] == "cell_week"]
+    assert len(cells) == 2 * 12 and cells["region"].tolist()[:2] == ["c000", "c001"]
+    assert cells["actual"].notna().any() and cells["prediction"].notna().all()
+    assert (table[table["task"] == "national"]["region"] == "").all()
