@@ -1,4 +1,5 @@
-"""Spatial tasks in evaluation: baselines per region, metrics per region, the error map, the console lines."""
+"""Spatial in the engine: baselines and metrics per region, the error map, the console lines, and the guard's
+report of the largest inputs."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import pytest
 import torch
 
 from mrframe.cli.run import evaluation_lines
+from mrframe.data.dataset import Batch, calendar_for
 from mrframe.data.pipeline import prepare
 from mrframe.engine.baselines import persistence, seasonal_naive
 from mrframe.engine.evaluate import TaskOutputs
 from mrframe.engine.regional import error_map_name, region_report
+from mrframe.engine.report import extreme_inputs
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.trainer import Trainer
-from mrframe.interfaces import TargetInfo
+from mrframe.interfaces import SourceInfo, TargetInfo
 from mrframe.observed import Observed
 from mrframe.spec import build_spec
 from tests.data.test_spatial import document
@@ -51,7 +54,7 @@ def test_region_report_compares_on_the_same_elements():
     persistence_columns = report["baselines"]["persistence"]
     assert persistence_columns["model_mae"][0] == pytest.approx(0.5)  # element 1 has no baseline: left out
     assert persistence_columns["mae"][:2] == pytest.approx([1.0, 4 / 3])
-    assert report["beats"]["persistence"] == {"regions": 2, "of": 2}
+    assert report["beats"]["persistence"] == {"regions": 2, "ties": 0, "of": 2}
 
 
 @pytest.mark.slow
@@ -70,4 +73,16 @@ def test_a_spatial_run_reports_per_region_and_draws_the_error_map(tmp_path):
     written = json.loads(directory.evaluation("val").read_text())
     assert written["tasks"]["cellwise"]["regions"]["beats"]["persistence"]["of"] == 6
     lines = evaluation_lines(summary["evaluation"]["val"], "val")
-    assert any("per region: beats persistence in" in line for line in lines)
+    assert any("per region, beats persistence in" in line for line in lines)
+
+
+def test_the_guard_report_names_the_region_of_a_spatial_input_s_largest_value():
+    raw = torch.zeros(2, 5, 3, 2)
+    raw[1, 4, 2, 0] = 1e6
+    raw[0, 1, 1, 1] = float("nan")
+    batch = Batch({"cells": Observed.build(raw)}, {}, calendar_for(np.array([19000, 19001]), 5, 2),
+                  torch.tensor([7, 8]))
+    info = SourceInfo("cells", "daily", ("a", "b"), regions=grid(1, 3))
+    found = extreme_inputs(batch, [], {"cells": info})
+    assert found[0]["feature"] == "a@g02" and found[0]["sample"] == 8 and found[0]["extreme"]
+    assert found[0]["date"] == str(np.datetime64(19001, "D"))
