@@ -1,7 +1,8 @@
 """The spatial mode of the synthetic source: generic features per grid cell, with planted spatial structure.
 
-``n`` regions are cells of 0.5 degrees laid out row by row on a near-square grid whose south-west corner is
-(46 N, 33 E); ids ``c000, c001, ...``. Each cell has an *activity* ``a[t, r]`` that persists and spreads to its
+``n`` regions are the first ``n`` PRIO-GRID cells (0.5 degrees, :func:`mrframe.geo.grid_regions`) of a
+near-square block whose south-west corner is (46 N, 33 E), row by row from the south. Each cell has an
+*activity* ``a[t, r]`` that persists and spreads to its
 grid neighbours (4-neighbourhood, ``N(r)``)::
 
     a[t, r] = 0.9 a[t-1, r] + 0.08 mean_{n in N(r)} a[t-1, n] + 0.3 e[t, r]          e ~ N(0, 1)
@@ -21,22 +22,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mrframe.geo import grid_regions
 from mrframe.interfaces import SourceFrame
 from mrframe.regions import Regions
 from mrframe_osint.world import simulate
 
 CELL = 0.5
-SOUTH_WEST = (46.0, 33.0)  # latitude, longitude of the grid's corner
+SOUTH_WEST = (46.0, 33.0)  # latitude, longitude of the block's corner
 
 
-def grid_regions(n: int) -> tuple[Regions, np.ndarray]:
-    """``n`` grid cells and their ``[n, 2]`` (row, column) positions."""
+def block_regions(n: int) -> tuple[Regions, np.ndarray]:
+    """The first ``n`` cells of the block and their ``[n, 2]`` (row, column) positions in it."""
     columns = math.ceil(math.sqrt(n))
-    position = np.stack(np.divmod(np.arange(n), columns), axis=1)
-    lat = SOUTH_WEST[0] + CELL * (position[:, 0] + 0.5)
-    lon = SOUTH_WEST[1] + CELL * (position[:, 1] + 0.5)
-    ids = [f"c{i:03d}" for i in range(n)]
-    return Regions(ids, [f"cell {i} (row {r}, column {c})" for i, (r, c) in enumerate(position)], lat, lon), position
+    rows = math.ceil(n / columns)
+    inset = CELL / 10  # a box strictly inside the block's cells: exactly rows x columns cells meet it
+    south, west = SOUTH_WEST
+    table = grid_regions(CELL, (west + inset, south + inset, west + columns * CELL - inset,
+                                south + rows * CELL - inset)).regions
+    area = None if table.area_km2 is None else table.area_km2[:n]
+    regions = Regions(table.ids[:n], table.names[:n], table.lat[:n], table.lon[:n], area)
+    return regions, np.stack(np.divmod(np.arange(n), columns), axis=1)
 
 
 def _neighbour_mean(position: np.ndarray) -> np.ndarray:
@@ -63,7 +68,7 @@ def generate_spatial(config: Any) -> SourceFrame:
     """The spatial frame a :class:`~mrframe_osint.synthetic.SyntheticConfig` with ``regions > 0`` describes
     (daily; deterministic in ``world`` and ``seed``)."""
     rng = np.random.default_rng([config.world, config.seed, 7])
-    regions, position = grid_regions(config.regions)
+    regions, position = block_regions(config.regions)
     world = simulate(config.world, config.start, config.periods)
     n, r, f = config.periods, config.regions, config.features
     global_loadings, local_loadings = rng.normal(0.0, 1.0, (f, 3)), rng.normal(1.0, 0.3, f)
