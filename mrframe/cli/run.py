@@ -173,8 +173,8 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
                          f"{_number(b['baseline'][headline])} on {b['elements']} targets")
         beats = t.get("regions", {}).get("beats", {})
         if beats:
-            counts = ", ".join(f"{name} in {b['regions']} of {b['of']}" for name, b in beats.items())
-            lines.append(f"    per region: beats {counts} regions (map: plots/{error_map_name(task, report['split'])})")
+            counts = "; ".join(f"{name} in {b['regions']} (ties {b['ties']}) of {b['of']}" for name, b in beats.items())
+            lines.append(f"    per region, beats {counts} regions (map: plots/{error_map_name(task, report['split'])})")
     return lines
 
 

@@ -2,8 +2,9 @@
 
 For a spatial point task (its target has regions) :func:`region_report` gives, per region in the region
 table's order: the number of observed targets, the model's MAE, and for each baseline its MAE and the model's
-MAE on the elements where that baseline is defined (so the two compare on the same targets), and how many
-regions the model beats it in. Values undefined for a region (no target there) are NaN (null in JSON).
+MAE on the elements where that baseline is defined (so the two compare on the same targets), and in how many
+regions the model beats it (``regions``) or ties with it (``ties``: equal MAE, e.g. both exact in a region
+without events). Values undefined for a region (no target there) are NaN (null in JSON).
 :func:`write_error_maps` draws, per spatial task, the model's MAE over persistence's per region (or the
 model's MAE where there is no persistence) as ``plots/error_map_TASK_SPLIT.png``.
 """
@@ -49,6 +50,7 @@ def region_report(outputs: Any, regions: Regions) -> dict[str, Any]:
         compared = np.isfinite(model) & np.isfinite(baseline)
         report["baselines"][name] = {"mae": baseline.tolist(), "model_mae": model.tolist()}
         report["beats"][name] = {"regions": int((model[compared] < baseline[compared]).sum()),
+                                 "ties": int((model[compared] == baseline[compared]).sum()),
                                  "of": int(compared.sum())}
     return report
 
@@ -71,8 +73,8 @@ def write_error_maps(directory: RunDirectory, report: Mapping[str, Any], targets
             with np.errstate(invalid="ignore", divide="ignore"):
                 values = np.asarray(baseline["model_mae"], float) / np.asarray(baseline["mae"], float)
             beats = columns["beats"][MAP_BASELINE]
-            title = (f"{task} ({report['split']}): model MAE / {MAP_BASELINE} MAE per region; "
-                     f"the model is better in {beats['regions']} of {beats['of']} regions (blue)")
+            title = (f"{task} ({report['split']}): model MAE / {MAP_BASELINE} MAE per region; the model is better "
+                     f"in {beats['regions']} (blue), equal in {beats['ties']} of {beats['of']} regions")
             plot_region_map(regions, values, directory.plots / name, title, f"MAE ratio model / {MAP_BASELINE}",
                             ratio=True)
         else:
