@@ -56,6 +56,9 @@ from mrframe_han.embedding import LIMIT, CalendarEmbedding, compress, sinusoid
 
 @attrs.frozen
 class GeographicConfig(AttentionConfig):
+    heads: int = field(4, "heads of the attention across regions and of the pooling (width must be divisible by it)",
+                       min=1)
+    ffn: int = field(2, "feed-forward width as a multiple of width", min=1)
     patch: int = field(7, "steps per patch of the per-region temporal encoder (days of a daily source)", min=1)
     width: int = field(32, "width of the per-region states (the streams are projected to d_model)", min=2)
     layers: int = field(2, "causal decay-mixing layers over each region's patches", min=1)
