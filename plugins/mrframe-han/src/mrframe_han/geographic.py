@@ -8,9 +8,9 @@ summary of its own history; then a national summary over the regions::
                  s, with c = clamp(compress(v)) and mask m over the patch's P x F places:
                      e[s, r] = LayerNorm(W_v (m * c) + W_m m + b)   if r has an observation in s
                              = no_observation (learned)             otherwise
-    2. time      h = e + month(s) + sinusoid(s), then per layer, for each region on its own (causal decay
-                 mixing: a learned time constant tau_g per channel group g, weighted means of the past)
-                     u = LayerNorm(h);   c[s] = sum_{j<=s} exp(-(s-j)/tau_g) u[j] / sum_{j<=s} exp(-(s-j)/tau_g)
+    2. time      h = e + month(s) + sinusoid(s), then per layer l, for each region on its own (causal decay
+                 mixing: a weighted mean of the past with a learned time constant tau_l, 4^l patches at first)
+                     u = LayerNorm(h);   c[s] = sum_{j<=s} exp(-(s-j)/tau_l) u[j] / sum_{j<=s} exp(-(s-j)/tau_l)
                      h = h + W_2 GELU(W_1 [u; c])
     3. space     on the last patch: region r attends to its neighbourhood N(r), the k nearest regions by
                  centroid (itself included, and every region exactly as near as the k-th, so the set does not
@@ -98,35 +98,31 @@ class MaskedEmbedding(nn.Module):
 
 class DecayMixing(nn.Module):
     """A causal layer over time-major sequences ``[S, N, w]``: ``h + Dropout(W_2 GELU(W_1 [u; c]))`` with
-    ``u = LayerNorm(h)`` and ``c`` a per-channel blend of causal exponentially weighted means of ``u``::
+    ``u = LayerNorm(h)`` and ``c`` the causal exponentially weighted mean of ``u`` with a learned time constant::
 
-        m_k[s] = sum_{j<=s} exp(-(s-j)/tau_k) u[j] / sum_{j<=s} exp(-(s-j)/tau_k)    (tau_k learned; 1, 4, 16 at first)
-        c      = sum_k softmax_k(beta)[channel] * m_k
+        c[s] = sum_{j<=s} exp(-(s-j)/tau) u[j] / sum_{j<=s} exp(-(s-j)/tau)
 
-    Step ``s`` reads steps ``<= s`` only. Each ``m_k`` is one matrix product ``[S, S] @ [S, N * w]``: time-major
-    sequences need no copy, which is why the per-region states are kept time-major."""
+    Step ``s`` reads steps ``<= s`` only. ``c`` is one matrix product ``[S, S] @ [S, N * w]``: time-major
+    sequences need no copy, which is why the per-region states are kept time-major. Stacked layers start at
+    different time constants (1, 4, 16, ... steps), so together they see several scales."""
 
-    def __init__(self, width: int, ffn: int, dropout: float, scales: int = 3):
+    def __init__(self, width: int, ffn: int, dropout: float, time_constant: float):
         super().__init__()
-        self.log_tau = nn.Parameter(torch.arange(scales, dtype=torch.float32) * math.log(4.0))
-        self.blend = nn.Parameter(torch.zeros(scales, width))
+        self.log_tau = nn.Parameter(torch.tensor(math.log(time_constant)))
         self.norm = nn.LayerNorm(width)
         self.net = nn.Sequential(nn.Linear(2 * width, ffn * width), nn.GELU(), nn.Linear(ffn * width, width),
                                  Dropout(dropout))
 
-    def kernels(self, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """``[K, S, S]``: row ``s`` of kernel ``k`` holds the normalised weights of steps ``j <= s``."""
+    def kernel(self, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """``[S, S]``: row ``s`` holds the normalised weights of steps ``j <= s``."""
         lag = torch.arange(steps, device=device).view(-1, 1) - torch.arange(steps, device=device).view(1, -1)
-        weights = torch.exp(-lag.clamp(min=0).unsqueeze(0) / self.log_tau.exp().view(-1, 1, 1)) * (lag >= 0)
+        weights = torch.exp(-lag.clamp(min=0) / self.log_tau.exp()) * (lag >= 0)
         return (weights / weights.sum(-1, keepdim=True)).to(dtype)
 
     def forward(self, h: Tensor) -> Tensor:
         steps, n, width = h.shape
         u = self.norm(h)
-        flat = u.view(steps, n * width)
-        blend = torch.softmax(self.blend, dim=0).to(u.dtype)
-        mixed = sum((kernel @ flat).view(steps, n, width) * weight
-                    for kernel, weight in zip(self.kernels(steps, h.device, u.dtype), blend, strict=True))
+        mixed = (self.kernel(steps, h.device, u.dtype) @ u.view(steps, n * width)).view(steps, n, width)
         return h + self.net(torch.cat([u, mixed], dim=-1))
 
 
@@ -185,7 +181,7 @@ class Geographic(Encoder):
         self.position_scale = nn.Parameter(torch.tensor(0.1))
         self.dropout = Dropout(config.dropout)
         self.time = nn.ModuleList(
-            [DecayMixing(width, config.ffn, config.dropout) for _ in range(config.layers)]
+            [DecayMixing(width, config.ffn, config.dropout, 4.0**layer) for layer in range(config.layers)]
         )
         self.space = NeighbourAttention(source.regions, width, config.heads, config.neighbours,
                                         config.distance_scale_km, config.dropout)
