@@ -22,16 +22,20 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from mrframe.config import field
 from mrframe.errors import PluginError
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
 from mrframe_han.attention import Dropout
-from mrframe_han.readout import GaussianConfig, bounded
+from mrframe_han.readout import bounded
 
 
 @attrs.frozen
-class SpatialForecastConfig(GaussianConfig):
-    """The spatial forecast head's keys (``source_stream`` is not used: the regional states are always read)."""
+class SpatialForecastConfig:
+    hidden: int = field(64, "width of each region's context layer", min=1)
+    dropout: float = field(0.0, "dropout on the context", min=0.0, max=0.9)
+    variance: bool = field(False, "also predict a log-variance per value ({mean, log_var})")
+    log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
 
 
 class SpatialForecast(Head):
