@@ -213,3 +213,17 @@ def test_missing_extra_gives_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "shapely", None)
     with pytest.raises(ImportError, match=r"pip install 'mrframe\[geo\]'"):
         mrframe.geo.build_regions  # noqa: B018
+
+
+def test_a_series_is_measured_as_each_geometry_alone(districts):
+    base = shapely.Polygon([(30.1, 46.1), (33.7, 46.3), (33.2, 49.6), (30.4, 48.9)])
+    moved = shapely.Polygon([(30.1, 46.1), (33.7, 46.3), (33.2, 49.6), (31.0, 49.2), (30.4, 48.9)])  # one corner
+    ring = shapely.box(30.3, 46.6, 31.8, 47.9)
+    inside_out = shapely.box(29.6, 45.6, 34.1, 50.1).difference(ring)  # the ring's cells turn inside out
+    days = [base, moved, moved, None, moved, ring, inside_out, ring]
+    for shapes in (grid_regions(0.5, (29, 45, 35, 51)), geojson_regions(districts, "code")):
+        alone = np.array([shapes.cover(g) for g in days])
+        assert shapes.cover(days) == pytest.approx(alone, abs=1e-9)
+        lengths = np.array([shapes.lengths_km(g) for g in days])
+        assert shapes.lengths_km(days) == pytest.approx(lengths, rel=1e-9, abs=1e-9)
+    assert grid_regions(0.5, (29, 45, 35, 51)).cover(days)[5:7].max(axis=1).tolist() == [1.0, 1.0]

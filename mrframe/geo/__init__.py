@@ -13,6 +13,7 @@ name                        what it is
 ``RegionShapes``            ``.locate(lon, lat)``, ``.cover(polygon)``, ``.lengths_km(lines)``
 ``read_polygons``           the (Multi)Polygon features of a GeoJSON file, checked
 ``area_km2``, ``length_km``  ellipsoidal areas and geodesic lengths (pyproj)
+``buffer_km``               the points within a distance in km of a geometry
 ==========================  =====================================================================
 """
 

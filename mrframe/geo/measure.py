@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
-__all__ = ["GEOD", "area_km2", "buffer_km", "equal_area", "length_km"]
+__all__ = ["GEOD", "area_km2", "buffer_km", "equal_area", "length_km", "row_keys", "simple_parts"]
 
 GEOD = pyproj.Geod(ellps="WGS84")
 """The WGS 84 ellipsoid for geodesic distances."""
@@ -53,22 +54,45 @@ def length_km(geometries: np.ndarray | shapely.Geometry) -> np.ndarray:
     """``float64 [n]``: the geodesic length of each geometry in km: the length of its lines, or of a (multi)polygon's boundary
     (every ring); points count 0. Works on whole arrays at once (one ``Geod.inv`` call)."""
     geometries = np.atleast_1d(np.asarray(geometries, dtype=object))
-    lines, owner = _simple_parts(geometries)
+    lines, owner = simple_parts(geometries)
     polygon = shapely.get_type_id(lines) == shapely.GeometryType.POLYGON
     if polygon.any():
         lines = lines.copy()
         lines[polygon] = shapely.boundary(lines[polygon])
-        lines, sub = _simple_parts(lines)
+        lines, sub = simple_parts(lines)
         owner = owner[sub]
     xy, line = shapely.get_coordinates(lines, return_index=True)
     joined = line[1:] == line[:-1]  # consecutive vertices of one line
-    start, end = xy[:-1][joined], xy[1:][joined]
-    distance = GEOD.inv(start[:, 0], start[:, 1], end[:, 0], end[:, 1])[2] if len(start) else np.zeros(0)
-    per_line = np.bincount(line[1:][joined], weights=distance, minlength=len(lines))
+    segments = np.column_stack([xy[:-1][joined], xy[1:][joined]])
+    inverse, first = _unique_rows(segments)  # a daily series repeats most segments: measure each once
+    unique = segments[first]
+    distance = GEOD.inv(unique[:, 0], unique[:, 1], unique[:, 2], unique[:, 3])[2][inverse] if len(first) else 0.0
+    per_line = np.bincount(line[1:][joined], weights=np.broadcast_to(distance, len(segments)), minlength=len(lines))
     return np.bincount(owner, weights=per_line, minlength=len(geometries)) / 1000.0
 
 
-def _simple_parts(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def row_keys(rows: np.ndarray) -> np.ndarray:
+    """``uint64 [n]``: a hash of each row's bits (equal rows, equal keys; a collision is possible, so callers
+    check rows with equal keys exactly)."""
+    bits = np.ascontiguousarray(rows, dtype=np.float64).view(np.uint64).reshape(len(rows), -1)
+    key = np.zeros(len(rows), dtype=np.uint64)
+    for column in range(bits.shape[1]):
+        key = (key ^ bits[:, column]) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(column + 1)
+    return key
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(inverse, first)`` for the distinct rows of a float array: ``rows[first][inverse] == rows``, found by
+    :func:`row_keys` and checked exactly (``numpy.unique``, much slower, is the fallback for a collision)."""
+    inverse, keys = pd.factorize(row_keys(rows))
+    first = np.empty(len(keys), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(rows))[::-1]
+    if not np.array_equal(rows[first][inverse], rows):  # a hash collision
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return inverse.reshape(-1), first
+
+
+def simple_parts(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The points, lines and polygons inside ``geometries`` (multi-geometries and collections opened, however
     nested), each with the index of the geometry it came from."""
     parts, owner = geometries, np.arange(len(geometries))

@@ -25,7 +25,7 @@ import shapely
 from mrframe.errors import DataError, did_you_mean
 from mrframe.geo.config import GridCells, RegionsConfig, grid_cells
 from mrframe.geo.geojson import Feature, read_polygons
-from mrframe.geo.measure import area_km2, equal_area, length_km
+from mrframe.geo.measure import area_km2, equal_area, length_km, row_keys, simple_parts
 from mrframe.regions import Regions
 
 __all__ = ["RegionShapes", "build_regions", "geojson_regions", "grid_regions"]
@@ -75,51 +75,122 @@ class RegionShapes:
         located[order] = found
         return located
 
-    def cover(self, geometry: shapely.Geometry) -> np.ndarray:
-        """``float64 [R]``: the fraction of each region's area inside ``geometry`` (degrees), in [0, 1]."""
-        fraction = np.zeros(len(self))
-        if geometry is None or geometry.is_empty:
-            return fraction
-        near = self._tree.query(geometry, predicate="intersects")
-        if near.size == 0:
-            return fraction
-        shape = equal_area(geometry)
-        shapely.prepare(shape)
-        inside = shapely.contains_properly(shape, self._projected[near])
-        fraction[near[inside]] = 1.0
-        edge = near[~inside]
-        fraction[edge] = shapely.area(self._pieces(shape, edge, self._projected)) / shapely.area(self._projected[edge])
-        return np.clip(fraction, 0.0, 1.0)
+    def cover(self, geometries: shapely.Geometry | Sequence[shapely.Geometry]) -> np.ndarray:
+        """The fraction of each region's area inside a (multi)polygon (degrees), in [0, 1]: ``float64 [R]`` for
+        one geometry, ``[n, R]`` for a sequence of them (a daily series; None or empty covers nothing).
 
-    def lengths_km(self, lines: shapely.Geometry) -> np.ndarray:
-        """``float64 [R]``: the geodesic length in km of ``lines`` (degrees; a polygon counts its boundary)
-        inside each region."""
-        length = np.zeros(len(self))
-        if lines is None or lines.is_empty:
-            return length
-        if shapely.get_dimensions(lines) == 2:
-            lines = lines.boundary
-        near = self._tree.query(lines, predicate="intersects")
-        if near.size:
-            length[near] = length_km(self._pieces(lines, near, self.polygons))
-        return length
+        In a series, a region the boundary crosses is measured again only where the boundary changed since the
+        previous geometry (:meth:`_unchanged`). The boundary inside such a region being the same, its part
+        inside could still differ only if rings elsewhere turned it inside out; a day whose covered area
+        (``sum_r fraction * area``) then changes by other than the geometry's change of area is measured whole."""
+        shapes, single = _as_array(geometries)
+        fraction = np.zeros((len(shapes), len(self)))
+        areas = shapely.area(self._projected)
+        projected_shapes = equal_area(shapes)
+        total = shapely.area(projected_shapes)
+        for t, (shape, projected) in enumerate(zip(shapes, projected_shapes, strict=True)):
+            near = self._near(shape)
+            if near.size == 0:
+                continue
+            shapely.prepare(projected)
+            inside = shapely.contains_properly(projected, self._projected[near])
+            fraction[t, near[inside]] = 1.0
+            edge = near[~inside]
+            same = self._unchanged(shapes[t - 1], shape)[edge] if t else np.zeros(len(edge), dtype=bool)
+            fraction[t, edge[same]] = fraction[t - 1, edge[same]]
+            todo = edge[~same]
+            fraction[t, todo] = shapely.area(self._pieces(projected, todo, self._projected)) / areas[todo]
+            expected = fraction[t - 1] @ areas + total[t] - total[t - 1] if t else 0.0
+            if same.any() and not np.isclose(fraction[t] @ areas, expected, rtol=1e-7):
+                fraction[t, edge] = shapely.area(self._pieces(projected, edge, self._projected)) / areas[edge]
+        fraction = np.clip(fraction, 0.0, 1.0)
+        return fraction[0] if single else fraction
+
+    def lengths_km(self, geometries: shapely.Geometry | Sequence[shapely.Geometry]) -> np.ndarray:
+        """The geodesic length in km of lines (degrees; a polygon counts its boundary) inside each region:
+        ``float64 [R]`` for one geometry, ``[n, R]`` for a sequence. In a series, a region is measured again
+        only where the lines changed since the previous geometry (the rest is the same piece of line)."""
+        shapes, single = _as_array(geometries)
+        lines = np.array([s.boundary if s is not None and shapely.get_dimensions(s) == 2 else s for s in shapes],
+                         dtype=object)
+        length = np.zeros((len(lines), len(self)))
+        same = np.zeros((len(lines), len(self)), dtype=bool)
+        pieces, owner = [], []
+        for t, line in enumerate(lines):
+            near = self._near(line)
+            if t:
+                same[t, near] = self._unchanged(lines[t - 1], line)[near]
+            todo = near[~same[t, near]]
+            if todo.size:
+                pieces.append(self._pieces(line, todo, self.polygons))
+                owner.append(t * len(self) + todo)
+        if pieces:
+            length.flat[np.concatenate(owner)] = length_km(np.concatenate(pieces))
+        for t in np.flatnonzero(same.any(axis=1)):
+            length[t, same[t]] = length[t - 1, same[t]]
+        return length[0] if single else length
+
+    def _near(self, shape: shapely.Geometry | None) -> np.ndarray:
+        """The regions ``shape`` meets (none for None or an empty geometry)."""
+        if shape is None or shape.is_empty:
+            return np.zeros(0, dtype=np.int64)
+        return self._tree.query(shape, predicate="intersects")
+
+    def _unchanged(self, previous: shapely.Geometry | None, current: shapely.Geometry | None) -> np.ndarray:
+        """``bool [R]``: the regions that meet no segment of one geometry's lines (or rings) absent from the
+        other's, so the lines inside them are the same. Segments are compared exactly."""
+        if previous is None or current is None:
+            return np.zeros(len(self), dtype=bool)
+        old, new = _segments(previous), _segments(current)
+        changed = np.concatenate([old[~_rows_in(old, new)], new[~_rows_in(new, old)]])
+        unchanged = np.ones(len(self), dtype=bool)
+        if len(changed):
+            lines = shapely.linestrings(changed.reshape(-1, 2), indices=np.repeat(np.arange(len(changed)), 2))
+            unchanged[self._tree.query(lines, predicate="intersects")[1]] = False
+        return unchanged
 
     def _pieces(self, shape: shapely.Geometry, regions: np.ndarray, polygons: np.ndarray) -> np.ndarray:
         """``shape ∩ polygons[r]`` for each ``r`` in ``regions`` (closed regions: a line along an edge is in
-        both). ``shape`` is first clipped to the region's bounding box (fast, linear in the vertices; a line on
-        the box edge is kept by a margin), so the exact overlay works on a small piece; for the area of a grid
-        cell the clip is exact (a cell is its box in degrees and in the cylindrical equal-area plane alike)."""
+        both). ``shape`` is first clipped to each region's bounding box (fast, linear in the vertices; a line on a
+        box edge is kept by a margin of 1e-6 of the box), so the exact overlay works on a small piece. A grid cell is
+        its box (in degrees and in the cylindrical equal-area plane alike), so for a grid the clip is the result
+        (the margin adds at most 1e-6 of a cell to a line crossing its edge)."""
         boxes = shapely.bounds(polygons[regions])
         areal = shapely.get_dimensions(shape) == 2
-        margin = 0.0 if areal else 1e-6 * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None]
-        boxes = boxes + margin * np.array([-1, -1, 1, 1])
+        if not areal:
+            margin = 1e-6 * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None]
+            boxes = boxes + margin * np.array([-1, -1, 1, 1])
         clipped = np.array([shapely.clip_by_rect(shape, *box) for box in boxes], dtype=object)
-        if areal and self.grid is not None:
+        if self.grid is not None:
             return clipped
         try:
             return shapely.intersection(shapely.make_valid(clipped) if areal else clipped, polygons[regions])
         except shapely.errors.GEOSException:  # a clipped piece GEOS cannot overlay: use the whole shape
             return shapely.intersection(shape, polygons[regions])
+
+
+def _segments(geometry: shapely.Geometry) -> np.ndarray:
+    """``[m, 4]``: the segments ``(x0, y0, x1, y1)`` of a geometry's lines, or of a polygon's rings."""
+    lines = geometry.boundary if shapely.get_dimensions(geometry) == 2 else geometry
+    xy, part = shapely.get_coordinates(simple_parts(np.array([lines], dtype=object))[0], return_index=True)
+    joined = part[1:] == part[:-1]
+    return np.column_stack([xy[:-1][joined], xy[1:][joined]])
+
+
+def _rows_in(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``bool [len(rows)]``: which rows of ``rows`` are rows of ``other`` (exactly; a hash finds the candidate)."""
+    if len(other) == 0 or len(rows) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    keys = row_keys(other)
+    order = np.argsort(keys)
+    at = np.minimum(np.searchsorted(keys[order], row_keys(rows)), len(other) - 1)
+    return (other[order[at]] == rows).all(axis=1)
+
+
+def _as_array(geometries: shapely.Geometry | Sequence[shapely.Geometry] | None) -> tuple[np.ndarray, bool]:
+    """``geometries`` as a 1-d object array, and whether a single geometry was given."""
+    single = geometries is None or isinstance(geometries, shapely.Geometry)
+    return np.array([geometries] if single else list(geometries), dtype=object), single
 
 
 def build_regions(config: RegionsConfig) -> RegionShapes:

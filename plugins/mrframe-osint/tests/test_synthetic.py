@@ -39,7 +39,7 @@ def dataset(tmp_path_factory):
     return write_dataset(folder, simulate(0, START, 1500), seed=3)
 
 
-@pytest.mark.parametrize("form", ["equipment", "personnel", "firms", "sentinel", "labels"])
+@pytest.mark.parametrize("form", ["equipment", "personnel", "firms", "sentinel", "labels", "deepstate"])
 def test_real_formats_read_back_through_the_real_loader(form, tmp_path):
     source = synthetic(format=form, start=START, periods=400, write_to=tmp_path)
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file())

@@ -157,8 +157,8 @@ class DeepStateSource(SyntheticExample, Source):
             frame = pd.DataFrame(values, index=days, columns=[*NATIONAL, line_name])
             return SourceFrame(frame, "daily", rejected=dict(rejected))
         values = np.full((len(days), len(shapes), 2), np.nan)
-        values[position, :, 0] = [shapes.cover(g) for g in occupied[read]]
-        values[position, :, 1] = [shapes.lengths_km(g) for g in line]
+        values[position, :, 0] = shapes.cover(occupied[read])
+        values[position, :, 1] = shapes.lengths_km(line)
         columns = pd.MultiIndex.from_product([shapes.regions.ids, [*SPATIAL, line_name]], names=["region", "feature"])
         frame = pd.DataFrame(values.reshape(len(days), -1), index=days, columns=columns)
         return SourceFrame(frame, "daily", rejected=dict(rejected), regions=shapes.regions)

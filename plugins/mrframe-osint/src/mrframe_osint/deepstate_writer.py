@@ -42,9 +42,8 @@ def occupied_coordinates(front: np.ndarray) -> list:
     shell = [*shell, shell[0]]
     hole = [*ENCLAVE[::-1], ENCLAVE[-1]]
     island = [*ISLAND, ISLAND[0]]
-    rounded = [[[[round(x, 6), round(y, 6)] for x, y in ring] for ring in polygon]
-               for polygon in ([shell, hole], [island])]
-    return rounded
+    return [[np.round(np.asarray(ring, dtype=np.float64), 6).tolist() for ring in polygon]
+            for polygon in ([shell, hole], [island])]
 
 
 def write_border(path: pathlib.Path) -> pathlib.Path:
