@@ -109,15 +109,10 @@ class SourceFrame:
     regions: Regions | None = None
 
 
-@attrs.frozen
-class SourceInfo:
-    """What an encoder knows about its source when it is built."""
+class _Extent:
+    """``spatial`` / ``extent`` of a value type with a ``regions`` attribute."""
 
-    name: str
-    resolution: Resolution
-    features: tuple[str, ...]
-    counts: tuple[str, ...] = ()
-    regions: Regions | None = None  # set for spatial sources: their inputs have a region axis
+    regions: Regions | None
 
     @property
     def spatial(self) -> bool:
@@ -126,6 +121,17 @@ class SourceInfo:
     @property
     def extent(self) -> Extent:
         return "spatial" if self.regions is not None else "national"
+
+
+@attrs.frozen
+class SourceInfo(_Extent):
+    """What an encoder knows about its source when it is built."""
+
+    name: str
+    resolution: Resolution
+    features: tuple[str, ...]
+    counts: tuple[str, ...] = ()
+    regions: Regions | None = None  # set for spatial sources: their inputs have a region axis
 
     @property
     def n_features(self) -> int:
@@ -144,7 +150,7 @@ class ModelInfo:
 
 
 @attrs.frozen
-class TargetInfo:
+class TargetInfo(_Extent):
     """A head's target: ``span`` consecutive steps of a source's ``features`` ending ``horizon`` steps ahead.
 
     Steps are days for daily sources (``horizon >= 1``: days after the anchor) and months for monthly ones
@@ -163,14 +169,6 @@ class TargetInfo:
     span: int = 1
     units: Literal["normalised", "raw"] = "normalised"
     regions: Regions | None = None
-
-    @property
-    def spatial(self) -> bool:
-        return self.regions is not None
-
-    @property
-    def extent(self) -> Extent:
-        return "spatial" if self.regions is not None else "national"
 
     @property
     def n_features(self) -> int:

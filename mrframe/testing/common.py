@@ -115,3 +115,17 @@ def check_deterministic(label: str, build: Callable[[int], nn.Module], run: Call
     with torch.no_grad():
         if not same(run(first), run(second)):
             fail(label, "two instances built under the same seed give different outputs")
+
+
+def check_invariance(label: str, encoder: nn.Module, x: Any, base: Any, calendar: Any, mode: str) -> None:
+    """Junk at every masked place of ``x`` (put there before construction, or written into the values after
+    it) leaves the encoder's output bitwise equal to ``base`` (run with the same dropout masks)."""
+    from mrframe.testing.inputs import JUNK, with_junk  # inputs builds on the model: import when called
+
+    for after in (False, True):
+        for junk in JUNK:
+            with seeded(123):
+                out = encoder(with_junk(x, junk, after), calendar)
+            if not same(out, base):
+                when = "written into values after construction" if after else "put at masked places before construction"
+                fail(label, f"masked-input invariance broken ({mode} mode): output changed with {junk} {when}")
