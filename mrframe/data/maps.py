@@ -28,9 +28,10 @@ def plot_region_map(regions: Regions, values: np.ndarray, path: pathlib.Path, ti
     as wide as the typical distance between neighbouring centroids (scaled by area when the table has areas).
 
     ``ratio = True`` colours on a log scale centred on 1 (blue below, red above: e.g. model error over a
-    baseline's); otherwise on a linear scale over ``limits`` (default: the smallest to the largest value)."""
+    baseline's; ``+inf`` is drawn at the top of the scale); otherwise on a linear scale over ``limits`` (default:
+    the smallest to the largest value)."""
     values = np.asarray(values, dtype=np.float64)
-    known = np.isfinite(values) & ((values > 0) if ratio else True)
+    known = (np.isfinite(values) | (values == np.inf)) & (values > 0) if ratio else np.isfinite(values)
     spacing = _spacing_degrees(regions)
     stretch = 1 / max(math.cos(math.radians(float(np.mean(regions.lat)))), 0.1)  # degrees of longitude per km
     lon_range = float(np.ptp(regions.lon)) + spacing * stretch
@@ -42,8 +43,10 @@ def plot_region_map(regions: Regions, values: np.ndarray, path: pathlib.Path, ti
     ax.set_xlim(regions.lon.min() - spacing * stretch, regions.lon.max() + spacing * stretch)
     ax.set_ylim(regions.lat.min() - spacing, regions.lat.max() + spacing)
     if ratio:
-        extreme = float(np.max(np.abs(np.log(values[known])))) if known.any() else 1.0
+        finite = known & np.isfinite(values)
+        extreme = float(np.max(np.abs(np.log(values[finite])))) if finite.any() else 1.0
         bound = math.exp(max(extreme, 0.05))
+        values = np.clip(values, 1 / bound, bound)
         norm, cmap = LogNorm(1 / bound, bound), "RdBu_r"
     else:
         low, high = limits or ((float(values[known].min()), float(values[known].max())) if known.any() else (0.0, 1.0))

@@ -70,11 +70,15 @@ def write_error_maps(directory: RunDirectory, report: Mapping[str, Any], targets
         name = error_map_name(task, report["split"])
         baseline = columns["baselines"].get(MAP_BASELINE)
         if baseline is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.asarray(baseline["model_mae"], float) / np.asarray(baseline["mae"], float)
+            model, other = np.asarray(baseline["model_mae"], float), np.asarray(baseline["mae"], float)
+            with np.errstate(invalid="ignore", divide="ignore"):  # other == 0: 1 for a tie, +inf when worse
+                values = np.where(other > 0, model / other, np.where(model > 0, np.inf, 1.0))
+            values[~np.isfinite(model) | ~np.isfinite(other)] = np.nan
             beats = columns["beats"][MAP_BASELINE]
-            title = (f"{task} ({report['split']}): model MAE / {MAP_BASELINE} MAE per region; the model is better "
-                     f"in {beats['regions']} (blue), equal in {beats['ties']} of {beats['of']} regions")
+            worse = beats["of"] - beats["regions"] - beats["ties"]
+            title = (f"{task} ({report['split']}): model MAE / {MAP_BASELINE} MAE per region\nbetter in "
+                     f"{beats['regions']} (blue), equal in {beats['ties']}, worse in {worse} (red) of {beats['of']} "
+                     f"regions\ntop of the scale: {MAP_BASELINE} exact there, the model not")
             plot_region_map(regions, values, directory.plots / name, title, f"MAE ratio model / {MAP_BASELINE}",
                             ratio=True)
         else:
