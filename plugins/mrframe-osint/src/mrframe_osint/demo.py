@@ -19,7 +19,8 @@ def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str
     """Every format for one world in ``folder`` (the demo dataset layout); returns the paths by source.
 
     Fire detections cluster along the simulated front line that the DeepState files map (from
-    :data:`DEEPSTATE_SINCE`), so per grid cell the fires follow the front."""
+    :data:`DEEPSTATE_SINCE`, the line through every fifth vertex to keep the files small), so per grid cell the
+    fires follow the front."""
     folder = pathlib.Path(folder)
 
     def rng(code: int) -> np.random.Generator:
@@ -34,6 +35,6 @@ def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str
                                    front=Front(FRONT_LATITUDES, line, rng(8))),
         "sentinel": write_sentinel(world, folder / "sentinel_monthly.csv", rng(5)),
         "labels": write_labels(world, folder / "intensity_regimes.csv", rng(6)),
-        "deepstate": write_deepstate(world, folder / "deepstate", rng(9), since=DEEPSTATE_SINCE),
+        "deepstate": write_deepstate(world, folder / "deepstate", rng(9), since=DEEPSTATE_SINCE, every=5),
         "border": write_border(folder / "border.geojson"),
     }
