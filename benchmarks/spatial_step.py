@@ -192,9 +192,14 @@ def main() -> None:
     if {100, 263} <= set(args.regions):
         small, large = results["spatial:100"]["median_s"], results["spatial:263"]["median_s"]
         spatial_small, spatial_large = small - national["median_s"], large - national["median_s"]
+        if spatial_small > 0.05 * national["median_s"] and spatial_large > 0:
+            part = spatial_large / spatial_small
+            shown, part_ok = f"{part:.2f}x", part <= 263 / 100
+        else:  # the spatial part at R = 100 drowns in the noise between steps: no ratio to show
+            shown, part_ok = "not measurable (within the noise of this run)", True
         print(f"  growth R = 100 -> 263 ({263 / 100:.2f}x the regions): whole step {large / small:.2f}x, spatial part "
-              f"{spatial_large / max(spatial_small, 1e-9):.2f}x (target: no faster than linear, <= 2.63x: "
-              f"{'met' if large / small <= 2.63 and spatial_large / max(spatial_small, 1e-9) <= 2.63 else 'MISSED'})")
+              f"(step minus national step) {shown} (target: no faster than linear, <= 2.63x: "
+              f"{'met' if large / small <= 263 / 100 and part_ok else 'MISSED'})")
     few, many = memory[10], memory[1000]
     views, allocated = many["nbytes"] / few["nbytes"], many["allocated"] / few["allocated"]
     print(f"  dataset memory, {many['samples']:,} vs {few['samples']} training samples: window views and anchors "
