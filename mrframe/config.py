@@ -32,7 +32,7 @@ import attrs
 
 from mrframe.errors import Problem, did_you_mean
 
-__all__ = ["CliText", "FieldInfo", "field", "structure", "unstructure", "describe", "join_path", "show_value"]
+__all__ = ["CliText", "FieldInfo", "NoConfig", "field", "structure", "unstructure", "describe", "join_path", "show_value"]
 
 _INVALID = object()
 
@@ -65,6 +65,11 @@ def field(
     if factory is not None:
         return attrs.field(factory=factory, metadata=metadata, validator=validate)
     return attrs.field(default=default, metadata=metadata, validator=validate)
+
+
+@attrs.frozen
+class NoConfig:
+    """The options of a plugin that takes none (a hook plugin without a ``Config``): any key is unknown."""
 
 
 def _bounds_problem(attribute: attrs.Attribute, value: Any) -> str | None:

@@ -1,7 +1,7 @@
 """Exceptions whose message is written for the user.
 
 Every error mrframe raises on bad input is a :class:`MrframeError`. The CLI prints ``str(error)`` (one line per
-problem, no traceback unless ``--debug``) and exits with status 2.
+problem, no traceback unless ``--debug``) and exits with the error's ``exit_status`` (2 for bad input).
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ import attrs
 
 
 class MrframeError(Exception):
-    """Base of every error caused by the user's input (spec, data file, CLI argument)."""
+    """Base of every error caused by the user's input (spec, data file, CLI argument), or by the machine, with a
+    message for the user. The CLI exits with ``exit_status``: 2 for bad input; subclasses for other causes
+    set their own."""
+
+    exit_status: int = 2
 
 
 @attrs.frozen

@@ -1,17 +1,25 @@
 """Life-cycle hooks of a run (pluggy), the way progress bars, writers and plots attach to training.
 
-The built-in progress bar, metrics writer and plotter are ordinary implementations of these hooks. A third
-party adds one by registering a module or object under the ``mrframe.hooks`` entry-point group and naming it
-in the spec (``[run] hooks = ["my-hooks"]``)::
+The built-in progress bar, metrics writer and plotter are ordinary implementations of these hooks. A hook
+plugin is registered under the ``mrframe.hooks`` entry-point group and enabled by name in the spec
+(``[run] hooks = ["my-hooks"]``). It is one of
 
-    from mrframe.hooks import hookimpl
+* a module (or any object) whose functions are marked ``@hookimpl``; it takes no options::
 
-    @hookimpl
-    def mrframe_epoch_end(run, record):
-        print(record.epoch, record.metrics["val_loss"])
+      from mrframe.hooks import hookimpl
+
+      @hookimpl
+      def mrframe_epoch_end(run, record):
+          print(record.epoch, record.metrics["val_loss"])
+
+* a class whose methods are marked ``@hookimpl``, instantiated once per run. When it declares an attrs class
+  ``Config`` (fields from :func:`mrframe.config.field`), the spec's ``[hooks.NAME]`` table is validated into it
+  like any plugin's options and the class is built as ``Hook(config)``; without one, as ``Hook()``.
 
 Every hook receives the :class:`RunInfo`; hooks that write files check ``run.writes`` (only rank 0 of a
-distributed run writes to the run directory).
+distributed run writes to the run directory). Implementations are called last-registered first: a hook plugin
+that reads what the built-in writers wrote at the same call marks its implementation
+``@hookimpl(trylast=True)``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from mrframe import registry
+from mrframe.errors import did_you_mean
 
 hookspec = pluggy.HookspecMarker("mrframe")
 hookimpl = pluggy.HookimplMarker("mrframe")
@@ -92,12 +100,47 @@ class RunHooks:
         """Training ended (finished, stopped early or interrupted); ``summary`` is written as summary.json."""
 
 
-def plugin_manager(builtin: Iterable[Any] = (), named: Iterable[str] = ()) -> pluggy.PluginManager:
-    """A plugin manager with the hook specs, the given built-in implementations and the named hook plugins."""
+def contract_problem(plugin: Any) -> str | None:
+    """Why ``plugin`` cannot serve as a hook plugin (None when it can): every ``@hookimpl`` must name a hook of
+    :class:`RunHooks` and take only its arguments, at least one must be there, and a ``Config`` must be an attrs
+    class declared on a class (a module or an instance cannot be given options)."""
+    manager = pluggy.PluginManager("mrframe")
+    manager.add_hookspecs(RunHooks)
+    try:
+        manager.register(plugin)
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        known = [name for name in dir(RunHooks) if name.startswith("mrframe_")]
+        unknown = [name for name in dir(plugin) if name.startswith("mrframe_") and name not in known]
+        hint = did_you_mean(unknown[0], known) if unknown else ""
+        detail = "; ".join(str(error).splitlines())
+        return f"is not a valid hook implementation: {detail}{hint}"
+    if not manager.get_hookcallers(plugin):
+        return ("implements none of the hooks of mrframe.hooks.RunHooks (mark its functions with "
+                "@mrframe.hooks.hookimpl)")
+    config = getattr(plugin, "Config", None)
+    if config is not None and not isinstance(plugin, type):
+        return "declares a Config but is not a class: make it a class built as Hook(config) to take options"
+    if config is not None and not (isinstance(config, type) and attrs.has(config)):
+        return "must declare its options as an attrs class `Config` (see mrframe.config.field)"
+    return None
+
+
+def instantiate(plugin: Any, config: Any) -> Any:
+    """What a run registers for a hook plugin: a class is built (``Hook(config)`` when it declares a ``Config``,
+    else ``Hook()``); a module or object is used as it is."""
+    if not isinstance(plugin, type):
+        return plugin
+    return plugin(config) if hasattr(plugin, "Config") else plugin()
+
+
+def plugin_manager(builtin: Iterable[Any] = (), named: Mapping[str, Any] = {}) -> pluggy.PluginManager:
+    """A plugin manager with the hook specs, the given built-in implementations and the spec's hook plugins
+    (``named``: :attr:`mrframe.spec.Spec.hooks`, name -> the resolved plugin and its config)."""
     manager = pluggy.PluginManager("mrframe")
     manager.add_hookspecs(RunHooks)
     for plugin in builtin:
         manager.register(plugin)
-    for name in named:
-        manager.register(registry.load_hook(name), name=name)
+    for name, component in named.items():
+        manager.register(instantiate(component.cls, component.config), name=name)
     return manager

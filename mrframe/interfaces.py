@@ -7,16 +7,20 @@ group; the entry-point name is the name a spec uses::
     [project.entry-points."mrframe.encoders"]
     daily-gru = "my_package.encoders:DailyGRU"
 
-==============  ======================  ===========================================================
-kind            entry-point group       built as / called as
-==============  ======================  ===========================================================
-source          ``mrframe.sources``     ``Source(config).load() -> SourceFrame``
-encoder         ``mrframe.encoders``    ``Encoder(config, source, d_model)(Observed, Calendar) -> Stream``
-fusion          ``mrframe.fusion``      ``FusionBlock(config, model)(State) -> State``
-head            ``mrframe.heads``       ``Head(config, model, target)(State) -> prediction``
-loss            ``mrframe.losses``      ``Loss(config, target)(prediction, values, mask) -> TaskLoss``
-weighting       ``mrframe.weightings``  ``Weighting(config, tasks).combine(losses, context) -> Weighted``
-==============  ======================  ===========================================================
+===============  ============================  =====================================================
+kind             entry-point group             built as / called as
+===============  ============================  =====================================================
+source           ``mrframe.sources``           ``Source(config).load() -> SourceFrame``
+encoder          ``mrframe.encoders``          ``Encoder(config, source, d_model)(Observed, Calendar) -> Stream``
+fusion           ``mrframe.fusion``            ``FusionBlock(config, model)(State) -> State``
+head             ``mrframe.heads``             ``Head(config, model, target)(State) -> prediction``
+loss             ``mrframe.losses``            ``Loss(config, target)(prediction, values, mask) -> TaskLoss``
+weighting        ``mrframe.weightings``        ``Weighting(config, tasks).combine(losses, context) -> Weighted``
+prediction-kind  ``mrframe.prediction_kinds``  ``PredictionKind()``: reads, scores and transforms predictions
+===============  ============================  =====================================================
+
+Heads name the prediction kind they predict and losses the kinds they take (one vocabulary: the
+``mrframe.prediction_kinds`` entry-point names); the model refuses a head and a loss that disagree.
 
 Life-cycle hooks (progress, writers, plots) are pluggy hook implementations; their specification is
 :mod:`mrframe.hooks`.
@@ -31,6 +35,7 @@ Invariants every implementation keeps (the conformance kit in :mod:`mrframe.test
   see monthly slots that ended before them (:meth:`Calendar.months_visible`).
 * Outputs and gradients are finite for any finite input, including windows where nothing is observed.
 * Losses return an exact, differentiable 0 when no target is valid (:meth:`TaskLoss.none_valid`), never NaN.
+* Prediction kinds never raise on non-finite predictions: a non-finite input gives NaN in what depends on it.
 * Weighting policies report the weights the gradient actually sees; the total is finite when every finite
   task loss is; a task with ``count == 0`` (no valid target, or gated out) gets weight 0.
 
@@ -53,11 +58,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
+import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor, nn
 
+from mrframe.errors import PluginError
+from mrframe.metrics import Metric, forecast_metrics
 from mrframe.observed import Calendar, Observed, RegionalStream, State, Stream, TaskLoss
 from mrframe.regions import Regions
+from mrframe.units import Units
 
 Resolution = Literal["daily", "monthly"]
 Extent = Literal["national", "spatial"]
@@ -78,9 +88,15 @@ __all__ = [
     "Head",
     "Loss",
     "Weighting",
+    "Units",
+    "PredictionKind",
+    "Prediction",
     "PLUGIN_BASES",
     "point_forecast",
 ]
+
+Prediction = Tensor | Mapping[str, Tensor]
+"""What a head predicts: a tensor or a dict of tensors, following its :class:`PredictionKind`."""
 
 
 # ------------------------------------------------------------------------------------------ value types
@@ -266,20 +282,23 @@ class FusionBlock(nn.Module):
 class Head(nn.Module):
     """Predicts a target from the state: ``forward(state) -> prediction`` (a tensor or a dict of tensors).
 
-    Prediction conventions shared by heads and losses (``S = span``, ``F = len(features)``):
+    ``prediction_kind`` names the :class:`PredictionKind` of what it predicts (``S = span``, ``F =
+    len(features)``); the built-in kinds:
 
-    ==========================  ==============================================================
-    prediction                  meaning
-    ==========================  ==============================================================
-    tensor ``[B, S, F]``        point forecast
-    ``{"mean", "log_var"}``     Gaussian: mean and log-variance, each ``[B, S, F]``
-    ``{"logits"}`` ``[B,S,F]``  binary classification (target values are 0/1)
-    ``{"logits"}`` ``[B,S,F,C]``  C-class classification (target values are class ids 0..C-1)
-    ``{"log_mu", "theta", "pi_logit"}``  zero-inflated negative binomial: log mean, dispersion
-                                (unconstrained; the loss maps it through softplus with a floor) and
-                                zero-inflation logit, each ``[B, S, F]`` (target: raw counts)
-    ==========================  ==============================================================
+    ==============  ====================================  ==================================================
+    kind            prediction                            meaning
+    ==============  ====================================  ==================================================
+    ``point``       tensor ``[B, S, F]``                  point forecast
+    ``gaussian``    ``{"mean", "log_var"}`` ``[B, S, F]``   Gaussian: mean and log-variance
+    ``binary``      ``{"logits"}`` ``[B, S, F]``          binary classification (target values 0/1)
+    ``classes``     ``{"logits"}`` ``[B, S, F, C]``       C-class classification (target values 0..C-1)
+    ``zinb``        ``{"log_mu", "theta", "pi_logit"}``   zero-inflated negative binomial: log mean, dispersion
+                                                          (unconstrained: ``softplus(theta)``) and zero-inflation
+                                                          logit, each ``[B, S, F]`` (targets: raw counts)
+    ``covariance``  ``{"covariance"}`` ``[B, F, F]``      covariance of the target window's features
+    ==============  ====================================  ==================================================
 
+    A head whose kind depends on its config (a variance switched on) overrides :meth:`kind_for`.
     ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked when the
     model is built): heads of class ids or counts take ``("raw",)``. ``extents`` says whether it predicts
     national targets, spatial ones or both (checked too). A spatial head's predictions carry a region axis
@@ -288,6 +307,7 @@ class Head(nn.Module):
     """
 
     Config: ClassVar[type]
+    prediction_kind: ClassVar[str] = "point"
     target_units: ClassVar[tuple[str, ...]] = ("normalised", "raw")
     extents: ClassVar[tuple[Extent, ...]] = ("national",)
 
@@ -297,15 +317,16 @@ class Head(nn.Module):
         self.model = model
         self.target = target
 
-    def forward(self, state: State) -> Tensor | Mapping[str, Tensor]:
+    @classmethod
+    def kind_for(cls, config: Any) -> str:
+        """The prediction kind a head built with ``config`` predicts (default: ``prediction_kind``)."""
+        return cls.prediction_kind
+
+    def forward(self, state: State) -> Prediction:
         raise NotImplementedError
 
-    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
-        """The point forecast ``[B, span, (R,) F]`` in the target's units, for metrics and predictions."""
-        return point_forecast(prediction)
 
-
-def point_forecast(prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
+def point_forecast(prediction: Prediction) -> Tensor:
     """The point forecast inside a point or Gaussian prediction: the tensor itself, or ``prediction["mean"]``."""
     return prediction["mean"] if isinstance(prediction, Mapping) else prediction
 
@@ -314,12 +335,14 @@ class Loss(nn.Module):
     """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]`` (a spatial
     target: ``[B, span, R, F]``; elementwise losses need nothing special for it).
 
-    ``prediction_kind`` names the prediction convention (see :class:`Head`) the loss takes: ``"point"``,
-    ``"gaussian"``, ``"binary"``, ``"classes"``, ``"zinb"`` or ``"covariance"``.
+    ``prediction_kind`` names the :class:`PredictionKind` the loss is written for (the conformance kit builds
+    its example predictions from it); ``also_accepts`` lists other kinds it reads correctly (a cross entropy
+    taking binary logits too). A head of any other kind is refused when the model is built.
     """
 
     Config: ClassVar[type]
     prediction_kind: ClassVar[str] = "point"
+    also_accepts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, target: TargetInfo):
         super().__init__()
@@ -368,6 +391,94 @@ class Weighting(nn.Module):
         return None
 
 
+class PredictionKind:
+    """A prediction convention, declared in one place: how mrframe reads, scores and transforms predictions.
+
+    Registered under ``mrframe.prediction_kinds``; the entry-point name is what ``Head.prediction_kind`` and
+    ``Loss.prediction_kind`` say. Built without arguments, stateless. Built-in (:mod:`mrframe.kinds`): ``point``,
+    ``gaussian``, ``binary``, ``classes``, ``zinb``, ``covariance``. ``evaluate``, ``backtest``, the run's report
+    and ``predict`` read predictions only through this:
+
+    * :meth:`point`: the point forecast;
+    * :meth:`columns`: per target element, the prediction columns in the source's units: ``prediction`` (the
+      point forecast, or the most likely class) always, then e.g. ``lower_50``/``upper_50``/``lower_90``/
+      ``upper_90`` (central intervals), ``q0.05`` (quantiles), ``probability`` and ``p0`` .. ``p{C-1}`` (class
+      probabilities). They are ``predict``'s CSV columns;
+    * :meth:`scores`: per-element scores that need the target (``crps``, ``pit``);
+    * :meth:`metrics`: a split's metrics from targets, columns and scores; ``headline`` names the metric (lower
+      is better) that decides whether the model beats a baseline, and its skill;
+    * ``baselines``: the trivial baselines it is compared with: ``"forecast"`` (persistence, seasonal naive,
+      moving averages: their columns are scored by the same :meth:`metrics`), ``"classes"`` (the training
+      split's class frequencies, as columns of this kind), ``"none"``;
+    * :meth:`calibrate`: optional state fitted on the validation split (conformal intervals of point forecasts),
+      passed back to :meth:`columns`;
+    * :meth:`affine`: the prediction of ``shift + scale * Y`` for ``Y`` distributed as the prediction.
+    """
+
+    name: ClassVar[str] = ""
+    keys: ClassVar[tuple[str, ...]] = ()
+    """The prediction's keys, each ``[B, S, F, ...]``; ``()``: the prediction is one tensor ``[B, S, F]``."""
+    headline: ClassVar[str | None] = "mae"
+    baselines: ClassVar[Literal["forecast", "classes", "none"]] = "forecast"
+    raw_targets: ClassVar[bool] = False
+    """Targets are in the source's own units (class ids, counts): heads of this kind take ``units = "raw"``."""
+
+    def point(self, prediction: Prediction) -> Tensor:
+        """The point forecast ``[B, S, F]`` in the prediction's units (a mean, an expected count, a class id)."""
+        raise NotImplementedError
+
+    def affine(self, prediction: Prediction, shift: Tensor | float, scale: Tensor | float) -> Prediction:
+        """The prediction of ``shift + scale * Y`` for ``Y`` distributed as ``prediction``; ``shift`` and ``scale``
+        broadcast to ``[B, S, F]``, ``scale != 0``. Exact; kinds where it is undefined raise PluginError."""
+        raise PluginError(f"prediction kind '{self.name}': shift + scale * Y is not a prediction of this kind, so "
+                          "it cannot be rescaled (only point, Gaussian and quantile-like kinds can)")
+
+    def columns(self, prediction: Prediction, units: Units,
+                calibration: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Prediction columns ``[B, S, F]`` (see above), values mapped to the source's units by ``units``."""
+        return {"prediction": units(self.point(prediction))}
+
+    def scores(self, prediction: Prediction, values: Tensor, units: Units) -> dict[str, Tensor]:
+        """Per-element scores ``[B, S, F]`` against the targets ``values`` (in the prediction's units; scores in
+        the source's units): e.g. ``crps``, ``pit``. NaN where a target or the prediction is not finite."""
+        return {}
+
+    def metrics(self, target: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[str, Metric]:
+        """A split's metrics from the observed targets ``[n]`` (source's units) and the columns and scores of the
+        same elements (the model's or a baseline's: use those present). Default: ``mae``, ``rmse`` and, when
+        present, ``crps`` and interval coverage and width (:func:`mrframe.metrics.forecast_metrics`)."""
+        return forecast_metrics(target, columns)
+
+    def calibrate(self, prediction: Prediction, values: Tensor, mask: Tensor) -> dict[str, Tensor] | None:
+        """State fitted on the validation split (predictions, targets and mask of the whole split along the batch
+        axis), passed to :meth:`columns` on other splits; None (default): nothing to fit."""
+        return None
+
+    def example(self, target: TargetInfo, batch: int, generator: torch.Generator,
+                scale: float = 1.0) -> tuple[Prediction, Tensor]:
+        """A random prediction of this kind (leaf tensors with ``requires_grad``; ``scale`` scales its raw
+        outputs) and target values ``[B, S, F]`` it could be scored against (conformance kit, loss checks)."""
+        raise NotImplementedError
+
+    def problem(self, prediction: Any, target: TargetInfo) -> str | None:
+        """What is wrong with ``prediction`` for ``target`` (type, keys, shapes), or None. Default: a tensor (no
+        ``keys``) or each of ``keys`` starting with ``[B, span]``, with ``F`` features after any region axis."""
+        values = {"prediction": prediction} if not self.keys else prediction
+        if not self.keys and not isinstance(prediction, Tensor):
+            return f"a {self.name} prediction is a tensor [B, span, F], got {type(prediction).__name__}"
+        if self.keys and (not isinstance(prediction, Mapping) or not set(self.keys) <= set(prediction)):
+            got = sorted(prediction) if isinstance(prediction, Mapping) else type(prediction).__name__
+            return f"a {self.name} prediction is a dict with keys {list(self.keys)}, got {got}"
+        for key in self.keys or ("prediction",):
+            value = values[key]
+            shape = tuple(value.shape) if isinstance(value, Tensor) else ()
+            if len(shape) < 3 or shape[1] != target.span or target.n_features not in shape[2:4]:
+                got = shape if isinstance(value, Tensor) else type(value).__name__
+                what = f"prediction['{key}'] must start with" if self.keys else "prediction must be"
+                return f"a {self.name} {what} [B, span, F] = [B, {target.span}, {target.n_features}], got {got}"
+        return None
+
+
 PLUGIN_BASES: dict[str, type] = {
     "source": Source,
     "encoder": Encoder,
@@ -375,6 +486,7 @@ PLUGIN_BASES: dict[str, type] = {
     "head": Head,
     "loss": Loss,
     "weighting": Weighting,
+    "prediction-kind": PredictionKind,
 }
 """Plugin kind -> the base class its implementations subclass."""
 

@@ -1,4 +1,4 @@
-"""NaN-aware metrics on scikit-learn that never crash and never hide what they dropped.
+"""NaN-aware metrics (scikit-learn for the classifier ones) that never crash and never hide what they dropped.
 
 Every metric takes ``y_true`` and a prediction (values, scores, probabilities ``[n, C]`` or class ids), drops
 the pairs where either side is not finite, and returns a :class:`Metric` with the value, the number of pairs
@@ -13,7 +13,15 @@ a single class in ``y_true``) is NaN with a :class:`MetricWarning`, never an exc
 ``accuracy``           fraction of exact class matches
 ``macro_f1``           F1 averaged over the classes present in ``y_true`` or predicted
 ``brier``              binary: mean (p - y)^2; multi-class: mean over samples of sum_c (p_c - [y = c])^2
+``ece``                expected calibration error over ``BINS`` equal-width bins (:func:`reliability`)
+``mean_score``         the mean of a per-element score (e.g. CRPS), over its finite values
+``coverage``           fraction of targets inside ``[lower, upper]`` (infinite bounds allowed)
+``width``              mean of ``upper - lower`` over the same elements
 =====================  ===============================================================================
+
+:func:`forecast_metrics` and :func:`classification_metrics` compute a split's metrics from the per-element
+columns a :class:`~mrframe.interfaces.PredictionKind` gives (``prediction``, ``crps``, ``lower_90`` ...,
+``p0`` ...), for the model and for baselines alike.
 """
 
 from __future__ import annotations
@@ -21,12 +29,18 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections.abc import Mapping
 from types import ModuleType
 
 import attrs
 import numpy as np
 
-__all__ = ["Metric", "MetricWarning", "mae", "rmse", "roc_auc", "average_precision", "accuracy", "macro_f1", "brier"]
+__all__ = ["Metric", "MetricWarning", "mae", "rmse", "roc_auc", "average_precision", "accuracy", "macro_f1", "brier",
+           "ece", "reliability", "mean_score", "coverage", "width", "forecast_metrics", "classification_metrics",
+           "interval_levels", "n_classes", "class_probabilities"]
+
+BINS = 10
+"""Equal-width probability bins of the calibration error and the reliability diagram."""
 
 
 @functools.cache
@@ -54,7 +68,7 @@ def finite_pairs(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np
     """``y_true [n]`` and ``y_pred [n]`` or ``[n, C]`` without the rows where either is non-finite."""
     y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    y_pred = y_pred.reshape(len(y_true), -1) if y_pred.ndim > 1 else y_pred.reshape(-1)
+    y_pred = y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 1 else y_pred.reshape(-1)  # [n, C] may be empty
     if y_pred.shape[0] != y_true.shape[0]:
         raise ValueError(f"metrics need as many predictions as targets, got {y_pred.shape[0]} and {y_true.shape[0]}")
     keep = np.isfinite(y_true) & (np.isfinite(y_pred).all(axis=1) if y_pred.ndim > 1 else np.isfinite(y_pred))
@@ -70,14 +84,14 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("MAE", "no finite pair", 0, dropped)
-    return Metric(float(_sklearn().mean_absolute_error(t, p)), len(t), dropped)
+    return Metric(float(np.mean(np.abs(t - p))), len(t), dropped)
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> Metric:
     t, p, dropped = finite_pairs(y_true, y_pred)
     if not len(t):
         return _undefined("RMSE", "no finite pair", 0, dropped)
-    return Metric(math.sqrt(float(_sklearn().mean_squared_error(t, p))), len(t), dropped)
+    return Metric(math.sqrt(float(np.mean(np.square(t - p)))), len(t), dropped)
 
 
 def _ranking(name: str, score_fn, y_true: np.ndarray, scores: np.ndarray) -> Metric:  # noqa: ANN001
@@ -128,3 +142,109 @@ def brier(y_true: np.ndarray, probabilities: np.ndarray) -> Metric:
         return Metric(float(_sklearn().brier_score_loss(t, p, pos_label=1)), len(t), dropped)
     onehot = np.eye(p.shape[1])[t.astype(np.int64)]
     return Metric(float(np.mean(np.sum((p - onehot) ** 2, axis=1))), len(t), dropped)
+
+
+def reliability(y_true: np.ndarray, probabilities: np.ndarray, bins: int = BINS) -> dict[str, np.ndarray]:
+    """Per equal-width bin of the forecast probability: ``count``, mean ``confidence`` and observed ``frequency``.
+
+    Binary (``probabilities [n]`` of class 1): the bins of P(class 1) against the frequency of class 1.
+    Multi-class (``[n, C]``): the top-label confidence against the accuracy of the most likely class. Pairs with
+    a non-finite target or probability are left out."""
+    t, p, _ = finite_pairs(y_true, probabilities)
+    if p.ndim > 1:
+        confidence, hit = p.max(axis=1), (p.argmax(axis=1) == t).astype(np.float64)
+    else:
+        confidence, hit = p, (t == 1).astype(np.float64)
+    index = np.clip((confidence * bins).astype(np.int64), 0, bins - 1)
+    count = np.bincount(index, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(index, confidence, minlength=bins) / count
+        frequency = np.bincount(index, hit, minlength=bins) / count
+    return {"count": count, "confidence": mean_confidence, "frequency": frequency}
+
+
+def ece(y_true: np.ndarray, probabilities: np.ndarray, bins: int = BINS) -> Metric:
+    """Expected calibration error ``sum_b (n_b / n) |confidence_b - frequency_b|`` (:func:`reliability`)."""
+    t, _, dropped = finite_pairs(y_true, probabilities)
+    if not len(t):
+        return _undefined("ECE", "no finite pair", 0, dropped)
+    table = reliability(y_true, probabilities, bins)
+    used = table["count"] > 0
+    gaps = np.abs(table["confidence"][used] - table["frequency"][used])
+    return Metric(float(np.sum(table["count"][used] * gaps) / len(t)), len(t), dropped)
+
+
+def mean_score(y_true: np.ndarray, score: np.ndarray, name: str = "score") -> Metric:
+    """The mean of a per-element ``score`` (e.g. CRPS) over the elements where it and the target are finite."""
+    t, s, dropped = finite_pairs(y_true, score)
+    if not len(t):
+        return _undefined(name, "no finite pair", 0, dropped)
+    return Metric(float(np.mean(s)), len(t), dropped)
+
+
+def _interval_rows(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, int]:
+    y_true, lower, upper = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (y_true, lower, upper))
+    keep = np.isfinite(y_true) & ~np.isnan(lower) & ~np.isnan(upper)  # an infinite bound is a valid bound
+    return keep, int((~keep).sum())
+
+
+def coverage(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Metric:
+    """Fraction of the targets with ``lower <= y <= upper``."""
+    keep, dropped = _interval_rows(y_true, lower, upper)
+    if not keep.any():
+        return _undefined("coverage", "no finite pair", 0, dropped)
+    y, lo, hi = (np.asarray(a, dtype=np.float64).reshape(-1)[keep] for a in (y_true, lower, upper))
+    return Metric(float(np.mean((lo <= y) & (y <= hi))), int(keep.sum()), dropped)
+
+
+def width(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Metric:
+    """Mean interval width ``upper - lower`` over the elements :func:`coverage` uses."""
+    keep, dropped = _interval_rows(y_true, lower, upper)
+    if not keep.any():
+        return _undefined("interval width", "no finite pair", 0, dropped)
+    lo, hi = (np.asarray(a, dtype=np.float64).reshape(-1)[keep] for a in (lower, upper))
+    return Metric(float(np.mean(hi - lo)), int(keep.sum()), dropped)
+
+
+def interval_levels(columns: Mapping[str, np.ndarray]) -> list[int]:
+    """The central-interval levels (percent) with both ``lower_L`` and ``upper_L`` columns, ascending."""
+    return sorted(int(k[6:]) for k in columns if k.startswith("lower_") and k[6:].isdigit() and f"upper_{k[6:]}" in columns)
+
+
+def forecast_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[str, Metric]:
+    """``mae`` and ``rmse`` of ``prediction``; ``crps`` (mean of the per-element ``crps`` column) and
+    ``coverage_L`` / ``width_L`` for every central interval ``lower_L``/``upper_L``, where present."""
+    out = {"mae": mae(y_true, columns["prediction"]), "rmse": rmse(y_true, columns["prediction"])}
+    if "crps" in columns:
+        out["crps"] = mean_score(y_true, columns["crps"], "CRPS")
+    for level in interval_levels(columns):
+        lower, upper = columns[f"lower_{level}"], columns[f"upper_{level}"]
+        out[f"coverage_{level}"] = coverage(y_true, lower, upper)
+        out[f"width_{level}"] = width(y_true, lower, upper)
+    return out
+
+
+def n_classes(columns: Mapping[str, object]) -> int:
+    """How many class-probability columns ``p0`` .. ``p{C-1}`` there are."""
+    return sum(1 for k in columns if k[:1] == "p" and k[1:].isdigit())
+
+
+def class_probabilities(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The ``p0`` .. ``p{C-1}`` columns as ``[n, C]``."""
+    return np.stack([np.asarray(columns[f"p{c}"], dtype=np.float64) for c in range(n_classes(columns))], axis=-1)
+
+
+def classification_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[str, Metric]:
+    """``auc``, ``ap``, ``accuracy``, ``macro_f1``, ``brier``, ``ece`` from the class probabilities ``p0`` ..
+    and the predicted class ``prediction`` (two classes: scored as binary, on ``p1``)."""
+    p = class_probabilities(columns)
+    scores = p[:, 1] if p.shape[1] == 2 else p
+    labels = columns["prediction"]
+    return {
+        "auc": roc_auc(y_true, scores),
+        "ap": average_precision(y_true, scores),
+        "accuracy": accuracy(y_true, labels),
+        "macro_f1": macro_f1(y_true, labels),
+        "brier": brier(y_true, scores),
+        "ece": ece(y_true, scores),
+    }

@@ -1,7 +1,8 @@
 """The generic assembled model: one encoder per input source -> fusion blocks in spec order -> heads.
 
 Before the first fusion block, the streams of each resolution are combined by a presence-weighted mean over
-sources (:func:`combine_streams`); fusion blocks replace that combination with something better.
+sources (:func:`combine_streams`); fusion blocks replace that combination with something better. In training,
+``[model] source_dropout`` hides whole sources of a sample first (:mod:`mrframe.source_dropout`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mrframe import kinds
 from mrframe.errors import PluginError
-from mrframe.interfaces import ModelInfo, SourceInfo, TargetInfo
+from mrframe.interfaces import ModelInfo, PredictionKind, SourceInfo, TargetInfo
 from mrframe.observed import Calendar, Observed, State, Stream
+from mrframe.source_dropout import SourceDropout
 from mrframe.spec import Spec
 
 
@@ -68,9 +71,12 @@ class AssembledModel(nn.Module):
         self.heads = nn.ModuleDict(
             {task: _build(f"heads.{task}", spec.heads[task].component, self.info, targets[task]) for task in targets}
         )
+        self.kinds: dict[str, PredictionKind] = {task: _kind(task, spec.heads[task].component) for task in targets}
         self._resolution = {name: info.resolution for name, info in inputs.items()}
+        self.source_dropout = SourceDropout(spec.model.source_dropout)
 
     def forward(self, inputs: Mapping[str, Observed], calendar: Calendar) -> dict[str, Any]:
+        inputs = self.source_dropout(inputs)
         streams = {name: encoder(inputs[name], calendar) for name, encoder in self.encoders.items()}
         state = State(
             daily=combine_streams([s for n, s in streams.items() if self._resolution[n] == "daily"]),
@@ -84,8 +90,8 @@ class AssembledModel(nn.Module):
         return {task: head(state) for task, head in self.heads.items()}
 
     def point(self, predictions: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Each head's point forecast ``[B, span, F]``."""
-        return {task: self.heads[task].point(p) for task, p in predictions.items()}
+        """Each head's point forecast ``[B, span, (R,) F]`` (read by its prediction kind)."""
+        return {task: self.kinds[task].point(p) for task, p in predictions.items()}
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per block (``encoders.NAME``, ``fusion[i]``, ``heads.NAME``) and in total."""
@@ -114,6 +120,13 @@ def _check_extent(where: str, component: Any, info: SourceInfo | TargetInfo, wha
     raise PluginError(f"{where} ({component.plugin}): {verb} {' or '.join(accepted)} {noun} only, but {what} is "
                       f"{detail}: use {'an' if block == 'encoder' else 'a'} {block} that {verb} {info.extent} "
                       f"{noun}{suggestion}")
+
+
+def _kind(task: str, component: Any) -> PredictionKind:
+    try:
+        return kinds.of_head(component.cls, component.config)
+    except PluginError as error:
+        raise PluginError(f"heads.{task} ({component.plugin}): {error}") from error
 
 
 def _build(where: str, component: Any, *args: Any) -> nn.Module:

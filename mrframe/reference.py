@@ -30,7 +30,7 @@ CORE_SECTIONS = (
 )
 
 HEADINGS = {"source": "Sources", "encoder": "Encoders", "fusion": "Fusion blocks", "head": "Heads",
-            "loss": "Losses", "weighting": "Weighting policies"}
+            "loss": "Losses", "weighting": "Weighting policies", "hook": "Life-cycle hooks (`[hooks.NAME]`)"}
 
 
 def _table(cls: type) -> list[str]:
@@ -50,7 +50,7 @@ def _doc(obj: object) -> str:
 
 def render(distributions: Iterable[str] | None = None) -> str:
     """The reference as Markdown."""
-    wanted = set(distributions) if distributions is not None else set(registry.FIRST_PARTY.values())
+    wanted = set(distributions) if distributions is not None else set().union(*registry.FIRST_PARTY.values())
     lines = [
         "# Spec reference",
         "",
@@ -70,7 +70,7 @@ def render(distributions: Iterable[str] | None = None) -> str:
         for item in entries:
             cls = registry.load(kind, item.name)
             lines += [f"### `{item.name}`", "", f"*{kind} plugin from `{item.distribution}`*", "", _doc(cls), ""]
-            lines += _table(cls.Config)
+            lines += _table(registry.config_class(cls))
     return "\n".join(lines).rstrip() + "\n"
 
 

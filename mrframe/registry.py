@@ -6,6 +6,9 @@ that uses it; ``mrframe plugins`` lists it as broken with its distribution and t
 
 Plugins can also be registered in-process (notebooks, tests) with :func:`register`; these shadow nothing:
 a name registered both ways is an error, as is a name two distributions claim.
+
+Life-cycle hooks are one more kind (``hook``), looked up, loaded, listed and checked the same way; their
+contract is :func:`mrframe.hooks.contract_problem` rather than a base class.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from mrframe import hooks
+from mrframe.config import NoConfig
 from mrframe.errors import PluginError, did_you_mean
 from mrframe.interfaces import PLUGIN_BASES
 
@@ -28,20 +33,26 @@ GROUPS: dict[str, str] = {
     "head": "mrframe.heads",
     "loss": "mrframe.losses",
     "weighting": "mrframe.weightings",
+    "hook": "mrframe.hooks",
+    "prediction-kind": "mrframe.prediction_kinds",
 }
 """Plugin kind -> entry-point group."""
 
-HOOK_GROUP = "mrframe.hooks"
+CONFIGURED = ("source", "encoder", "fusion", "head", "loss", "weighting")
+"""The kinds a spec builds with a config (each declares an attrs ``Config``); hooks may declare one, prediction
+kinds have none."""
 
-FIRST_PARTY: dict[str, str] = {
-    "source": "mrframe-osint",
-    "encoder": "mrframe-han",
-    "fusion": "mrframe-han",
-    "head": "mrframe-han",
-    "loss": "mrframe-objectives",
-    "weighting": "mrframe-objectives",
+FIRST_PARTY: dict[str, tuple[str, ...]] = {
+    "source": ("mrframe-osint",),
+    "encoder": ("mrframe-han",),
+    "fusion": ("mrframe-han",),
+    "head": ("mrframe-han",),
+    "loss": ("mrframe-objectives",),
+    "weighting": ("mrframe-objectives",),
+    "hook": ("mrframe-tensorboard", "mrframe-mlflow"),
+    "prediction-kind": ("mrframe",),
 }
-"""Which first-party distribution ships plugins of each kind (named in errors; never imported by the core)."""
+"""Which first-party distributions ship plugins of each kind (named in errors; never imported by the core)."""
 
 _LOCAL = "<registered in-process>"
 
@@ -192,25 +203,10 @@ def registered(kind: str, name: str, plugin: Any) -> Iterator[Any]:
         unregister(kind, name)
 
 
-def hook_entries() -> list[PluginEntry]:
-    """Life-cycle hook implementations registered under ``mrframe.hooks``."""
-    return [PluginEntry("hooks", ep.name, ep.value, dist, version) for ep, dist, version in _scan(HOOK_GROUP)]
-
-
-def load_hook(name: str) -> Any:
-    """Import the hook implementation registered as ``name`` under ``mrframe.hooks``."""
-    for ep, dist, version in _scan(HOOK_GROUP):
-        if ep.name == name:
-            try:
-                return ep.load()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as error:
-                raise PluginError(f"hook plugin '{name}' (from {dist} {version}) failed to import: {_one_line(error)}") from error
-    known = [ep.name for ep, _, _ in _scan(HOOK_GROUP)]
-    raise PluginError(
-        f"no hook plugin named '{name}'{did_you_mean(name, known)}; installed: {', '.join(known) or 'none'}"
-    )
+def config_class(plugin: Any) -> type:
+    """The attrs class of a loaded plugin's options: its ``Config``, or :class:`~mrframe.config.NoConfig` for a
+    hook plugin that declares none."""
+    return getattr(plugin, "Config", None) or NoConfig
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -219,27 +215,30 @@ def load_hook(name: str) -> Any:
 def _unknown_message(kind: str, name: str, installed: list[str]) -> str:
     plural = "fusion" if kind == "fusion" else f"{kind}s"
     if not installed:
-        dist = FIRST_PARTY[kind]
+        dists = FIRST_PARTY[kind]
+        where = "the distribution" + "s" * (len(dists) > 1) + " " + ", ".join(f"'{d}'" for d in dists)
         return (
             f"no {kind} plugin named '{name}': no {kind} plugins are installed; the first-party {plural} ship in "
-            f"the distribution '{dist}' (pip install {dist}, or pip install -e plugins/{dist} from a checkout)"
+            f"{where} (pip install {' '.join(dists)}, or pip install {' '.join(f'-e plugins/{d}' for d in dists)} "
+            "from a checkout)"
         )
     return f"no {kind} plugin named '{name}'{did_you_mean(name, installed)}; installed: {', '.join(installed)}"
 
 
 def _check_contract(kind: str, name: str, item: PluginEntry, obj: Any) -> None:
+    problem = hooks.contract_problem(obj) if kind == "hook" else _class_contract_problem(kind, obj)
+    if problem:
+        raise PluginError(f"{kind} plugin '{name}' (from {item.origin}) {problem}")
+
+
+def _class_contract_problem(kind: str, obj: Any) -> str | None:
     base = PLUGIN_BASES[kind]
     if not (isinstance(obj, type) and issubclass(obj, base)):
-        raise PluginError(
-            f"{kind} plugin '{name}' (from {item.origin}) is {obj!r}, not a subclass of "
-            f"{base.__module__}.{base.__qualname__}"
-        )
+        return f"is {obj!r}, not a subclass of {base.__module__}.{base.__qualname__}"
     config = getattr(obj, "Config", None)
-    if not (isinstance(config, type) and attrs.has(config)):
-        raise PluginError(
-            f"{kind} plugin '{name}' (from {item.origin}) must declare its options as an attrs class "
-            f"`Config` (see mrframe.config.field)"
-        )
+    if kind in CONFIGURED and not (isinstance(config, type) and attrs.has(config)):
+        return "must declare its options as an attrs class `Config` (see mrframe.config.field)"
+    return None
 
 
 def _one_line(error: BaseException) -> str:

@@ -3,7 +3,8 @@
 A spec names its components by table: ``[sources.NAME]``, ``[encoders.SOURCE]``, ``[[fusion]]``,
 ``[heads.NAME]`` (with ``target`` and ``loss``), ``[weighting]``; each table picks its implementation with
 ``plugin = "<entry-point name>"`` next to that plugin's own keys. Core sections are ``[run]``, ``[data]``,
-``[model]`` and ``[train]``. Relative paths are relative to the spec file. See docs/spec.md.
+``[model]`` and ``[train]``; the hook plugins ``[run] hooks`` enables take their options from ``[hooks.NAME]``.
+Relative paths are relative to the spec file. See docs/spec.md.
 
 Only the plugins the spec names are imported. Problems are collected across the whole spec and raised
 together as one :class:`~mrframe.errors.SpecError`.
@@ -23,6 +24,7 @@ import tomli_w
 
 from mrframe import registry
 from mrframe.config import CliText, field, join_path, show_value, structure, unstructure
+from mrframe.data import anchoring
 from mrframe.data.config import DataConfig
 from mrframe.engine.config import TrainConfig
 from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
@@ -33,7 +35,9 @@ DEFAULT_WEIGHTING = "uniform"
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 """``MIGRATIONS[n]`` turns a version-``n`` document into a version-``n+1`` one."""
 
-SECTIONS = ("version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting")
+SECTIONS = (
+    "version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting", "hooks",
+)
 
 
 @attrs.frozen
@@ -43,7 +47,8 @@ class RunConfig:
     name: str | None = field(None, "name of the run (default: the spec file's name)")
     seed: int = field(0, "seed for parameters, sampling and synthetic data", min=0)
     out_dir: pathlib.Path | None = field(None, "where run directories are created (default: ./runs)")
-    hooks: tuple[str, ...] = field((), "extra life-cycle hook plugins (entry points in mrframe.hooks)")
+    hooks: tuple[str, ...] = field((), "life-cycle hook plugins to enable (entry points in mrframe.hooks); "
+                                       "each takes its options from a [hooks.NAME] table")
 
 
 @attrs.frozen
@@ -51,6 +56,10 @@ class ModelConfig:
     """Settings shared by every block of the assembled model."""
 
     d_model: int = field(64, "width of every stream", min=1)
+    source_dropout: float = field(
+        0.0, "training only: hide each input source of each sample with this probability (through its mask, "
+             "mrframe.source_dropout)", min=0.0, max=0.9,
+    )
 
 
 @attrs.frozen
@@ -64,10 +73,16 @@ class TargetSpec:
     units: Literal["normalised", "raw"] = field(
         "normalised", "target values as the model's inputs are scaled, or raw (counts for ZINB, class ids for labels)"
     )
+    anchor: str = field(
+        "none", "predict a correction to this baseline of the sample's own window: persistence, seasonal_naive, "
+                "moving_average:K or none (mrframe.data.anchoring)", check=anchoring.problem,
+    )
 
     def problems(self) -> Iterable[tuple[str, str]]:
         if self.span > max(self.horizon, 1):
             yield "span", f"must not exceed the horizon ({self.horizon}), got {self.span}"
+        if self.anchor != "none" and self.units != "normalised":
+            yield "anchor", "only targets with units = \"normalised\" can be anchored (raw counts and class ids cannot)"
 
 
 @attrs.frozen(eq=False)
@@ -117,6 +132,7 @@ class Spec:
     fusion: tuple[Component, ...]
     heads: dict[str, HeadSpec]
     weighting: WeightingSpec
+    hooks: dict[str, Component] = attrs.field(factory=dict)  # the enabled hook plugins, in [run] hooks order
 
     @property
     def name(self) -> str:
@@ -146,7 +162,7 @@ class Spec:
             },
             "weighting": self.weighting.component.to_table()
             | ({"min_availability": self.weighting.min_availability} if self.weighting.min_availability else {}),
-        }
+        } | ({"hooks": {name: unstructure(c.config) for name, c in self.hooks.items()}} if self.hooks else {})
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
@@ -241,6 +257,7 @@ def build_spec(
     train = section(TrainConfig, "train")
 
     builder = _ComponentBuilder(problems, base_dir)
+    hooks = _build_hooks(run.hooks if run is not None else (), document, builder, problems)
     sources = {}
     for name, table in _named_tables(document, "sources", problems, required=True).items():
         table = dict(table) if isinstance(table, Mapping) else table
@@ -288,7 +305,7 @@ def build_spec(
     min_availability = _pop_fraction(weighting_table, "min_availability", "weighting.min_availability", problems)
     if implicit and DEFAULT_WEIGHTING not in registry.names("weighting"):
         problems.append(Problem("weighting", f"the default policy '{DEFAULT_WEIGHTING}' is not installed (it ships in "
-                                             f"{registry.FIRST_PARTY['weighting']}); install it or name a policy with "
+                                             f"{registry.FIRST_PARTY['weighting'][0]}); install it or name a policy with "
                                              "[weighting] plugin = ..."))
         weighting = None
     else:
@@ -308,6 +325,7 @@ def build_spec(
         fusion=tuple(fusion),
         heads=heads,
         weighting=WeightingSpec(weighting, min_availability or 0.0),
+        hooks=hooks,
     )
 
 
@@ -319,8 +337,9 @@ class _ComponentBuilder:
     problems: list[Problem]
     base_dir: pathlib.Path | None
 
-    def build(self, kind: str, table: Any, path: str) -> Component | None:
-        """Resolve ``{plugin = NAME, **config}`` to the plugin class and its validated config."""
+    def build(self, kind: str, table: Any, path: str, name_path: str | None = None) -> Component | None:
+        """Resolve ``{plugin = NAME, **config}`` to the plugin class and its validated config; problems with
+        the name are reported at ``name_path`` (default: ``PATH.plugin``)."""
         if not isinstance(table, Mapping):
             self.problems.append(Problem(path, f"expected a table, got {show_value(table)}"))
             return None
@@ -336,9 +355,9 @@ class _ComponentBuilder:
         try:
             cls = registry.load(kind, name)
         except PluginError as error:
-            self.problems.append(Problem(join_path(path, "plugin"), str(error)))
+            self.problems.append(Problem(name_path or join_path(path, "plugin"), str(error)))
             return None
-        config = structure(cls.Config, table, path, self.problems, self.base_dir)
+        config = structure(registry.config_class(cls), table, path, self.problems, self.base_dir)
         return None if config is None else Component(kind, name, config, cls)
 
 
@@ -362,6 +381,33 @@ def _named_tables(document: Mapping[str, Any], key: str, problems: list[Problem]
             problems.append(Problem(join_path(key, str(name)),
                                     "a name may hold only letters, digits, '_' and '-', and must start with a letter or '_'"))
     return {str(k): v for k, v in value.items()}
+
+
+def _build_hooks(
+    enabled: tuple[str, ...], document: Mapping[str, Any], builder: _ComponentBuilder, problems: list[Problem]
+) -> dict[str, Component]:
+    """The hook plugins ``[run] hooks`` names, each configured from its ``[hooks.NAME]`` table (if any)."""
+    tables = _named_tables(document, "hooks", problems, required=False)
+    for name in tables:
+        if name not in enabled:
+            problems.append(Problem(join_path("hooks", name), f"configures a hook that [run] hooks does not enable"
+                                    f"{did_you_mean(name, enabled)}; add '{name}' to [run] hooks or remove the table"))
+    hooks = {}
+    for i, name in enumerate(enabled):
+        name_path = join_path(join_path("run", "hooks"), i)
+        if name in enabled[:i]:
+            problems.append(Problem(name_path, f"hook '{name}' is enabled twice"))
+            continue
+        table = tables.get(name, {})
+        if isinstance(table, Mapping):
+            if "plugin" in table:
+                problems.append(Problem(join_path(join_path("hooks", name), "plugin"),
+                                        "unknown key: a [hooks.NAME] table configures the hook plugin NAME"))
+            table = {**table, "plugin": name}
+        component = builder.build("hook", table, join_path("hooks", name), name_path)
+        if component is not None:
+            hooks[name] = component
+    return hooks
 
 
 def _pop_int(table: Any, key: str, path: str, problems: list[Problem]) -> int | None:

@@ -50,7 +50,7 @@ def test_the_spec_reference_is_up_to_date():
     from mrframe.reference import render
 
     installed = {e.distribution for kind in registry.GROUPS for v in registry.entries(kind).values() for e in v}
-    if not set(registry.FIRST_PARTY.values()) <= installed:
+    if not set().union(*registry.FIRST_PARTY.values()) <= installed:
         pytest.skip("the reference documents the first-party plugins, which are not all installed")
     current = (REPO / "docs" / "reference.md").read_text()
     assert render() == current, "docs/reference.md is stale: run `python -m mrframe.reference docs/reference.md`"

@@ -44,6 +44,32 @@ def test_unknown_kind_is_a_programming_error():
 
 TRACKER = "import pathlib, os\npathlib.Path(os.environ['TRACK_FILE']).write_text('imported')\nfrom tests.fakes import Identity as Tracked\n"
 BROKEN = "raise RuntimeError('acme_broken needs the ACME_TOKEN variable')\n"
+HOOKS = """
+import attrs
+from mrframe.config import field
+from mrframe.hooks import hookimpl
+
+
+class Hook:
+    \"\"\"Sends every epoch to the ACME dashboard.\"\"\"
+
+    @attrs.frozen
+    class Config:
+        endpoint: str = field("http://localhost:9000", "where the dashboard listens")
+
+    def __init__(self, config):
+        self.config = config
+
+    @hookimpl
+    def mrframe_epoch_end(self, run, record):
+        pass
+
+
+class Misspelled:
+    @hookimpl
+    def mrframe_epoch_ends(self, run, record):
+        pass
+"""
 
 
 @pytest.fixture
@@ -58,8 +84,10 @@ def acme(tmp_path):
             "mrframe.heads": {"acme-last": "tests.fakes:LastStepHead"},
             "mrframe.losses": {"acme-se": "tests.fakes:SquaredError"},
             "mrframe.weightings": {"acme-mean": "tests.fakes:Mean"},
+            "mrframe.hooks": {"acme-hook": "acme_hooks:Hook", "acme-misspelled": "acme_hooks:Misspelled",
+                              "acme-broken-hook": "acme_broken"},
         },
-        {"acme_broken.py": BROKEN, "acme_tracker.py": TRACKER},
+        {"acme_broken.py": BROKEN, "acme_tracker.py": TRACKER, "acme_hooks.py": HOOKS},
     )
 
 
@@ -73,11 +101,49 @@ def acme_spec(tmp_path, **replace):
 def test_broken_plugin_is_listed_and_does_not_stop_the_listing(acme):
     result = run_cli(["plugins"], path=acme)
     assert result.returncode == 0, result.stderr
-    broken = [line for line in result.stdout.splitlines() if "acme-broken" in line]
+    broken = [line for line in result.stdout.splitlines() if "acme-broken " in line]
     assert len(broken) == 1
     assert "acme-plugins 0.3" in broken[0]
     assert "BROKEN: RuntimeError: acme_broken needs the ACME_TOKEN variable" in broken[0]
     assert any("acme-wave" in line and "Sine waves" in line for line in result.stdout.splitlines())
+    hooks = result.stdout.split("hook plugins (mrframe.hooks):\n")[1].splitlines()
+    assert hooks[0].split()[:5] == ["acme-broken-hook", "acme-plugins", "0.3", "BROKEN:", "RuntimeError:"]
+    assert "acme-hook" in hooks[1] and hooks[1].endswith("Sends every epoch to the ACME dashboard.")
+    assert "acme-misspelled" in hooks[2] and "BROKEN: hook plugin 'acme-misspelled' (from acme-plugins 0.3) is not " \
+           "a valid hook implementation: unknown hook 'mrframe_epoch_ends'" in hooks[2]
+
+
+@pytest.fixture
+def acme_in_process(acme, monkeypatch, tmp_path):
+    """The acme distribution visible to this process (for CLI calls through click's runner)."""
+    monkeypatch.setenv("TRACK_FILE", str(tmp_path / "tracked"))
+    monkeypatch.syspath_prepend(str(acme))
+    registry.refresh()
+    yield
+    registry.refresh()
+
+
+def test_strict_listing_fails_when_any_plugin_is_broken(acme_in_process):
+    from click.testing import CliRunner
+
+    from mrframe.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--strict"])
+    assert result.exit_code == 1 and "3 broken plugins (listed as BROKEN above)" in result.output
+    result = CliRunner().invoke(cli, ["plugins", "--strict", "--kind", "encoder"])
+    assert result.exit_code == 0 and "acme-pointwise" in result.output
+
+
+def test_show_describes_a_hook_plugin_and_its_config(acme_in_process):
+    from click.testing import CliRunner
+
+    from mrframe.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "show", "acme-hook"])
+    assert result.exit_code == 0, result.output
+    assert "acme-hook: hook plugin from acme-plugins 0.3 (acme_hooks:Hook)" in result.output
+    assert "[hooks.acme-hook]" in result.output and "Sends every epoch to the ACME dashboard." in result.output
+    assert "endpoint  str  \"http://localhost:9000\"  where the dashboard listens" in result.output
 
 
 def test_only_referenced_plugins_are_imported_and_a_broken_one_fails_only_its_users(acme, tmp_path, monkeypatch):

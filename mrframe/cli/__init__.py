@@ -1,7 +1,8 @@
 """The ``mrframe`` command line. Each command lives in its own module of this package.
 
 Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
-status 2; ``--debug`` (anywhere on the command line) shows the traceback too.
+status 2 (other errors with a message for the user, such as a full disk, with their own status); ``--debug``
+(anywhere on the command line) shows the traceback too.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import traceback
 
 import click
 
+from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
+from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
@@ -40,6 +43,8 @@ cli.add_command(data)
 cli.add_command(evaluate)
 cli.add_command(predict)
 cli.add_command(diagnose)
+cli.add_command(new)
+cli.add_command(backtest)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(error.exit_status)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -44,10 +44,12 @@ def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathli
     loaded = load_spec(spec, overrides)
     state, source = None, "initial weights (run.seed)"
     if run_dir is not None:
-        which, file = choose_checkpoint(RunDirectory.existing(run_dir), checkpoint)
-        state, source = load_checkpoint(file), f"{which} checkpoint of {run_dir}"
+        which, file, note = choose_checkpoint(RunDirectory.existing(run_dir), checkpoint)
+        state, source = load_checkpoint(file), str(file)
+        if note:
+            click.echo(f"note: {note}")
     data, network, _, precision = load_network(loaded, state, source)
-    click.echo(f"mrframe diagnose: {loaded.name} with the {source}")
+    click.echo(f"mrframe diagnose: {loaded.name} with the {'checkpoint ' * (state is not None)}{source}")
 
     def progress(loader, split, total):  # noqa: ANN001, ANN202
         return tqdm(loader, desc=f"{split}", total=total, unit="batch", leave=False)

@@ -1,8 +1,10 @@
-"""``mrframe plugins``: list installed plugins by kind; ``mrframe plugins show NAME``: a plugin's config."""
+"""``mrframe plugins``: list installed plugins by kind (``--strict``: fail when any is broken);
+``mrframe plugins show NAME``: a plugin's description and config."""
 
 from __future__ import annotations
 
 import inspect as pyinspect
+import sys
 
 import click
 
@@ -14,24 +16,27 @@ from mrframe.errors import PluginError, did_you_mean
 
 @click.group(invoke_without_command=True)
 @click.option("--kind", type=click.Choice(list(registry.GROUPS)), help="Only this kind of plugin.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any listed plugin is broken (a CI gate).")
 @debug_option
 @click.pass_context
-def plugins(ctx: click.Context, kind: str | None, debug: bool) -> None:
+def plugins(ctx: click.Context, kind: str | None, strict: bool, debug: bool) -> None:
     """List installed plugins by kind, with distribution and version; broken ones are marked.
 
     \b
     Example:
       mrframe plugins
-      mrframe plugins --kind encoder
+      mrframe plugins --kind hook
+      mrframe plugins --strict
       mrframe plugins show synthetic
     """
     if ctx.invoked_subcommand is not None:
         return
     kinds = [kind] if kind else list(registry.GROUPS)
-    total = 0
+    total, broken = 0, 0
     for k in kinds:
         statuses = registry.inspect(k)
         total += len(statuses)
+        broken += sum(status.error is not None for status in statuses)
         if not statuses:
             continue
         click.echo(f"{k} plugins ({registry.GROUPS[k]}):")
@@ -40,15 +45,13 @@ def plugins(ctx: click.Context, kind: str | None, debug: bool) -> None:
         for status in statuses:
             what = f"BROKEN: {status.error}" if status.error else _first_line(status.plugin)
             click.echo(f"  {status.entry.name:<{width}}  {status.entry.origin:<{origin_width}}  {what}")
-    hooks = registry.hook_entries()
-    if hooks and not kind:
-        click.echo(f"hook plugins ({registry.HOOK_GROUP}):")
-        for entry in hooks:
-            click.echo(f"  {entry.name}  {entry.origin}")
     if total == 0:
-        dists = sorted({registry.FIRST_PARTY[k] for k in kinds})
+        dists = sorted({d for k in kinds for d in registry.FIRST_PARTY[k]})
         click.echo("no plugins installed. The first-party plugins ship in " + ", ".join(dists)
                    + " (pip install -e plugins/<distribution> from a checkout).")
+    if strict and broken:
+        click.echo(f"{broken} broken plugin{'s' * (broken != 1)} (listed as BROKEN above)", err=True)
+        sys.exit(1)
 
 
 @plugins.command()
@@ -72,11 +75,13 @@ def show(name: str, kind: str | None, debug: bool) -> None:
     entry = registry.entry(k, name)
     cls = registry.load(k, name)
     click.echo(f"{name}: {k} plugin from {entry.origin} ({entry.target})")
+    if k == "hook":
+        click.echo(f"enable it with [run] hooks = [\"{name}\"]; its options go in a [hooks.{name}] table")
     doc = pyinspect.getdoc(cls) or ""
     if doc:
         click.echo("")
         click.echo("  " + doc.replace("\n", "\n  "))
-    rows = describe(cls.Config)
+    rows = describe(registry.config_class(cls))
     click.echo("")
     if not rows:
         click.echo("config: no keys")

@@ -1,5 +1,6 @@
 """``mrframe run SPEC``: validate, load the data, train, and leave a run directory; ``--resume RUN_DIR`` continues
-a run from its last checkpoint; ``--nproc N`` trains with N processes (DDP through torchrun)."""
+a run from its newest readable checkpoint (:mod:`mrframe.engine.resume`); ``--nproc N`` trains with N processes
+(DDP through torchrun)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from typing import Any
 import click
 
 from mrframe.cli.options import debug_option, set_option
-from mrframe.data.pipeline import prepare
 from mrframe.data.report import write_data_report
 from mrframe.engine import distributed
-from mrframe.engine.checkpoint import load_checkpoint
+from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.plots import RunPlots
 from mrframe.engine.progress import ProgressBar
-from mrframe.engine.regional import error_map_name
+from mrframe.engine.resume import HARMLESS_CHANGES, ResumePoint, find_resume_point, mend
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
+from mrframe.engine.session import prepared_data
 from mrframe.engine.trainer import Trainer
 from mrframe.engine.writers import MetricsWriter
 from mrframe.errors import MrframeError
@@ -35,7 +36,11 @@ from mrframe.spec import Spec, load_spec
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
               help="Folder in which the run directory is created (default: run.out_dir of the spec, else ./runs).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True, path_type=pathlib.Path),
-              default=None, help="Continue the run in this run directory from checkpoints/last.pt.")
+              default=None, help="Continue the run in this run directory from checkpoints/last.pt (or, when that "
+              "is unreadable, the newest readable of last.prev.pt and best.pt, saying so).")
+@click.option("--allow-changes", is_flag=True,
+              help=f"With --resume: continue although RUN_DIR/spec.toml was edited, if only these keys changed: "
+              f"{', '.join(HARMLESS_CHANGES)}.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to train with (DDP through torchrun; gloo on CPU, NCCL on GPU, one GPU each).")
 @click.option("--run-dir", "run_dir", type=click.Path(file_okay=False, exists=True, path_type=pathlib.Path),
@@ -46,6 +51,7 @@ def run(
     debug: bool,
     out_dir: pathlib.Path | None,
     resume: pathlib.Path | None,
+    allow_changes: bool,
     nproc: int,
     run_dir: pathlib.Path | None,
 ) -> None:
@@ -53,7 +59,8 @@ def run(
 
     The run directory holds the resolved spec, metrics.csv / metrics.jsonl, plots, checkpoints/last.pt and
     best.pt, non-finite reports, evaluation-val.json / evaluation-test.json and summary.json. Ctrl-C saves
-    a checkpoint and exits; `--resume RUN_DIR` continues exactly where it stopped.
+    a checkpoint and exits; `--resume RUN_DIR` continues exactly where it stopped. A resume never starts over
+    a run: it refuses (one line, nothing written) when no checkpoint is readable or RUN_DIR/spec.toml was edited.
 
     \b
     Example:
@@ -65,14 +72,25 @@ def run(
         raise click.UsageError("give either SPEC or --resume RUN_DIR")
     if resume is not None and overrides:
         raise click.UsageError("--set cannot change a resumed run (its spec is in RUN_DIR/spec.toml)")
+    if allow_changes and resume is None:
+        raise click.UsageError("--allow-changes goes with --resume RUN_DIR")
     directory, loaded = _directory_and_spec(spec, overrides, out_dir, resume or run_dir)
     if nproc > 1 and not distributed.launched_by_torchrun():
         click.echo(f"mrframe run: {loaded.name} with {nproc} processes; run directory: {directory.path}")
+        if resume is not None:  # refuse here, in one line, rather than in every process
+            point = find_resume_point(directory, loaded, nproc, allow_changes)
+            if point.ended is not None:
+                return _nothing_to_resume(directory, point, click.echo)
+            for line in mend(directory, point):
+                click.echo(f"note: {line}")
         arguments = ["--resume", str(directory.path)] if resume else ["--run-dir", str(directory.path)]
-        sys.exit(distributed.launch(nproc, arguments + (["--debug"] if debug else [])))
+        arguments += ["--allow-changes"] * allow_changes + ["--debug"] * debug
+        sys.exit(distributed.launch(nproc, arguments))
     device = distributed.init_from_environment(loaded.train.device)
+    echo = click.echo if distributed.rank() == 0 else _quiet
     try:
-        _train(loaded, directory, resume is not None, device, echo=click.echo if distributed.rank() == 0 else _quiet)
+        point = find_resume_point(directory, loaded, distributed.world_size(), allow_changes) if resume else None
+        _train(loaded, directory, point, device, echo)
     except MrframeError:
         if spec is not None and distributed.rank() == 0:
             _remove_if_unused(directory)
@@ -109,29 +127,36 @@ def _directory_and_spec(
     return directory, loaded
 
 
-def _train(loaded: Spec, directory: RunDirectory, resume: bool, device: Any, echo: Any) -> None:
-    state = load_checkpoint(directory.last) if resume and directory.last.is_file() else None
-    if resume:
-        where = (f"epoch {state['epoch'] + 1}, step {state['step']}" if state is not None
-                 else "the beginning (no checkpoint was written yet)")
-        echo(f"mrframe run: resuming {directory.path} from {where}")
-        if state is not None and state["processes"] != distributed.world_size():
-            raise MrframeError(f"{directory.path}: the run trained with {state['processes']} process(es); resume it "
-                               f"with --nproc {state['processes']} to continue exactly")
+def _nothing_to_resume(directory: RunDirectory, point: ResumePoint, echo: Any) -> None:
+    for note in point.notes:
+        echo(f"note: {note}")
+    echo(f"mrframe run: {directory.path} has already ended ({point.ended}; {point.where}): nothing to resume")
+
+
+def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, device: Any, echo: Any) -> None:
+    """Train ``loaded`` into ``directory``: a fresh run, or (``point``) a resumed one."""
+    state = point.state if point is not None else None
+    if point is not None:
+        if point.ended is not None:
+            return _nothing_to_resume(directory, point, echo)
+        for note in point.notes + tuple(mend(directory, point) if distributed.rank() == 0 else ()):
+            echo(f"note: {note}")
+        echo(f"mrframe run: resuming {directory.path} from {point.where}")
     else:
         echo(f"mrframe run: {loaded.name} ({loaded.path})")
-    data = prepare(loaded, fitted=state["preprocessing"] if state is not None else None)
+    source = str(point.file) if point is not None else ""
+    data = prepared_data(loaded, state, source)
     sizes = " / ".join(f"{len(d):,} {split}" for split, d in data.datasets.items())
     echo(f"data: {len(data.frames)} sources on {data.timeline.first_day} .. {data.timeline.last_day}; samples {sizes}")
-    if distributed.rank() == 0 and not resume:
+    if distributed.rank() == 0 and point is None:
         write_data_report(directory, loaded, data.frames, data)
     log = RunLog()
     hooks = plugin_manager(
-        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.run.hooks
+        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.hooks
     )
     trainer = Trainer(loaded, data, directory, hooks, log, device)
     if state is not None:
-        trainer.restore(state)
+        trainer.restore(state, source)
     counts = trainer.run.parameters
     blocks = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
     echo(f"model: {counts['total']:,} parameters ({blocks}) on {trainer.device} ({trainer.precision.name}, "
@@ -157,26 +182,3 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     for split, report in summary["evaluation"].items():
         lines += evaluation_lines(report, f"{split} ({report['checkpoint']})")
     return lines
-
-
-def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
-    """One line per task: its metrics, then each baseline's headline metric and whether the model beats it."""
-    lines = [f"{title}, {report['samples']} samples:"]
-    for task, t in report["tasks"].items():
-        metrics = "  ".join(f"{k} {_number(v)}" for k, v in t["metrics"].items())
-        dropped = f"  ({t['dropped']} non-finite predictions dropped)" if t["dropped"] else ""
-        lines.append(f"  {task} [{t['kind']}, {t['count']} targets]: {metrics}{dropped}")
-        headline = t["headline"]
-        for name, b in t["baselines"].items():
-            verdict = "beats" if b["beats"] else "does NOT beat"
-            lines.append(f"    {verdict} {name}: {headline} {_number(b['model'][headline])} vs "
-                         f"{_number(b['baseline'][headline])} on {b['elements']} targets")
-        beats = t.get("regions", {}).get("beats", {})
-        if beats:
-            counts = "; ".join(f"{name} in {b['regions']} (ties {b['ties']}) of {b['of']}" for name, b in beats.items())
-            lines.append(f"    per region, beats {counts} regions (map: plots/{error_map_name(task, report['split'])})")
-    return lines
-
-
-def _number(value: float | None) -> str:
-    return "nan" if value is None or value != value else f"{value:.4g}"

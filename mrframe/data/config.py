@@ -1,10 +1,12 @@
 """The ``[data]`` section of a spec: windows, the temporal split and the fitted preprocessing.
 
-Preprocessing is set for every source at once (``normalise``, ``log1p_counts``, ``correlation_filter``) and
-can be changed for one source in ``[data.preprocess.NAME]`` (its keys default to the ``[data]`` ones)::
+Preprocessing is set for every source at once (``normalise``, ``log1p_counts``, ``correlation_filter``,
+``window_scaling``) and can be changed for one source in ``[data.preprocess.NAME]`` (its keys default to the
+``[data]`` ones)::
 
     [data]
     normalise = "zscore"
+    window_scaling = "robust"   # each sample relative to its own window (mrframe.data.window_scaling)
     correlation_filter = 0.98
 
     [data.preprocess.equipment]
@@ -21,6 +23,7 @@ from typing import Literal
 import attrs
 
 from mrframe.config import field
+from mrframe.data.window_scaling import WindowScaling
 
 
 @attrs.frozen
@@ -69,6 +72,8 @@ class SourcePreprocessing:
         None, "replace the inputs by principal components: a number of them, or the fraction of training variance "
               "to keep (0 < x < 1)", check=_check_pca,
     )
+    window_scaling: WindowScaling | None = field(None, "per-sample scaling by the sample's own window "
+                                                       "(default: data.window_scaling)")
 
 
 @attrs.frozen
@@ -79,6 +84,7 @@ class ResolvedPreprocessing:
     log1p_counts: bool
     correlation_filter: float | None
     pca: int | float | None
+    window_scaling: WindowScaling = "none"
 
 
 @attrs.frozen
@@ -95,6 +101,15 @@ class DataConfig:
         None, "drop an input feature whose |correlation| on training rows with an earlier kept feature of its "
               "source exceeds this (none: keep all)", min=0.0, max=1.0,
     )
+    window_scaling: WindowScaling = field(
+        "none", "scale each sample's window of a source (and the targets cut from that source) by the center and "
+                "spread of its own observed values, after the training-period scaling: zscore (mean, std), robust "
+                "(median, IQR) or none",
+    )
+    window_min_spread: float = field(
+        0.1, "smallest window spread, in training-scaled units: a flatter window is divided by this instead",
+        min=1e-6,
+    )
     preprocess: dict[str, SourcePreprocessing] = field(
         factory=dict, doc="per-source changes to the preprocessing: [data.preprocess.SOURCE]"
     )
@@ -107,4 +122,5 @@ class DataConfig:
             log1p_counts=own.log1p_counts if own.log1p_counts is not None else self.log1p_counts,
             correlation_filter=own.correlation_filter if own.correlation_filter is not None else self.correlation_filter,
             pca=own.pca,
+            window_scaling=own.window_scaling if own.window_scaling is not None else self.window_scaling,
         )

@@ -6,9 +6,12 @@ A sample anchored on day ``a`` sees:
   lag ``L`` only if ``d + L <= a``);
 * every input monthly source for the ``monthly_window`` months that ended before ``a`` (a month only if its
   last day ``+ L < a``);
-* for each head, its target steps (see :mod:`mrframe.data.split`), with their own feature-level mask.
+* for each head, its target steps (see :mod:`mrframe.data.split`), with their own feature-level mask, and its
+  *history*: the window of the target's source at the target's features, by the same rules as an input.
 
 NaN in the aligned arrays becomes ``mask = False`` and a value of exactly 0 through :meth:`Observed.build`.
+With a :class:`~mrframe.data.frames.Framing`, inputs are window-scaled and framed tasks' targets are in their
+frame's units (:mod:`mrframe.data.frames`); ``Batch.frames`` takes forecasts back.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mrframe.data.frames import Frame, Framing, encode
 from mrframe.data.split import target_steps
 from mrframe.data.timeline import AlignedSource, Timeline, month_number
 from mrframe.data.windows import WindowView
@@ -29,12 +33,15 @@ from mrframe.observed import Calendar, Observed
 
 @attrs.frozen(eq=False)
 class Batch:
-    """Model inputs by source, targets by task, the calendar and each sample's index in its split."""
+    """Model inputs by source, targets by task (in their frame's units for framed tasks), the calendar, each
+    sample's index in its split, each task's history window (target units) and the frames of framed tasks."""
 
     inputs: dict[str, Observed]
     targets: dict[str, Observed]
     calendar: Calendar
     index: Tensor
+    history: dict[str, Observed] = attrs.field(factory=dict)
+    frames: dict[str, Frame] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -45,25 +52,31 @@ class Batch:
             targets={k: v.to(device) for k, v in self.targets.items()},
             calendar=self.calendar.to(device),
             index=self.index.to(device),
+            history={k: v.to(device) for k, v in self.history.items()},
+            frames={k: v.to(device) for k, v in self.frames.items()},
         )
 
 
 @attrs.frozen(eq=False)
 class TargetPlan:
-    """Where a task's target comes from: its info, the source columns it predicts and the array
-    ``values [rows, len(columns)]`` (on the target source's axis, in the target's units) targets are cut from."""
+    """Where a task's target comes from: its info, the source columns it predicts, the array
+    ``values [rows, len(columns)]`` (on the target source's axis, in the target's units) targets and history
+    windows are cut from, and the source's publication lag."""
 
     info: TargetInfo
     columns: np.ndarray
     values: np.ndarray | None = None
+    lag_days: int = 0
 
 
 @attrs.frozen(eq=False)
 class WindowViews:
-    """The strided window views of every input source and target, built once and shared by all splits."""
+    """The strided window views of every input source, target and history, built once and shared by all
+    splits."""
 
     inputs: dict[str, WindowView]
     targets: dict[str, WindowView]
+    history: dict[str, WindowView]
 
     @classmethod
     def build(cls, sources: Mapping[str, AlignedSource], targets: Mapping[str, TargetPlan], daily_window: int,
@@ -76,11 +89,16 @@ class WindowViews:
                 for name in names
             },
             targets={task: WindowView(_target_values(task, plan), plan.info.span) for task, plan in targets.items()},
+            history={
+                task: WindowView(_target_values(task, plan),
+                                 daily_window if plan.info.resolution == "daily" else monthly_window)
+                for task, plan in targets.items()
+            },
         )
 
     @property
     def nbytes(self) -> int:
-        return sum(v.nbytes for v in (*self.inputs.values(), *self.targets.values()))
+        return sum(v.nbytes for v in (*self.inputs.values(), *self.targets.values(), *self.history.values()))
 
 
 def _target_values(task: str, plan: TargetPlan) -> np.ndarray:
@@ -92,7 +110,8 @@ def _target_values(task: str, plan: TargetPlan) -> np.ndarray:
 
 class WindowDataset:
     """The samples of one split (``anchors`` are day indices on ``timeline``); ``views`` shares the window
-    views of another dataset over the same data (built from ``sources`` and ``targets`` when None)."""
+    views of another dataset over the same data (built from ``sources`` and ``targets`` when None);
+    ``framing`` window-scales inputs and frames targets (none: inputs and targets as scaled by the pipeline)."""
 
     def __init__(
         self,
@@ -104,6 +123,7 @@ class WindowDataset:
         daily_window: int,
         monthly_window: int,
         views: WindowViews | None = None,
+        framing: Framing | None = None,
     ):
         self.timeline = timeline
         self.inputs = inputs
@@ -115,6 +135,12 @@ class WindowDataset:
         if views is None:
             views = WindowViews.build(sources, self.targets, daily_window, monthly_window, inputs)
         self.views = views
+        self.framing = framing if framing is not None else Framing({}, {})
+
+    def at(self, anchors: np.ndarray) -> WindowDataset:
+        """The samples anchored on ``anchors`` over the same data (views and framing shared)."""
+        return WindowDataset(self.timeline, self.sources, self.inputs, self.targets, anchors, self.daily_window,
+                             self.monthly_window, views=self.views, framing=self.framing)
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
@@ -130,31 +156,43 @@ class WindowDataset:
         anchors = self.anchors if indices is None else self.anchors[indices]
         return (anchors + self.timeline.day0).astype("datetime64[D]")
 
-    def batch(self, indices: np.ndarray) -> Batch:
-        """Gather the samples at ``indices`` (positions in this split)."""
+    def batch(self, indices: np.ndarray, targets: bool = True) -> Batch:
+        """Gather the samples at ``indices`` (positions in this split); ``targets = False`` leaves targets out
+        (for anchors whose targets lie beyond the data) but keeps histories and frames."""
         indices = np.asarray(indices, dtype=np.int64)
         anchors = self.anchors[indices]
-        month_of_anchor = self.timeline.month_of_day_index(anchors)
-        last_month = month_of_anchor - 1
         inputs = {}
         for name, source in self.sources.items():
-            view = self.views.inputs[name]
-            if source.info.resolution == "daily":
-                values = view.ending_at(anchors)
-                if source.lag_days:  # day d is published lag_days after it: the window's last lag_days are unseen
-                    values[:, max(self.daily_window - source.lag_days, 0):] = np.nan
-            else:
-                values = view.ending_at(last_month)
-                if source.lag_days:
-                    months = last_month[:, None] - np.arange(self.monthly_window - 1, -1, -1)
-                    ends = self.timeline.month_end_day_index(months)
-                    values[ends + source.lag_days >= anchors[:, None]] = np.nan
-            inputs[name] = Observed.build(torch.from_numpy(values))
-        targets = {}
+            values = self._window(self.views.inputs[name], source.info.resolution, source.lag_days, anchors)
+            inputs[name] = Observed.build(torch.from_numpy(self.framing.scale_input(name, values)))
+        history, frames, cut = {}, {}, {}
         for task, plan in self.targets.items():
-            last = target_steps(self.timeline, plan.info, anchors)  # the rule the embargo uses
-            targets[task] = Observed.build(torch.from_numpy(self.views.targets[task].ending_at(last)))
-        return Batch(inputs, targets, self.calendar(anchors), torch.from_numpy(indices))
+            window = self._window(self.views.history[task], plan.info.resolution, plan.lag_days, anchors)
+            history[task] = Observed.build(torch.from_numpy(window))
+            frame = self.framing.frame(task, window)
+            if frame is not None:
+                frames[task] = frame
+            if targets:
+                last = target_steps(self.timeline, plan.info, anchors)  # the rule the embargo uses
+                values = encode(self.views.targets[task].ending_at(last), frame)
+                cut[task] = Observed.build(torch.from_numpy(values))
+        return Batch(inputs, cut, self.calendar(anchors), torch.from_numpy(indices), history, frames)
+
+    def _window(self, view: WindowView, resolution: str, lag_days: int, anchors: np.ndarray) -> np.ndarray:
+        """The windows of a source's ``view`` a sample anchored on each of ``anchors`` sees (NaN where the
+        publication lag hides a step)."""
+        if resolution == "daily":
+            values = view.ending_at(anchors)
+            if lag_days:  # day d is published lag_days after it: the window's last lag_days are unseen
+                values[:, max(self.daily_window - lag_days, 0):] = np.nan
+            return values
+        last_month = self.timeline.month_of_day_index(anchors) - 1
+        values = view.ending_at(last_month)
+        if lag_days:
+            months = last_month[:, None] - np.arange(self.monthly_window - 1, -1, -1)
+            ends = self.timeline.month_end_day_index(months)
+            values[ends + lag_days >= anchors[:, None]] = np.nan
+        return values
 
     def calendar(self, anchors: np.ndarray) -> Calendar:
         """The calendar of the windows ending at ``anchors`` (day indices on the timeline)."""

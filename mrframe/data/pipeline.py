@@ -2,7 +2,8 @@
 
 Everything fitted here sees the training period only (rows available before ``split.val_from``; see
 :mod:`mrframe.data.preprocessing`). Targets are cut from the normalised sources with every feature; encoders
-see the input sources after the optional correlation filter and PCA.
+see the input sources after the optional correlation filter and PCA. Window scaling and anchored targets
+(:mod:`mrframe.data.frames`) are applied per batch, from each sample's own window.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 import torch
 
 from mrframe.config import join_path
+from mrframe.data.anchoring import parse_anchor
 from mrframe.data.dataset import TargetPlan, WindowDataset, WindowViews
+from mrframe.data.frames import Framing, TaskFraming
 from mrframe.data.preprocessing import Preprocessing
 from mrframe.data.reduction import Reduction
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
@@ -38,6 +41,7 @@ class PreparedData:
     split: SplitAnchors
     normaliser: Normaliser
     reductions: dict[str, Reduction] = attrs.field(factory=dict)  # by input source
+    framing: Framing = attrs.field(factory=lambda: Framing({}, {}))  # window scaling and target frames
 
     @property
     def target_infos(self) -> dict[str, TargetInfo]:
@@ -89,15 +93,34 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
                 columns.append(info.features.index(feature))
         if info.resolution == "daily" and target.horizon < 1:
             problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
+        target_info = TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
+                                 target.units, info.regions)
+        window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
+        anchor = parse_anchor(target.anchor)
+        reach = anchor.reach(target_info) if anchor is not None else 0
+        if reach > window:
+            problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back, but the "
+                                    f"{info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
         if not problems:
-            plans[task] = TargetPlan(
-                TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
-                           target.units, info.regions),
-                np.asarray(columns, dtype=np.int64),
-            )
+            plans[task] = TargetPlan(target_info, np.asarray(columns, dtype=np.int64),
+                                     lag_days=sources[target.source].lag_days)
     if problems:
         raise SpecError(problems, source=str(spec.path) if spec.path else None)
     return plans
+
+
+def build_framing(spec: Spec, targets: Mapping[str, TargetPlan], normaliser: Normaliser) -> Framing:
+    """The window scaling of each input source and the frame of each anchored or window-scaled task."""
+    tasks = {}
+    for task, plan in targets.items():
+        info, target = plan.info, spec.heads[task].target
+        method = spec.data.preprocessing(info.source).window_scaling if info.units == "normalised" else "none"
+        anchor = parse_anchor(target.anchor)
+        if method != "none" or anchor is not None:
+            units = normaliser.scalings.get(info.source) if info.units == "normalised" else None
+            tasks[task] = TaskFraming(info, method, anchor, units, plan.columns)
+    inputs = {name: spec.data.preprocessing(name).window_scaling for name in spec.inputs}
+    return Framing(inputs, tasks, spec.data.window_min_spread)
 
 
 def prepare(
@@ -130,12 +153,13 @@ def prepare(
     }
     inputs = {name: reduced[name].info for name in spec.inputs}
     views = WindowViews.build(reduced, targets, spec.data.daily_window, spec.data.monthly_window)
+    framing = build_framing(spec, targets, preprocessing.normaliser)
     datasets = {
         split: WindowDataset(
             timeline, reduced, tuple(inputs), targets, anchors.anchors[split],
-            spec.data.daily_window, spec.data.monthly_window, views=views,
+            spec.data.daily_window, spec.data.monthly_window, views=views, framing=framing,
         )
         for split in SPLITS
     }
     return PreparedData(timeline, frames, scaled, inputs, targets, datasets, anchors, preprocessing.normaliser,
-                        preprocessing.reductions)
+                        preprocessing.reductions, framing)

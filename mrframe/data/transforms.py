@@ -30,15 +30,21 @@ class Scaling:
     center: np.ndarray
     scale: np.ndarray
 
-    def apply(self, values: np.ndarray) -> np.ndarray:
-        out = np.where(self.log1p, np.sign(values) * np.log1p(np.abs(values)), values)
-        return ((out - self.center) / self.scale).astype(np.float32)
+    def apply(self, values: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """To the scaled units (float32); ``columns`` selects the features ``values`` holds (last axis)."""
+        cols = slice(None) if columns is None else columns
+        out = np.where(self.log1p[cols], np.sign(values) * np.log1p(np.abs(values)), values)
+        return ((out - self.center[cols]) / self.scale[cols]).astype(np.float32)
 
     def invert(self, values: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Back to the source's units; ``columns`` selects the features ``values`` holds (last axis)."""
         cols = slice(None) if columns is None else columns
         out = values * self.scale[cols] + self.center[cols]
-        return np.where(self.log1p[cols], np.sign(out) * np.expm1(np.abs(out)), out)
+        if not self.log1p[cols].any():
+            return out
+        with np.errstate(over="ignore"):  # beyond float range is inf (and features without log1p discard it)
+            expanded = np.sign(out) * np.expm1(np.abs(out))
+        return np.where(self.log1p[cols], expanded, out)
 
 
 def training_rows(source: AlignedSource, timeline: Timeline, fit_until_day: int) -> np.ndarray:

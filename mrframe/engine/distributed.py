@@ -7,14 +7,23 @@ the network in ``DistributedDataParallel`` and reads its share of every training
 ``rank``/``world_size``: every N-th sample of the epoch's shuffled order). Only rank 0 writes to the run
 directory. Every process evaluates the whole validation split, so early-stopping decisions agree without
 communication.
+
+No process outlives the launcher: torchrun runs in its own session, so a Ctrl-C in the terminal reaches the
+launcher alone, which passes SIGINT and SIGTERM on to torchrun once (torchrun passes them to the workers, which
+finish their step, save a checkpoint and exit). When the launcher dies without a chance to pass anything on
+(SIGKILL), the kernel sends torchrun SIGTERM, and each worker likewise when torchrun dies
+(:func:`die_with_parent`, Linux; elsewhere the processes must be stopped by hand).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -120,11 +129,54 @@ def gather(value: Any) -> list[Any]:
 
 
 def launch(nproc: int, arguments: Sequence[str]) -> int:
-    """Run ``mrframe.engine.worker ARGUMENTS`` in ``nproc`` processes through torchrun; returns its exit status."""
+    """Run ``mrframe.engine.worker ARGUMENTS`` in ``nproc`` processes through torchrun; returns its exit status.
+    SIGINT and SIGTERM are passed on to torchrun; torchrun dies with the launcher (see the module's docstring)."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
         "-m", "mrframe.engine.worker", *arguments,
     ]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call(command, env=env, cwd=pathlib.Path.cwd())
+    prctl, launcher = _prctl(), os.getpid()  # looked up before the fork: the child only calls it
+
+    def in_child() -> None:
+        if prctl is not None:
+            _set_death_signal(prctl, launcher)
+
+    process = subprocess.Popen(command, env=env, cwd=pathlib.Path.cwd(), start_new_session=True,
+                               preexec_fn=in_child)  # noqa: PLW1509 - the launcher runs no other thread
+    if threading.current_thread() is not threading.main_thread():
+        return process.wait()
+    previous = {s: signal.signal(s, lambda signum, frame: process.send_signal(signum)) for s in FORWARDED}
+    try:
+        return process.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux; nothing elsewhere). A training
+    process then finishes its step, saves a checkpoint and exits (:mod:`mrframe.engine.interrupt`)."""
+    prctl = _prctl()
+    if prctl is not None:
+        _set_death_signal(prctl, os.getppid())
+
+
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _set_death_signal(prctl: Callable[..., int], parent: int) -> None:
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)

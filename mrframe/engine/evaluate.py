@@ -1,22 +1,24 @@
-"""Evaluation of a network over a split: task losses, NaN-aware metrics, and trivial baselines beside them.
+"""Evaluation of a network over a split: task losses, the prediction kinds' columns, scores and metrics, and the
+trivial baselines beside them.
 
-A task's kind follows the prediction conventions of :class:`mrframe.interfaces.Head`:
+Everything a task's predictions mean comes from its :class:`~mrframe.interfaces.PredictionKind` (the head's
+``prediction_kind``): its prediction columns and per-element scores, gathered over the observed targets of the
+split, and its metrics over them. ``count`` is the number of observed targets and ``dropped`` how many of them had
+a non-finite point prediction (left out of every metric). A task's split ``loss`` is the count-weighted mean of
+its batch losses, in the units the head predicts (a framed task's frame, :mod:`mrframe.data.frames`); framed
+predictions and targets are taken back to the target's units exactly (:meth:`PredictionKind.affine`) before
+anything else. With ``data`` (the run's prepared data), targets, columns and baselines are in the source's
+units (:func:`task_units`); per-epoch validation metrics stay in the target's units.
 
-* ``point`` (whatever the head's :meth:`~mrframe.interfaces.Head.point` gives: the forecast, a Gaussian's mean,
-  a count head's expected count): ``mae``, ``rmse``;
-* ``binary`` (``{"logits"}`` shaped like the target): ``auc``, ``ap``, ``accuracy`` (p >= 0.5), ``macro_f1``,
-  ``brier``;
-* ``multiclass`` (``{"logits"}`` with a trailing class axis): the same, one-vs-rest for the ranking metrics.
-
-Metrics use the observed targets only; ``count`` is their number and ``dropped`` how many of them had a
-non-finite prediction (left out of every metric). A task's split ``loss`` is the count-weighted mean of its
-batch losses. ``units = "source"`` converts targets, predictions and baselines of point tasks back to the
-source's units (:meth:`PreparedData.to_source_units`).
+Kinds with a :meth:`~mrframe.interfaces.PredictionKind.calibrate` step (conformal intervals of point forecasts)
+are calibrated on the validation split (:func:`calibrate`) and their calibrated columns appear on the other splits.
 """
 
 from __future__ import annotations
 
 import math
+import pathlib
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,64 +26,75 @@ import attrs
 import numpy as np
 import torch
 
-from mrframe import metrics as M
-from mrframe.data.dataset import BatchLoader, WindowDataset
+from mrframe.data.dataset import Batch, BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import MajorityClass, persistence, seasonal_naive
+from mrframe.engine.compare import class_priors, compare_with_baselines, mase, no_targets_reason, summarise
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
+from mrframe.engine.files import nonfinite_predictions, result_target
 from mrframe.engine.network import Network
-from mrframe.engine.regional import region_report
-from mrframe.interfaces import StepContext, TargetInfo
-from mrframe.observed import TaskLoss
+from mrframe.engine.regional import region_report, write_error_maps
+from mrframe.engine.results import write_results
+from mrframe.engine.rundir import RunDirectory
+from mrframe.engine.targets import TaskWindow, task_units
+from mrframe.errors import PluginError
+from mrframe.interfaces import PredictionKind, StepContext, Units
+from mrframe.metrics import Metric, MetricWarning
+from mrframe.observed import Observed, TaskLoss
+from mrframe.scores import ensemble_columns
 
-HEADLINE = {"point": "mae", "binary": "brier", "multiclass": "brier"}
-"""The metric (lower is better) that decides whether a model beats a baseline, per task kind."""
+LOCATORS = ("sample", "step", "feature", "region")
+"""Per-element positions gathered beside the values (they are indices already, not masked tensors)."""
 
 
 @attrs.frozen(eq=False)
 class TaskOutputs:
-    """One task over a split: observed targets and predictions, flattened over samples, steps and features.
+    """One task over a split, flattened over its observed targets (samples x steps x features).
 
-    ``sample`` is each element's row in the split (for per-sample views); ``prediction`` is the point forecast
-    (point), P(class 1) (binary) or class probabilities ``[n, C]`` (multiclass); ``baselines`` are point
-    forecasts on the same elements (NaN where a baseline is undefined); ``region`` is each element's region
-    (position in the target's region table) for a spatial target, else None.
-    """
+    ``columns`` are the kind's prediction columns and scores; ``baselines`` each baseline's columns on the same
+    elements; ``sample`` (row in the split), ``step``, ``feature`` and, for targets with a region axis
+    (``[B, span, R, F]``), ``region`` locate each element."""
 
-    kind: str
+    kind: PredictionKind
     target: np.ndarray
-    prediction: np.ndarray
+    columns: dict[str, np.ndarray]
     sample: np.ndarray
-    baselines: dict[str, np.ndarray]
+    step: np.ndarray
+    feature: np.ndarray
+    baselines: dict[str, dict[str, np.ndarray]]
     loss: float
     region: np.ndarray | None = None
 
+    @property
+    def dropped(self) -> int:
+        """Observed targets whose point prediction is not finite."""
+        prediction = self.columns.get("prediction")
+        return int((~np.isfinite(prediction)).sum()) if prediction is not None else 0
 
-def task_kind(prediction: Any, target_shape: torch.Size) -> str:
-    if isinstance(prediction, Mapping) and "logits" in prediction:
-        return "multiclass" if prediction["logits"].dim() == len(target_shape) + 1 else "binary"
-    return "point"
+    def metrics(self) -> dict[str, Metric]:
+        """The kind's metrics; all NaN, and without a warning each, when the split has no target at all (the
+        report says why instead, :func:`mrframe.engine.compare.no_targets_reason`)."""
+        if len(self.target):
+            return self.kind.metrics(self.target, self.columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetricWarning)
+            return self.kind.metrics(self.target, self.columns)
 
 
-def as_scores(kind: str, head: Any, prediction: Any) -> torch.Tensor:
-    """What metrics compare with targets: ``head.point`` (point), P(class 1) (binary), class probabilities."""
-    if kind == "binary":
-        return torch.sigmoid(prediction["logits"])
-    if kind == "multiclass":
-        return torch.softmax(prediction["logits"], dim=-1)
-    return head.point(prediction)
+def in_target_units(kind: PredictionKind, batch: Batch, task: str, prediction: Any) -> tuple[Any, Observed]:
+    """A task's prediction (in float64) and target in the target's units: a framed task's are taken back from
+    its frame (:mod:`mrframe.data.frames`), any other's are as they are."""
+    prediction, frame = in_float64(prediction), batch.frames.get(task)
+    if frame is None:
+        return prediction, batch.targets[task]
+    return frame.decode(kind, prediction), frame.decode_target(batch.targets[task])
 
 
-def _baseline_scale(data: PreparedData, info: TargetInfo, columns: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How input-window values (normalised) become the target's units; None when they cannot. ``columns``:
-    the target features' positions among the source's features."""
-    if info.units == "normalised":
-        return lambda values: values
-    scalings = data.normaliser.scalings
-    if info.source not in scalings:
-        return None
-    return lambda values: scalings[info.source].invert(values, columns)
+def in_float64(prediction: Any) -> Any:
+    """A prediction (a tensor or a dict of tensors) with its floating tensors in float64."""
+    if isinstance(prediction, torch.Tensor):
+        return prediction.double() if prediction.is_floating_point() else prediction
+    return {k: in_float64(v) for k, v in prediction.items()}
 
 
 @torch.no_grad()
@@ -92,21 +105,22 @@ def collect(
     device: torch.device,
     precision: Precision | None = None,
     data: PreparedData | None = None,
-    source_units: bool = False,
+    calibration: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
     progress: Callable[[Any], Any] | None = None,
 ) -> dict[str, TaskOutputs]:
-    """Run the network over ``dataset`` (eval mode) and gather every task's outputs.
+    """Run the network over ``dataset`` (eval mode) and gather every task's columns, scores and targets.
 
-    With ``data``, point tasks whose target source is an input also get their baselines, and with
-    ``source_units`` their values are converted back to the source's units."""
+    With ``data``, values are in the source's units and forecast kinds get their baselines."""
     precision = precision or Precision(device.type, None)
     was_training = network.training
     network.eval()
-    heads = network.model.heads
-    parts: dict[str, dict[str, list]] = {t: {"target": [], "prediction": [], "sample": []} for t in network.tasks}
+    model = network.model
+    units = {t: task_units(data, t) if data is not None else Units.identity(model.heads[t].target.n_features)
+             for t in network.tasks}
+    windows = {t: TaskWindow.of(data, model.heads[t].target) for t in network.tasks} if data is not None else {}
+    parts: dict[str, dict[str, list]] = {t: {} for t in network.tasks}
     loss_sum = dict.fromkeys(network.tasks, 0.0)
     loss_count = dict.fromkeys(network.tasks, 0.0)
-    kinds: dict[str, str] = {}
     batches = BatchLoader(dataset, batch_size)
     for batch in progress(batches) if progress else batches:
         batch = batch.to(device)
@@ -119,74 +133,117 @@ def collect(
             if count > 0:
                 loss_sum[task] += float(result.value) * count
                 loss_count[task] += count
-            kind = kinds.setdefault(task, task_kind(predictions[task], target.values.shape))
-            values = {
-                "target": target.values.double().cpu().numpy(),
-                "prediction": as_scores(kind, heads[task], predictions[task]).double().cpu().numpy(),
-            }
-            info: TargetInfo = heads[task].target
-            if kind == "point" and data is not None:
-                values |= _baselines(batch.inputs, data, info)
-                if source_units:
-                    values = {k: data.to_source_units(task, v) for k, v in values.items()}
-            mask = target.mask.cpu().numpy()
-            values["sample"] = np.broadcast_to(batch.index.cpu().numpy().reshape(-1, *(1,) * (mask.ndim - 1)),
-                                               mask.shape)
-            if info.regions is not None:  # [B, span, R, F]: each element's region
-                values["region"] = np.broadcast_to(np.arange(len(info.regions)).reshape(-1, 1), mask.shape)
-            for key, array in values.items():
-                parts[task].setdefault(key, []).append(array[mask])
+            kind, to_source, window = model.kinds[task], units[task].to(device), windows.get(task)
+            prediction, target = in_target_units(kind, batch, task, predictions[task])
+            values = target.values.double()
+            columns = prediction_columns(kind, prediction, to_source, (calibration or {}).get(task), window, batch)
+            columns |= kind.scores(prediction, values, to_source)
+            mask = target.mask
+            found = {"target": to_source(values)} | {f"column.{k}": v for k, v in columns.items()}
+            if window is not None and kind.baselines == "forecast":
+                for name, members in window.baselines(batch).items():
+                    found |= {f"{name}.{k}": v for k, v in ensemble_columns(members, found["target"]).items()}
+            index = torch.nonzero(mask, as_tuple=True)
+            found["sample"] = batch.index.to(device)[index[0]]
+            found["step"], found["feature"] = index[1], index[-1]
+            if mask.dim() == 4:
+                found["region"] = index[2]
+            for key, value in found.items():
+                parts[task].setdefault(key, []).append((value if key in LOCATORS else value[mask])
+                                                       .double().cpu().numpy())
+    network.train(was_training)
+    return {task: _outputs(model.kinds[task], p, loss_sum[task], loss_count[task]) for task, p in parts.items()}
+
+
+def _outputs(kind: PredictionKind, parts: Mapping[str, list], loss_sum: float, loss_count: float) -> TaskOutputs:
+    joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in joined.items():
+        if "." in key:
+            owner, column = key.split(".", 1)
+            groups.setdefault(owner, {})[column] = value
+    empty = np.zeros(0)
+    return TaskOutputs(
+        kind=kind,
+        target=joined.get("target", empty),
+        columns=groups.pop("column", {}),
+        sample=joined.get("sample", empty).astype(np.int64),
+        step=joined.get("step", empty).astype(np.int64),
+        feature=joined.get("feature", empty).astype(np.int64),
+        baselines=groups,
+        loss=loss_sum / loss_count if loss_count else math.nan,
+        region=joined["region"].astype(np.int64) if "region" in joined else None,
+    )
+
+
+def _normalised(kind: PredictionKind, prediction: Any, scale: torch.Tensor | None) -> tuple[Any, torch.Tensor | None]:
+    """``prediction / scale`` (through the kind's affine map) and the scale used; unscaled when there is no
+    window scale or the kind cannot be rescaled."""
+    if scale is None:
+        return prediction, None
+    try:
+        return kind.affine(prediction, 0.0, 1.0 / scale), scale
+    except PluginError:
+        return prediction, None
+
+
+def prediction_columns(kind: PredictionKind, prediction: Any, to_source: Units,
+                       calibration: Mapping[str, torch.Tensor] | None, window: TaskWindow | None,
+                       batch: Batch) -> dict[str, torch.Tensor]:
+    """The kind's columns of ``prediction``, plus those a calibration adds (intervals), computed in the space it
+    was fitted in: divided by the window's spread when it was normalised (:func:`calibrate`)."""
+    plain = kind.columns(prediction, to_source)
+    if calibration is None:
+        return plain
+    scaled, scale = _normalised(kind, prediction, window.scale(batch) if window is not None else None)
+    units = to_source.scaled(scale) if scale is not None else to_source
+    return plain | {k: v for k, v in kind.columns(scaled, units, calibration).items() if k not in plain}
+
+
+@torch.no_grad()
+def calibrate(network: Network, data: PreparedData, batch_size: int, device: torch.device,
+              precision: Precision | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Each task's kind calibrated on the validation split (:meth:`PredictionKind.calibrate`), in the target's
+    units divided by the sample's window spread (:meth:`TaskWindow.scale`) where the target's source is an input
+    and the kind can be rescaled (normalised conformal scores), else in the target's units; tasks whose kind has
+    nothing to fit are left out."""
+    dataset = data.datasets["val"]
+    kinds = network.model.kinds
+    tasks = [t for t in network.tasks if type(kinds[t]).calibrate is not PredictionKind.calibrate]
+    if not len(dataset) or not tasks:
+        return {}
+    windows = {t: TaskWindow.of(data, network.model.heads[t].target) for t in tasks}
+    precision = precision or Precision(device.type, None)
+    was_training = network.training
+    network.eval()
+    kept: dict[str, list] = {t: [] for t in tasks}
+    for batch in BatchLoader(dataset, batch_size):
+        batch = batch.to(device)
+        with precision.autocast():
+            predictions = to_float32(network(batch.inputs, batch.calendar))
+        for task in tasks:
+            window = windows[task]
+            prediction, target = in_target_units(kinds[task], batch, task, predictions[task])
+            prediction, scale = _normalised(kinds[task], prediction, window.scale(batch) if window is not None else None)
+            values, mask = target.values.double(), target.mask
+            if scale is not None:
+                values, mask = values / scale, mask & torch.isfinite(scale)
+            kept[task].append((prediction, values, mask))
     network.train(was_training)
     out = {}
-    for task, p in parts.items():
-        kind = kinds.get(task, "point")
-        out[task] = TaskOutputs(
-            kind=kind,
-            target=_join(p["target"]),
-            prediction=_join(p["prediction"]),
-            sample=_join(p["sample"]).astype(np.int64),
-            baselines={k: _join(v) for k, v in p.items() if k not in ("target", "prediction", "sample", "region")},
-            loss=loss_sum[task] / loss_count[task] if loss_count[task] else math.nan,
-            region=_join(p["region"]).astype(np.int64) if "region" in p else None,
-        )
+    for task, parts in kept.items():
+        prediction = _concat([p for p, _, _ in parts])
+        fitted = kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
+                                       torch.cat([m for _, _, m in parts]))
+        if fitted is not None:
+            out[task] = fitted
     return out
 
 
-def _baselines(inputs: Mapping[str, Any], data: PreparedData, info: TargetInfo) -> dict[str, np.ndarray]:
-    features = data.inputs[info.source].features if info.source in data.inputs else ()
-    if info.source not in inputs or not set(info.features) <= set(features):
-        return {}  # the target's source is no input, or the model sees it reduced (filtered, PCA)
-    columns = np.asarray([features.index(f) for f in info.features])
-    scale = _baseline_scale(data, info, data.targets[info.task].columns)
-    if scale is None:
-        return {}
-    window = inputs[info.source]
-    return {
-        "persistence": scale(persistence(window, columns, info)),
-        "seasonal_naive": scale(seasonal_naive(window, columns, info)),
-    }
-
-
-def _join(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def task_metrics(outputs: TaskOutputs, prediction: np.ndarray | None = None) -> dict[str, M.Metric]:
-    """The metrics of ``outputs.kind`` on the observed targets (``prediction`` replaces the model's, e.g. a
-    baseline's)."""
-    y = outputs.target
-    p = outputs.prediction if prediction is None else prediction
-    if outputs.kind == "point":
-        return {"mae": M.mae(y, p), "rmse": M.rmse(y, p)}
-    labels = p.argmax(axis=-1) if outputs.kind == "multiclass" else (p >= 0.5).astype(np.float64)
-    labels = np.where(_finite_rows(p), labels, np.nan)
-    return {
-        "auc": M.roc_auc(y, p),
-        "ap": M.average_precision(y, p),
-        "accuracy": M.accuracy(y, labels),
-        "macro_f1": M.macro_f1(y, labels),
-        "brier": M.brier(y, p),
-    }
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return {k: _concat([p[k] for p in parts]) for k in parts[0]}
 
 
 def split_metrics(outputs: Mapping[str, TaskOutputs], prefix: str) -> dict[str, float]:
@@ -195,9 +252,8 @@ def split_metrics(outputs: Mapping[str, TaskOutputs], prefix: str) -> dict[str, 
     for task, o in outputs.items():
         out[f"{prefix}/{task}/loss"] = o.loss
         out[f"{prefix}/{task}/count"] = float(len(o.target))
-        values = task_metrics(o)
-        out[f"{prefix}/{task}/dropped"] = float(next(iter(values.values())).dropped) if values else 0.0
-        out |= {f"{prefix}/{task}/{name}": m.value for name, m in values.items()}
+        out[f"{prefix}/{task}/dropped"] = float(o.dropped)
+        out |= {f"{prefix}/{task}/{name}": m.value for name, m in o.metrics().items()}
     return out
 
 
@@ -231,50 +287,20 @@ def validation_metrics(
     return metrics
 
 
-def _finite_rows(values: np.ndarray) -> np.ndarray:
-    return np.isfinite(values).all(axis=-1) if values.ndim > 1 else np.isfinite(values)
-
-
-def class_priors(dataset: WindowDataset, outputs: Mapping[str, TaskOutputs],
-                 batch_size: int) -> dict[str, np.ndarray]:
-    """Training-split class frequencies of every classification task in ``outputs``."""
-    counters = {}
-    for task, o in outputs.items():
-        if o.kind != "point":
-            n_classes = o.prediction.shape[-1] if o.kind == "multiclass" and o.prediction.ndim == 2 else 2
-            counters[task] = MajorityClass(n_classes)
-    if counters:
-        for batch in BatchLoader(dataset, batch_size):
-            for task, counter in counters.items():
-                counter.add(batch.targets[task])
-    return {task: counter.prior for task, counter in counters.items()}
-
-
-def compare_with_baselines(outputs: TaskOutputs, prior: np.ndarray | None = None) -> dict[str, Any]:
-    """Each baseline's metrics next to the model's on the same elements, and whether the model beats it on
-    the headline metric (:data:`HEADLINE`)."""
-    headline = HEADLINE[outputs.kind]
-    if outputs.kind == "point":
-        candidates = outputs.baselines
-    elif prior is not None:
-        constant = prior[1] if outputs.kind == "binary" else prior
-        candidates = {"majority": np.broadcast_to(constant, outputs.prediction.shape).astype(np.float64)}
-    else:
-        candidates = {}
-    result = {}
-    model_finite = _finite_rows(outputs.prediction)
-    for name, prediction in candidates.items():
-        defined = _finite_rows(prediction) & model_finite
-        same = TaskOutputs(outputs.kind, outputs.target[defined], outputs.prediction[defined],
-                           outputs.sample[defined], {}, outputs.loss)
-        model, baseline = task_metrics(same), task_metrics(same, prediction[defined])
-        result[name] = {
-            "elements": int(defined.sum()),
-            "baseline": {k: m.value for k, m in baseline.items()},
-            "model": {k: m.value for k, m in model.items()},
-            "beats": bool(model[headline].value < baseline[headline].value),
-        }
-    return result
+def evaluate_split(
+    network: Network,
+    data: PreparedData,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+    precision: Precision | None = None,
+    progress: Callable[[Any], Any] | None = None,
+) -> dict[str, TaskOutputs]:
+    """Every task's outputs on ``split`` in the source's units, with baselines, calibrated on validation (the
+    validation split itself is not scored with intervals calibrated on it)."""
+    calibration = calibrate(network, data, batch_size, device, precision) if split != "val" else {}
+    return collect(network, data.datasets[split], batch_size, device, precision, data=data,
+                   calibration=calibration, progress=progress)
 
 
 def evaluation_report(
@@ -286,26 +312,58 @@ def evaluation_report(
     precision: Precision | None = None,
     checkpoint: str = "",
     progress: Callable[[Any], Any] | None = None,
+    directory: RunDirectory | None = None,
 ) -> dict[str, Any]:
-    """Every task's metrics on ``split`` in source units, with the baselines beside them (JSON-ready)."""
-    dataset = data.datasets[split]
-    outputs = collect(network, dataset, batch_size, device, precision, data=data, source_units=True,
-                      progress=progress)
+    """Every task's metrics on ``split`` in source units, with the baselines, the skill against the strongest
+    one and MASE beside them (JSON-ready). With ``directory``, also writes them (:func:`write_evaluation`)."""
+    outputs = evaluate_split(network, data, split, batch_size, device, precision, progress)
+    report = report_of(outputs, data, split, batch_size, checkpoint)
+    if directory is not None:
+        write_evaluation(directory, split, report, outputs, data)
+    return report
+
+
+def report_of(outputs: Mapping[str, TaskOutputs], data: PreparedData, split: str, batch_size: int,
+              checkpoint: str = "") -> dict[str, Any]:
+    """The JSON-ready report of a split's outputs (:func:`evaluation_report`)."""
     priors = class_priors(data.datasets["train"], outputs, batch_size)
     tasks = {}
     for task, o in outputs.items():
-        values = task_metrics(o)
+        metrics = {name: m.value for name, m in o.metrics().items()}
+        if "mae" in metrics:
+            metrics["mase"] = mase(o, data, task)
         baselines = compare_with_baselines(o, priors.get(task))
         tasks[task] = {
-            "kind": o.kind,
-            "headline": HEADLINE[o.kind],
+            "kind": o.kind.name,
+            "headline": o.kind.headline,
             "loss": o.loss,
             "count": len(o.target),
-            "dropped": next(iter(values.values())).dropped,
-            "metrics": {name: m.value for name, m in values.items()},
+            "dropped": o.dropped,
+            "metrics": metrics,
             "baselines": baselines,
             "beats": {name: b["beats"] for name, b in baselines.items()},
+            **summarise(baselines),
         }
+        if not len(o.target):
+            tasks[task]["note"] = no_targets_reason(data, task, split)
         if o.region is not None:
-            tasks[task]["regions"] = region_report(o, network.model.heads[task].target.regions)
-    return {"split": split, "checkpoint": checkpoint, "samples": len(dataset), "tasks": tasks}
+            tasks[task]["regions"] = region_report(o, data.target_infos[task].regions)
+    return {"split": split, "checkpoint": checkpoint, "samples": len(data.datasets[split]), "tasks": tasks}
+
+
+def write_evaluation(directory: RunDirectory, split: str, report: Mapping[str, Any],
+                     outputs: Mapping[str, TaskOutputs], data: PreparedData) -> tuple[pathlib.Path, str | None]:
+    """Write ``evaluation-SPLIT.json``, the split's forecasts and plots (:mod:`mrframe.engine.results`), and
+    the error map of each spatial task (:func:`~mrframe.engine.regional.write_error_maps`).
+
+    A report with non-finite predictions never replaces an earlier one: it goes beside it
+    (:func:`~mrframe.engine.files.result_target`) and the earlier forecasts and plots are left as they are.
+    Returns the file the report went to and a warning for the user (None when there is nothing to say)."""
+    default = directory.evaluation(split)
+    suspect = nonfinite_predictions({t: r["dropped"] for t, r in report["tasks"].items()})
+    out, warning = result_target(default, suspect)
+    directory.write_json(out, dict(report))
+    if out == default:
+        write_results(directory, split, outputs, data.datasets[split], data.target_infos, directory.path.name)
+        write_error_maps(directory, report, data.target_infos)
+    return out, warning

@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mrframe import kinds
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
+from mrframe.engine.checkpoint import check_state_dict, seed_everything
 from mrframe.engine.device import Precision, to_float32
-from mrframe.errors import MrframeError
+from mrframe.errors import SpecError
 from mrframe.gating import gate_by_availability
 from mrframe.interfaces import StepContext, Weighted, Weighting
 from mrframe.model import AssembledModel
@@ -57,14 +59,12 @@ class Network(nn.Module):
                 "weighting": self.weighting.state_dict()}
 
     def load_trained(self, state: Mapping[str, Any], source: str) -> None:
-        """Load :meth:`trained_state` (e.g. from a checkpoint); a mismatch is an error naming ``source``."""
-        try:
-            self.model.load_state_dict(state["model"])
-            self.losses.load_state_dict(state["losses"])
-            self.weighting.load_state_dict(state["weighting"])
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[0]
-            raise MrframeError(f"{source}: the checkpoint does not fit the model the spec builds ({first})") from error
+        """Load :meth:`trained_state` (e.g. from a checkpoint); a missing, extra or misshapen tensor is an
+        error naming ``source`` and the first such tensor (:func:`check_state_dict`)."""
+        for name, module in (("model", self.model), ("losses", self.losses), ("weighting", self.weighting)):
+            check_state_dict(module.state_dict(), state[name], source, name)
+        for name, module in (("model", self.model), ("losses", self.losses), ("weighting", self.weighting)):
+            module.load_state_dict(state[name])
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The model's trainable parameters (what gradient-surgery policies operate on)."""
@@ -92,10 +92,19 @@ class Objective(nn.Module):
 
 
 def build_network(spec: Spec, data: PreparedData, device: torch.device) -> Network:
-    """The model, losses and weighting policy the spec describes, initialised from ``run.seed``."""
-    torch.manual_seed(spec.run.seed)
+    """The model, losses and weighting policy the spec describes, initialised from ``run.seed`` (which seeds
+    every generator: :func:`seed_everything`); a head and a loss of different prediction kinds are refused
+    (:func:`mrframe.kinds.head_problems`), and so is a framed task whose kind cannot be rescaled
+    (:meth:`Framing.problems`)."""
+    problems = kinds.head_problems(spec)
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
+    seed_everything(spec.run.seed)
     targets = data.target_infos
     model = AssembledModel(spec, data.inputs, targets)
+    problems = data.framing.problems(model.kinds)  # a framed task's kind must be able to go back
+    if problems:
+        raise SpecError(problems, source=str(spec.path) if spec.path else None)
     losses = nn.ModuleDict(
         {task: spec.heads[task].loss.cls(spec.heads[task].loss.config, info) for task, info in targets.items()}
     )

@@ -62,7 +62,7 @@ def plot_losses(history: Sequence[Mapping[str, Any]], path: pathlib.Path, title:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_steps(trace: Sequence[Mapping[str, float]], key: str, path: pathlib.Path, label: str, title: str) -> None:
@@ -76,10 +76,11 @@ def plot_steps(trace: Sequence[Mapping[str, float]], key: str, path: pathlib.Pat
     if len(names) > 1:
         ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig: Any, path: pathlib.Path) -> None:
+def save_figure(fig: Any, path: pathlib.Path) -> None:
+    """Lay out, write ``fig`` to ``path`` as PNG atomically and close it."""
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     pyplot().close(fig)

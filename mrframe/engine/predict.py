@@ -5,9 +5,12 @@ A prediction anchored on day ``a`` uses exactly the inputs a training sample anc
 targets lie beyond the data. Where the targets of ``a`` are known (``a`` is a sample of some split), the table
 also holds the actual values.
 
-Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted),
-``region`` (a spatial task's region id; empty for national tasks), ``feature``, ``prediction`` (point tasks: the point forecast; binary: P(class 1); multi-class: the most likely
-class), ``probability`` (multi-class: of that class) and ``actual``.
+Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted), ``feature``,
+``region`` where a task is spatial (one row per region; its id, empty in national tasks' rows), then the prediction columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`):
+``prediction`` (the point forecast; classification: the most likely class) and, as the kinds give them,
+``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads,
+calibrated on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a
+task's kind does not give is empty for its rows. Last: ``actual``.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrframe.data.dataset import WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
-from mrframe.engine.evaluate import as_scores, task_kind
+from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
+from mrframe.engine.results import ordered_table, region_ids
+from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
 
-COLUMNS = ["anchor", "task", "target_date", "region", "feature", "prediction", "probability", "actual"]
+KEYS = ["anchor", "task", "target_date", "feature"]
 
 
 def anchor_indices(data: PreparedData, dates: Sequence[dt.date]) -> np.ndarray:
@@ -52,53 +56,54 @@ def target_dates(anchor: np.datetime64, info: TargetInfo) -> list[str]:
     return [str((month + int(k)).astype("datetime64[D]")) for k in offsets]
 
 
-def known_targets(data: PreparedData, day: int) -> dict[str, np.ndarray] | None:
-    """Each task's target ``[span, F]`` (NaN where unobserved, target units) if ``day`` anchors a sample."""
+def known_targets(data: PreparedData, day: int) -> dict[str, torch.Tensor] | None:
+    """Each task's target ``[span, (R,) F]`` (NaN where unobserved, target units) if ``day`` anchors a sample."""
     for dataset in data.datasets.values():
         where = np.flatnonzero(dataset.anchors == day)
         if len(where):
             batch = dataset.batch(where[:1])
-            return {t: torch.where(o.mask, o.values, torch.nan)[0].double().numpy() for t, o in batch.targets.items()}
+            targets = {t: batch.frames[t].decode_target(o) if t in batch.frames else o for t, o in batch.targets.items()}
+            return {t: torch.where(o.mask, o.values, torch.nan)[0].double() for t, o in targets.items()}
     return None
 
 
 @torch.no_grad()
-def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device) -> pd.DataFrame:
-    """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
+def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device,
+            batch_size: int = 64) -> pd.DataFrame:
+    """The prediction table for the anchor ``dates`` (one row per anchor, task, target step, region of a spatial
+    task, and feature)."""
     days = anchor_indices(data, dates)
-    like = data.datasets["train"]  # the same input sources and windows, no targets (they may lie beyond the data)
-    inputs_only = WindowDataset(like.timeline, like.sources, like.inputs, {}, days, like.daily_window,
-                                like.monthly_window)
-    batch = inputs_only.batch(np.arange(len(days))).to(device)
+    # the same inputs, windows and frames; no targets (they may lie beyond the data)
+    batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False).to(device)
+    calibration = calibrate(network, data, batch_size, device)
     network.eval()
     predictions = to_float32(network(batch.inputs, batch.calendar))
     anchors = [np.datetime64(int(day) + data.timeline.day0, "D") for day in days]
     known = [known_targets(data, int(day)) for day in days]
-    rows = []
+    frames = []
     for task, head in network.model.heads.items():
         info: TargetInfo = head.target
-        prediction = predictions[task]
-        regions = info.regions.ids if info.regions is not None else ("",)
-        shape = (len(days), info.span, *((len(regions),) if info.regions is not None else ()), info.n_features)
-        kind = task_kind(prediction, torch.Size(shape))
-        probability = np.full(shape, np.nan)
-        scores = as_scores(kind, head, prediction)
-        if kind == "point":
-            values = data.to_source_units(task, scores.double().cpu().numpy())
-        elif kind == "binary":
-            values = scores.double().cpu().numpy()
-        else:
-            probability, values = (t.double().cpu().numpy() for t in scores.max(dim=-1))
-        per_region = (len(days), info.span, len(regions), info.n_features)  # national tasks: one unnamed region
-        values, probability = values.reshape(per_region), probability.reshape(per_region)
-        for i, anchor in enumerate(anchors):
-            actual = np.full(shape[1:], np.nan)
-            if known[i] is not None:
-                actual = known[i][task] if kind != "point" else data.to_source_units(task, known[i][task])
-            actual = actual.reshape(per_region[1:])
-            for s, date in enumerate(target_dates(anchor, info)):
-                for r, region in enumerate(regions):
-                    for f, feature in enumerate(info.features):
-                        rows.append([str(anchor), task, date, region, feature, values[i, s, r, f],
-                                     probability[i, s, r, f], actual[s, r, f]])
-    return pd.DataFrame(rows, columns=COLUMNS)
+        units, kind = task_units(data, task), network.model.kinds[task]
+        prediction = in_float64(predictions[task])
+        if task in batch.frames:
+            prediction = batch.frames[task].decode(kind, prediction)
+        columns = prediction_columns(kind, prediction, units.to(device), calibration.get(task),
+                                     TaskWindow.of(data, info), batch)
+        if not columns:
+            continue  # a kind without per-value columns (a covariance)
+        shape = (len(days), info.span, *((len(info.regions),) if info.spatial else ()), info.n_features)
+        actual = torch.stack([units(k[task]) if k is not None else torch.full(shape[1:], torch.nan, dtype=torch.float64)
+                              for k in known])
+        values = {name: value.double().cpu().numpy().reshape(-1) for name, value in columns.items()}
+        values["actual"] = actual.numpy().reshape(-1)
+        position = np.indices(shape).reshape(len(shape), -1)  # each value's (anchor, step, (region,) feature)
+        frame = pd.DataFrame({
+            "anchor": np.asarray([str(a) for a in anchors], dtype=object)[position[0]],
+            "task": task,
+            "target_date": np.asarray([target_dates(a, info) for a in anchors], dtype=object)[position[0], position[1]],
+            "feature": np.asarray(info.features, dtype=object)[position[-1]],
+        })
+        if info.spatial:
+            frame["region"] = region_ids(info, position[2])
+        frames.append(frame.assign(**values))
+    return ordered_table(frames, KEYS)

@@ -32,18 +32,19 @@ def _per_region_mean(values: np.ndarray, region: np.ndarray, n: int) -> np.ndarr
 
 
 def region_report(outputs: Any, regions: Regions) -> dict[str, Any]:
-    """Per-region metrics of a spatial task's :class:`~mrframe.engine.evaluate.TaskOutputs` (columns of
-    ``len(regions)`` values; MAE for point tasks only, counts for every kind)."""
+    """Per-region metrics of a spatial task's :class:`~mrframe.engine.evaluate.TaskOutputs` (lists of
+    ``len(regions)`` values): counts for every kind, MAE of the point forecast (``columns["prediction"]``, source
+    units) beside each baseline's for kinds compared with forecast baselines."""
     n = len(regions)
     report: dict[str, Any] = {"ids": list(regions.ids), "count": np.bincount(outputs.region, minlength=n).tolist()}
-    if outputs.kind != "point":
+    if outputs.kind.baselines != "forecast" or "prediction" not in outputs.columns:
         return report
-    error = np.abs(outputs.target - outputs.prediction)
+    error = np.abs(outputs.target - outputs.columns["prediction"])
     model_defined = np.isfinite(error)
     report["mae"] = _per_region_mean(error[model_defined], outputs.region[model_defined], n).tolist()
     report["baselines"], report["beats"] = {}, {}
-    for name, prediction in outputs.baselines.items():
-        baseline_error = np.abs(outputs.target - prediction)
+    for name, columns in outputs.baselines.items():
+        baseline_error = np.abs(outputs.target - columns["prediction"])
         both = model_defined & np.isfinite(baseline_error)
         model = _per_region_mean(error[both], outputs.region[both], n)
         baseline = _per_region_mean(baseline_error[both], outputs.region[both], n)

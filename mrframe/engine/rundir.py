@@ -9,10 +9,13 @@ Layout::
       plots/loss.png             train/validation loss per task, per epoch
       plots/weights.png          task weights per optimizer step
       plots/lr.png               learning rate per optimizer step
-      checkpoints/last.pt        the latest state (resume from it), written atomically
+      checkpoints/last.pt        the latest state (resume from it), written atomically, with a checksum
+      checkpoints/last.prev.pt   the state last.pt replaced (resume falls back to it)
       checkpoints/best.pt        the state of the best epoch (early-stopping monitor)
       nonfinite/step-N.json      non-finite guard reports, with step-N-batch.pt (the batch's tensors)
       evaluation-SPLIT.json      metrics of the best model beside the baselines, per split
+      forecasts-SPLIT.csv        every target of the split with its forecast columns and scores
+      plots/forecasts-SPLIT.png  forecasts against actuals (plus pit-SPLIT.png, reliability-SPLIT.png)
       summary.json               what happened, parameter counts, final metrics, baseline verdicts
 """
 
@@ -27,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from mrframe.engine.files import atomic_write
+from mrframe.engine.files import atomic_write, previous_version
 from mrframe.errors import MrframeError
 
 
@@ -88,8 +91,22 @@ class RunDirectory:
         return self.path / "checkpoints" / "last.pt"
 
     @property
+    def last_prev(self) -> pathlib.Path:
+        return previous_version(self.last)
+
+    @property
     def best(self) -> pathlib.Path:
         return self.path / "checkpoints" / "best.pt"
+
+    def records(self) -> list[str]:
+        """What in the directory records training (checkpoint files, readable or not, metric rows, the summary,
+        evaluations), as paths relative to it; empty for a run that never reached its first checkpoint."""
+        found = sorted(p for p in (self.path / "checkpoints").glob("*.pt"))
+        found += sorted(self.path.glob("evaluation-*.json"))
+        found += [p for p in (self.summary,) if p.exists()]
+        if self.metrics_csv.is_file() and len(self.metrics_csv.read_text(encoding="utf-8").splitlines()) > 1:
+            found.append(self.metrics_csv)
+        return [p.relative_to(self.path).as_posix() for p in found]
 
     def evaluation(self, split: str) -> pathlib.Path:
         return self.path / f"evaluation-{split}.json"

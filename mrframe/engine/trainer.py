@@ -24,6 +24,7 @@ from mrframe.engine.accumulate import EpochPlan
 from mrframe.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     capture_rng,
+    check_optimizer_state,
     detached_copy,
     load_checkpoint,
     restore_rng,
@@ -32,10 +33,10 @@ from mrframe.engine.checkpoint import (
 from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.evaluate import evaluation_report, validation_metrics
+from mrframe.engine.files import StorageError
 from mrframe.engine.guard import Guard, NonFiniteError, StepToken
 from mrframe.engine.interrupt import deferred_interrupt
 from mrframe.engine.network import Network, Objective, build_network, parameter_groups
-from mrframe.engine.regional import write_error_maps
 from mrframe.engine.report import batch_tensors, build_report, finish_report, nonfinite_parameters, paragraph
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import EpochSums, RunLog
@@ -108,6 +109,7 @@ class Trainer:
         self.sums = EpochSums(self.network.tasks)
         self.best_state: dict[str, Any] | None = None
         self.status = "not started"
+        self.error: str | None = None
 
     # the network's parts, for scripts and benchmarks that drive a trainer directly
     @property
@@ -168,15 +170,22 @@ class Trainer:
                 self.status = "stopped early" if self.stopper.should_stop else "finished"
                 if distributed.rank() == 0:
                     evaluation = self.final_evaluation()
-        except NonFiniteError:
-            self.status = "stopped: non-finite"
+        except NonFiniteError as error:
+            self.status, self.error = "stopped: non-finite", str(error)
             raise
         except KeyboardInterrupt:
             self.status = "aborted"
             raise
+        except Exception as error:
+            self.status, self.error = "failed", f"{type(error).__name__}: {error}"
+            raise
         finally:
             summary = self.summary(evaluation, time.perf_counter() - started)
-            self.hooks.hook.mrframe_run_end(run=self.run, summary=summary)
+            try:
+                self.hooks.hook.mrframe_run_end(run=self.run, summary=summary)
+            except StorageError:
+                if self.error is None:
+                    raise  # else the run's own error is the one to report (a full disk fails both)
         return summary
 
     def train_epoch(self, stop_requested: Any) -> bool:
@@ -296,8 +305,9 @@ class Trainer:
         return {**self.network.trained_state(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.stepper.scaler.state_dict()}
 
-    def load_core_state(self, state: Mapping[str, Any]) -> None:
-        self.network.load_trained(state, "the last good state")
+    def load_core_state(self, state: Mapping[str, Any], source: str = "the last good state") -> None:
+        self.network.load_trained(state, source)
+        check_optimizer_state([g["params"] for g in self.optimizer.param_groups], state["optimizer"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
             self.stepper.scaler.load_state_dict(state["scaler"])
@@ -324,19 +334,24 @@ class Trainer:
         }
 
     def save(self, which: str) -> None:
-        """Write ``checkpoints/{which}.pt`` (rank 0) and keep the rollback state; ``best`` is also kept in
-        memory for the final evaluation."""
+        """Write ``checkpoints/{which}.pt`` (rank 0; ``last`` keeps the one it replaces as ``last.prev.pt``)
+        and keep the rollback state; ``best`` is also kept in memory for the final evaluation. Non-finite
+        parameters are never saved: the run stops and the previous checkpoint stays."""
+        bad = nonfinite_parameters(self.network.named_parameters())
+        if bad:
+            raise NonFiniteError(f"parameters {', '.join(bad)} are non-finite after step {self.step}; "
+                                 f"checkpoints/{which}.pt was not written (the previous one is kept)")
         state = self.checkpoint_state()
         if which == "best":
             self.best_state = detached_copy({k: state[k] for k in ("model", "losses", "weighting")})
         else:  # the rollback state: what load_core_state reads, not the whole checkpoint
             self.guard.remember({k: state[k] for k in ("model", "losses", "weighting", "optimizer", "scaler")})
         if self.writes:
-            save_checkpoint(self.directory.checkpoints / f"{which}.pt", state)
+            save_checkpoint(self.directory.checkpoints / f"{which}.pt", state, keep_previous=which == "last")
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Continue from a checkpoint written by :meth:`save` (same spec)."""
-        self.load_core_state(state)
+    def restore(self, state: Mapping[str, Any], source: str = "the checkpoint") -> None:
+        """Continue from a checkpoint written by :meth:`save` (same spec); ``source`` names it in errors."""
+        self.load_core_state(state, source)
         self.schedule.load_state_dict(state["scheduler"])
         self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
         progress = state["progress"]
@@ -360,10 +375,8 @@ class Trainer:
         for split in ("val", "test"):
             if len(self.data.datasets[split]):
                 out[split] = evaluation_report(self.network, self.data, split, self.config.batch_size, self.device,
-                                               self.precision, checkpoint="best" if best is not None else "last")
-                if self.writes:
-                    self.directory.write_json(self.directory.evaluation(split), out[split])
-                    write_error_maps(self.directory, out[split], self.data.target_infos)
+                                               self.precision, checkpoint="best" if best is not None else "last",
+                                               directory=self.directory if self.writes else None)
         return out
 
     def summary(self, evaluation: Mapping[str, Any], seconds: float) -> dict[str, Any]:
@@ -371,6 +384,7 @@ class Trainer:
         return {
             "name": self.run.name,
             "status": self.status,
+            **({"error": self.error} if self.error is not None else {}),
             "run_dir": str(self.directory.path) if self.directory else None,
             "epochs": self.epoch,
             "max_epochs": self.config.epochs,

@@ -1,7 +1,8 @@
 """The entry point of each process that ``mrframe run --nproc N`` starts through torchrun.
 
 ``python -m mrframe.engine.worker ARGS`` is ``mrframe run ARGS`` inside a torchrun process: the command sees
-torchrun's environment (``RANK``, ``WORLD_SIZE``...), joins the process group and trains its share.
+torchrun's environment (``RANK``, ``WORLD_SIZE``...), joins the process group and trains its share. It gets
+SIGTERM when torchrun dies (:func:`mrframe.engine.distributed.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -10,5 +11,8 @@ import sys
 
 if __name__ == "__main__":
     from mrframe.cli import main
+    from mrframe.engine.distributed import die_with_parent
+
+    die_with_parent()  # torchrun killed outright: this process still stops (and saves) rather than run on
 
     main(["run", *sys.argv[1:]])

@@ -10,7 +10,7 @@
 Each ``check_*`` raises :class:`ConformanceError` (an ``AssertionError``) naming the plugin and the promise it
 breaks: shapes and dtypes, bitwise masked-input invariance, finite outputs and gradients on extreme and on
 fully masked inputs, causality where the kind is temporal, ``state_dict`` round trip, determinism under a
-seed, a documented config class, and the loss / weighting guarantees. The pytest plugin
+seed, a documented config class, the loss / weighting guarantees, and what a prediction kind declares. The pytest plugin
 (:mod:`mrframe.testing.pytest_plugin`, registered under ``pytest11``) offers the same as fixtures.
 """
 
@@ -18,6 +18,7 @@ from mrframe.testing.common import ConformanceError
 from mrframe.testing.encoders import check_encoder
 from mrframe.testing.fusion import check_fusion
 from mrframe.testing.heads import check_head
+from mrframe.testing.kinds import check_prediction_kind
 from mrframe.testing.losses import check_loss
 from mrframe.testing.sources import check_source
 from mrframe.testing.weightings import check_weighting
@@ -29,6 +30,7 @@ CHECKS = {
     "head": check_head,
     "loss": check_loss,
     "weighting": check_weighting,
+    "prediction-kind": check_prediction_kind,
 }
 """Plugin kind -> its check."""
 
@@ -39,4 +41,4 @@ def check_plugin(kind: str, plugin: type | str, **options: object) -> None:
 
 
 __all__ = ["ConformanceError", "CHECKS", "check_plugin", "check_source", "check_encoder", "check_fusion",
-           "check_head", "check_loss", "check_weighting"]
+           "check_head", "check_loss", "check_weighting", "check_prediction_kind"]

@@ -10,8 +10,10 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from mrframe import registry
+from mrframe import kinds, registry
 from mrframe.config import describe
+from mrframe.errors import PluginError
+from mrframe.interfaces import PredictionKind, TargetInfo
 
 
 class ConformanceError(AssertionError):
@@ -27,6 +29,25 @@ def resolve(kind: str, plugin: type | str) -> tuple[type, str]:
 
 def fail(label: str, message: str) -> None:
     raise ConformanceError(f"{label}: {message}")
+
+
+def check_prediction(label: str, cls: type, config: Any, prediction: Any, target: TargetInfo,
+                     batch: int) -> PredictionKind:
+    """A head's prediction is of the kind it declares, and its point forecast is ``[B, span, (R,) F]``."""
+    try:
+        kind = kinds.of_head(cls, config)
+    except PluginError as error:
+        fail(label, str(error))
+    problem = kind.problem(prediction, target)
+    if problem is not None:
+        fail(label, f"declares prediction kind '{cls.kind_for(config)}', but {problem}")
+    if kind.headline is not None:
+        expected = (batch, target.span, *((len(target.regions),) if target.spatial else ()), target.n_features)
+        point = kind.point(prediction)
+        if tuple(point.shape) != expected:
+            fail(label, f"its point forecast must be [B, span, {'R, ' if target.spatial else ''}F] = {expected}, "
+                        f"got {tuple(point.shape)}")
+    return kind
 
 
 @contextlib.contextmanager

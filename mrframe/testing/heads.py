@@ -1,8 +1,8 @@
-"""Conformance of heads: prediction conventions, point forecasts, finiteness, state, seeds."""
+"""Conformance of heads: the declared prediction kind, its conventions and point forecast, finiteness, state,
+seeds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -13,16 +13,13 @@ from mrframe.testing.common import (
     check_deterministic,
     check_finite,
     check_gradients,
+    check_prediction,
     check_state_dict,
-    fail,
     resolve,
     seeded,
-    tensors,
 )
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
 from mrframe.testing.spatial import check_spatial_head
-
-PREDICTION_KEYS = ({"mean", "log_var"}, {"mean"}, {"logits"}, {"log_mu", "theta", "pi_logit"}, {"covariance"})
 
 
 def check_head(
@@ -53,11 +50,7 @@ def check_head(
             return head(state)
 
     head = build(0)
-    prediction = run(head)
-    _check_prediction(label, prediction, target, batch=4)
-    point = head.point(prediction)
-    if tuple(point.shape) != (4, target.span, target.n_features):
-        fail(label, f"point() must give [B, span, F] = {(4, target.span, target.n_features)}, got {tuple(point.shape)}")
+    check_prediction(label, cls, config, run(head), target, batch=4)
     head.train()
     for what, inputs in {"on a random state": state, "when nothing is present": absent_state(state)}.items():
         with seeded(123):
@@ -66,22 +59,3 @@ def check_head(
         check_gradients(label, head, out, what)
     check_state_dict(label, build, run)
     check_deterministic(label, build, run)
-
-
-def _check_prediction(label: str, prediction: Any, target: TargetInfo, batch: int) -> None:
-    expected = (batch, target.span, target.n_features)
-    if isinstance(prediction, torch.Tensor):
-        if tuple(prediction.shape) != expected:
-            fail(label, f"a tensor prediction must be [B, span, F] = {expected}, got {tuple(prediction.shape)}")
-        return
-    if not isinstance(prediction, Mapping):
-        fail(label, f"a prediction is a tensor or a dict of tensors, got {type(prediction).__name__}")
-    keys = set(prediction)
-    if not any(keys == k or (k <= keys and "mean" in k) for k in PREDICTION_KEYS):
-        fail(label, f"prediction keys {sorted(keys)} follow none of the conventions in mrframe.interfaces.Head")
-    for key, value in prediction.items():
-        if key == "covariance":
-            continue
-        for tensor in tensors(value):
-            if tuple(tensor.shape[:3]) != expected:
-                fail(label, f"prediction['{key}'] must start with [B, span, F] = {expected}, got {tuple(tensor.shape)}")

@@ -7,38 +7,20 @@ from typing import Any
 
 import torch
 
+from mrframe import kinds
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import TaskLoss
 from mrframe.testing.common import check_config, fail, resolve, same, seeded, tensors
 from mrframe.testing.inputs import JUNK
 
-CLASSES = 4
-RAW_KINDS = ("binary", "classes", "zinb")  # class ids and counts: targets in the source's units
 ELEMENTWISE_KINDS = ("point", "gaussian", "binary", "classes", "zinb")  # count = observed target elements
 
 
 def example_inputs(kind: str, target: TargetInfo, batch: int, seed: int = 0, scale: float = 1.0) -> tuple[Any, torch.Tensor, torch.Tensor]:
-    """``(prediction, values, mask)`` for a loss taking the ``kind`` prediction convention."""
+    """``(prediction, values, mask)`` for a loss taking the ``kind`` prediction kind (its own example)."""
     generator = torch.Generator().manual_seed(seed)
-    shape = (batch, target.span, target.n_features)
-
-    def leaf(*size: int, offset: float = 0.0) -> torch.Tensor:
-        return (torch.randn(*size, generator=generator) * scale + offset).requires_grad_(True)
-
-    mask = torch.rand(shape, generator=generator) < 0.7
-    if kind == "point":
-        return leaf(*shape), torch.randn(shape, generator=generator), mask
-    if kind == "gaussian":
-        return {"mean": leaf(*shape), "log_var": leaf(*shape)}, torch.randn(shape, generator=generator), mask
-    if kind == "binary":
-        return {"logits": leaf(*shape)}, (torch.rand(shape, generator=generator) < 0.3).float(), mask
-    if kind == "classes":
-        values = torch.randint(0, CLASSES, shape, generator=generator).float()
-        return {"logits": leaf(*shape, CLASSES)}, values, mask
-    if kind == "zinb":
-        values = torch.poisson(torch.full(shape, 3.0), generator=generator) * (torch.rand(shape, generator=generator) < 0.6)
-        return {"log_mu": leaf(*shape), "theta": leaf(*shape), "pi_logit": leaf(*shape)}, values, mask
-    raise ValueError(f"no example inputs for prediction kind {kind!r}: implement the loss's example_inputs classmethod")
+    prediction, values = kinds.get(kind).example(target, batch, generator, scale)
+    return prediction, values, torch.rand(values.shape, generator=generator) < 0.7
 
 
 def check_loss(plugin: type | str, config: Any = None, target: TargetInfo | None = None) -> None:
@@ -46,8 +28,8 @@ def check_loss(plugin: type | str, config: Any = None, target: TargetInfo | None
     cls, label = resolve("loss", plugin)
     check_config(label, cls)
     config = config if config is not None else cls.Config()
-    kind = getattr(cls, "prediction_kind", "point")
-    units = "raw" if kind in RAW_KINDS else "normalised"
+    kind = cls.prediction_kind
+    units = "raw" if kinds.get(kind).raw_targets else "normalised"
     target = target or TargetInfo("task", "s", "daily", ("a", "b", "c"), horizon=3, span=3, units=units)
     custom = getattr(cls, "example_inputs", None)
 
@@ -69,6 +51,10 @@ def check_loss(plugin: type | str, config: Any = None, target: TargetInfo | None
                     f"their total ({mask.numel()}), got {int(result.count)} and {result.size}")
     if not 0 <= int(result.count) <= result.size:
         fail(label, f"TaskLoss.count ({int(result.count)}) must lie between 0 and size ({result.size})")
+    for other in cls.also_accepts:
+        prediction, values, mask = example_inputs(other, target, 4)
+        if not torch.isfinite(loss(prediction, values, mask).value):
+            fail(label, f"declares it also accepts '{other}' predictions, but gives a non-finite loss on one")
     _check_zero(label, loss, inputs)
     _check_masked_targets(label, loss, inputs)
     _check_extremes(label, loss, inputs)

@@ -32,6 +32,7 @@ from mrframe.testing.common import (
     check_finite,
     check_gradients,
     check_invariance,
+    check_prediction,
     check_state_dict,
     fail,
     seeded,
@@ -240,8 +241,7 @@ def check_spatial_head(cls: type, label: str, config: Any, units: str, batch: in
     for tensor in tensors(prediction):
         if tuple(tensor.shape[:4]) != expected:
             fail(label, f"a spatial prediction must start with [B, span, R, F] = {expected}, got {tuple(tensor.shape)}")
-    if tuple(head.point(prediction).shape) != expected:
-        fail(label, f"point() must give [B, span, R, F] = {expected}, got {tuple(head.point(prediction).shape)}")
+    check_prediction(label, cls, config, prediction, target, batch)
     head.train()
     nothing = state.replace(regional={k: RegionalStream(v.hidden, torch.zeros_like(v.present), v.ends)
                                       for k, v in state.regional.items()})

@@ -18,6 +18,10 @@ PREPROCESSING = [
     {},
     {"data": {"normalise": "robust", "correlation_filter": 0.3, "preprocess": {"daily": {"pca": 2}}}},
     {"data": {"preprocess": {"counts": {"pca": 0.9, "log1p_counts": False}, "monthly": {"normalise": "none"}}}},
+    {  # window scaling and anchored targets: every statistic from the sample's own window
+        "data": {"window_scaling": "robust", "preprocess": {"monthly": {"window_scaling": "zscore"}}},
+        "heads": {"week": {"target": {"anchor": "moving_average:5"}}, "month": {"target": {"anchor": "persistence"}}},
+    },
 ]
 
 
@@ -104,3 +108,11 @@ def test_data_after_an_anchor_changes_none_of_its_inputs(make_spec, changes):
         for name in a.inputs:
             assert torch.equal(a.inputs[name].values, b.inputs[name].values), (split, str(anchor.date()), name)
             assert torch.equal(a.inputs[name].mask, b.inputs[name].mask), (split, str(anchor.date()), name)
+        for task in a.history:  # what baselines and frames read
+            assert torch.equal(a.history[task].values, b.history[task].values), (split, str(anchor.date()), task)
+            assert torch.equal(a.history[task].mask, b.history[task].mask), (split, str(anchor.date()), task)
+        assert a.frames.keys() == b.frames.keys()
+        for task, frame in a.frames.items():
+            other = b.frames[task]
+            assert np.array_equal(frame.shift.numpy(), other.shift.numpy(), equal_nan=True), (split, task)
+            assert torch.equal(frame.scale, other.scale), (split, str(anchor.date()), task)

@@ -16,6 +16,8 @@ from mrframe.hooks import hookimpl
 from mrframe.spec import load_spec
 
 TRAIN = "epochs = 3\naccumulate = 2\ncheckpoint_every = 2\nbatch_size = 8"
+FRAMED = ["data.window_scaling=robust", "heads.next.target.anchor=moving_average:3", "model.source_dropout=0.3"]
+"""Window scaling, an anchored target and source dropout (which draws from the RNG a checkpoint restores)."""
 
 
 class Crash(Exception):
@@ -35,7 +37,7 @@ class AtStep:
 
 
 def trainer(path, tmp_path, name="run"):  # noqa: ANN001, ANN201
-    spec = load_spec(path)
+    spec = load_spec(path, FRAMED)
     return Trainer(spec, prepare(spec), RunDirectory.create(tmp_path / name, spec.name))
 
 

@@ -34,7 +34,8 @@ def test_run_leaves_a_complete_run_directory(trained):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs"] == 2
     verdicts = summary["evaluation"]["test"]["tasks"]["next"]["beats"]
-    assert set(verdicts) == {"persistence", "seasonal_naive"} and all(isinstance(v, bool) for v in verdicts.values())
+    assert set(verdicts) == {"persistence", "seasonal_naive", "moving_average_7", "moving_average_28"}
+    assert all(isinstance(v, bool) for v in verdicts.values())
     assert "persistence" in output and ("beats" in output) and f"run directory: {run_dir}" in output
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["val_anchored"] is None  # NaN is written as null
@@ -75,8 +76,9 @@ def test_predict_writes_predictions_in_source_units(trained):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
-    assert list(table.columns) == ["anchor", "task", "target_date", "region", "feature", "prediction", "probability",
-                                   "actual"]
+    assert list(table.columns) == ["anchor", "task", "target_date", "feature", "prediction", "lower_50", "upper_50",
+                                   "lower_90", "upper_90", "actual"]  # conformal intervals of the point head
+    assert (table.lower_90 <= table.prediction).all() and (table.prediction <= table.upper_90).all()
     assert len(table) == 2 * 3  # two anchors, one step, three features
     future = table[table.anchor == "2022-07-19"]
     assert set(future.target_date) == {"2022-07-22"} and future.actual.isna().all()  # beyond the data

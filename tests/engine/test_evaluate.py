@@ -3,6 +3,8 @@ majority baseline, a gradient-surgery policy's accumulated steps, the fp16 scale
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import math
 
 import attrs
@@ -15,9 +17,15 @@ from torch import nn
 from mrframe import registry
 from mrframe.config import field
 from mrframe.data.pipeline import prepare
+from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.device import Precision
+from mrframe.engine.evaluate import evaluate_split, evaluation_report
+from mrframe.engine.predict import predict
+from mrframe.engine.results import write_results
+from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.trainer import Trainer
 from mrframe.interfaces import Head, Loss, Source, SourceFrame, StepContext, Weighted
+from mrframe.metrics import MetricWarning
 from mrframe.observed import TaskLoss
 from mrframe.spec import load_spec
 
@@ -69,6 +77,10 @@ class Labels(Source):
 class LogitHead(Head):
     Config = LabelsConfig
 
+    @classmethod
+    def kind_for(cls, config):  # noqa: ANN001, ANN206
+        return "binary" if config.classes == 2 else "classes"
+
     def __init__(self, config, model, target):  # noqa: ANN001
         super().__init__(config, model, target)
         width = 1 if config.classes == 2 else config.classes
@@ -82,6 +94,8 @@ class LogitHead(Head):
 
 class ClassLoss(Loss):
     Config = LabelsConfig
+    prediction_kind = "classes"
+    also_accepts = ("binary",)
 
     def forward(self, prediction, values, mask):  # noqa: ANN001, ANN201
         logits = prediction["logits"]
@@ -93,8 +107,8 @@ class ClassLoss(Loss):
         return TaskLoss(torch.where(mask, per, 0.0).sum() / count.clamp(min=1), count, mask.numel())
 
 
-@pytest.mark.parametrize("classes", [2, 3])
-def test_classification_metrics_and_the_majority_baseline(tiny_spec, classes):
+def classification_spec(tiny_spec, classes: int):  # noqa: ANN001, ANN201
+    """The tiny spec with one classification head on the labels source instead of the regression head."""
     extra = f"""
         [sources.labels]
         plugin = "labels-test"
@@ -108,14 +122,30 @@ classes = {classes}
 target = {{ source = "labels", horizon = 2, units = "raw" }}
 loss = {{ plugin = "class-loss-test", classes = {classes} }}""")
     path.write_text(text)
+    return path
+
+
+@contextlib.contextmanager
+def classification_plugins():  # noqa: ANN201
     with registry.registered("source", "labels-test", Labels), registry.registered("head", "logits-test", LogitHead), \
             registry.registered("loss", "class-loss-test", ClassLoss):
+        yield
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_classification_metrics_and_the_majority_baseline(tiny_spec, classes, tmp_path):
+    path = classification_spec(tiny_spec, classes)
+    with classification_plugins():
         trainer, summary = fit(path)
+        outputs = evaluate_split(trainer.network, trainer.data, "test", 16, trainer.device)
+    assert write_results(RunDirectory(tmp_path), "test", outputs, trainer.data.datasets["test"],
+                         trainer.data.target_infos, "test") is None
+    assert (tmp_path / "plots" / "reliability-test.png").is_file() and not (tmp_path / "plots" / "pit-test.png").exists()
     last = trainer.log.epochs[-1]
-    for name in ("auc", "ap", "accuracy", "macro_f1", "brier"):
+    for name in ("auc", "ap", "accuracy", "macro_f1", "brier", "ece"):
         assert math.isfinite(last[f"val/regime/{name}"]), name
     test = summary["evaluation"]["test"]["tasks"]["regime"]
-    assert test["kind"] == ("binary" if classes == 2 else "multiclass") and test["headline"] == "brier"
+    assert test["kind"] == ("binary" if classes == 2 else "classes") and test["headline"] == "brier"
     majority = test["baselines"]["majority"]
     assert majority["elements"] == test["count"] and isinstance(test["beats"]["majority"], bool)
     assert majority["baseline"]["auc"] == pytest.approx(0.5) or math.isnan(majority["baseline"]["auc"])
@@ -182,3 +212,48 @@ def test_baselines_are_in_source_units_whatever_the_target_units(tiny_spec):
         normalised, raw = reports["normalised"][name], reports["raw"][name]
         assert raw["elements"] == normalised["elements"] > 0
         assert raw["baseline"]["mae"] == pytest.approx(normalised["baseline"]["mae"], rel=1e-5)
+
+
+def test_non_finite_class_predictions_are_dropped_never_class_zero(tiny_spec):
+    """issue 15: evaluate crashed (roc_auc) when every multiclass prediction was non-finite, and predict turned a
+    NaN class prediction into class 0."""
+    path = classification_spec(tiny_spec, 3)
+    with classification_plugins():
+        trainer, _ = fit(path, "train.epochs=1")
+        with torch.no_grad():
+            trainer.network.model.heads["regime"].out.bias.fill_(math.nan)
+        with pytest.warns(MetricWarning, match="no finite pair"):  # said once per metric, never a traceback
+            report = evaluation_report(trainer.network, trainer.data, "test", 16, trainer.device)
+        table = predict(trainer.network, trainer.data, [dt.date(2022, 6, 20)], trainer.device)
+    task = report["tasks"]["regime"]
+    assert task["count"] > 0 and task["dropped"] == task["count"]
+    assert all(math.isnan(v) for v in task["metrics"].values())
+    assert task["baselines"]["majority"]["elements"] == 0 and task["skill"] is None
+    assert table["prediction"].isna().all() and table["p0"].isna().all()
+    assert "undefined on every target" in "\n".join(evaluation_lines(report, "test"))
+
+
+def test_skill_mase_and_a_split_without_targets(tiny_spec):
+    """The skill is taken against the strongest baseline; a split with no target says why."""
+    extra = """
+        [heads.monthly]
+        plugin = "regression"
+        target = { source = "monthly", horizon = 0 }
+        loss = { plugin = "masked-mse" }
+        """
+    path = tiny_spec(extra=extra, train="epochs = 1")
+    path.write_text(path.read_text().replace("periods = 10", "periods = 6"))  # monthly data end in March 2022
+    _, summary = fit(path)
+    val = summary["evaluation"]["val"]["tasks"]
+    assert val["monthly"]["count"] == 0
+    assert val["monthly"]["note"] == "no val targets: monthly has no observation after 2022-03-01"
+    lines = evaluation_lines(summary["evaluation"]["val"], "val")
+    assert "  monthly [point, 0 targets]: no val targets: monthly has no observation after 2022-03-01" in lines
+    assert not any("nan vs nan" in line for line in lines)
+    daily = summary["evaluation"]["test"]["tasks"]["next"]
+    skills = {name: b["skill"] for name, b in daily["baselines"].items()}
+    assert set(skills) == {"persistence", "seasonal_naive", "moving_average_7", "moving_average_28"}
+    assert daily["skill"] == min(skills.values()) and skills[daily["strongest"]] == daily["skill"]
+    assert daily["beats_strongest"] == all(daily["beats"].values())
+    assert math.isfinite(daily["metrics"]["mase"]) and daily["metrics"]["mase"] > 0
+    assert "coverage_90" in daily["metrics"] and "coverage_90" not in summary["evaluation"]["val"]["tasks"]["next"]["metrics"]

@@ -1,4 +1,5 @@
-"""Tests in child processes: SIGKILL at a random step + `--resume`, and 2-process DDP (gloo on CPU)."""
+"""Tests in child processes: SIGKILL at a random step + `--resume`, 2-process DDP (gloo on CPU), and killing the
+launcher of a 2-process run."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
 from click.testing import CliRunner
 
 from mrframe.cli import cli
+from mrframe.testing.faults import processes_mentioning
 
 KILLER = textwrap.dedent("""
     import importlib, os, signal, sys, threading
@@ -102,3 +105,27 @@ def test_the_unused_parameter_probe():
     both = list(used.parameters()) + list(unused.parameters())
     assert unused_parameters(both, lambda: used(x).sum().backward())
     assert all(p.grad is None for p in both)  # the probe leaves no gradient behind
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals and /proc are Linux's")
+def test_killing_the_launcher_stops_its_workers(tiny_spec, tmp_path):
+    """SIGKILL as soon as both workers exist (``benchmarks/faults.py`` kills during training and checks that
+    the workers save their state first)."""
+    spec = tiny_spec(train="epochs = 1000")
+    out = tmp_path / "runs"
+    launcher = subprocess.Popen([*MRFRAME, "run", str(spec), "--nproc", "2", "--out", str(out)], env=env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while len(processes_mentioning(str(out))) < 4:  # the launcher, torchrun and two workers
+            assert launcher.poll() is None and time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.1)
+        launcher.kill()  # SIGKILL: the launcher cannot pass anything on itself
+        launcher.wait()
+        while processes_mentioning(str(out)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not processes_mentioning(str(out))
+    finally:
+        for pid in processes_mentioning(str(out)):
+            os.kill(pid, signal.SIGKILL)

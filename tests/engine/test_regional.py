@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from mrframe.cli.run import evaluation_lines
+from mrframe import kinds
 from mrframe.data.dataset import Batch, calendar_for
 from mrframe.data.pipeline import prepare
 from mrframe.engine.baselines import persistence, seasonal_naive
+from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.evaluate import TaskOutputs
 from mrframe.engine.regional import error_map_name, region_report
 from mrframe.engine.report import extreme_inputs
@@ -37,7 +38,7 @@ def test_baselines_are_per_region():
     last = persistence(window, columns, target)
     assert last.shape == (2, 2, 3, 2)
     assert last[1, 0, 1, 0] == raw[1, -2, 1, 0] and last[1, 1, 0, 1] == raw[1, -1, 0, 1]
-    assert np.isnan(last[0, :, 2]).all()
+    assert torch.isnan(last[0, :, 2]).all()
     seasonal = seasonal_naive(window, columns, target)  # offsets 6, 7: one week back is index 6, 7 (of 0..7)
     assert seasonal[1, 1, 0, 1] == raw[1, 7, 0, 1] and seasonal[1, 0, 0, 1] == raw[1, 6, 0, 1]
 
@@ -47,7 +48,9 @@ def test_region_report_compares_on_the_same_elements():
     target = np.array([1.0, 2.0, 0.0, 0.0, 4.0, 5.0])
     model = np.array([1.5, 2.0, 1.0, 0.0, 4.0, np.nan])
     base = np.array([2.0, np.nan, 0.0, 0.0, 0.0, 5.0])
-    outputs = TaskOutputs("point", target, model, np.zeros(6, int), {"persistence": base}, 0.0, region=region)
+    zeros = np.zeros(6, int)
+    outputs = TaskOutputs(kinds.get("point"), target, {"prediction": model}, zeros, zeros, zeros,
+                          {"persistence": {"prediction": base}}, 0.0, region=region)
     report = region_report(outputs, grid(1, 4))
     assert report["count"] == [2, 3, 1, 0]
     assert report["mae"][:2] == pytest.approx([0.25, 1 / 3]) and all(math.isnan(v) for v in report["mae"][2:])
@@ -68,7 +71,9 @@ def test_a_spatial_run_reports_per_region_and_draws_the_error_map(tmp_path):
         summary = trainer.fit()
     val = summary["evaluation"]["val"]["tasks"]["cellwise"]
     assert val["regions"]["ids"] == list(grid(2, 3).ids) and sum(val["regions"]["count"]) == val["count"]
-    assert set(val["baselines"]) == {"persistence", "seasonal_naive"}
+    assert set(val["baselines"]) == {"persistence", "seasonal_naive", "moving_average_7", "moving_average_28"}
+    assert set(val["regions"]["beats"]) == set(val["baselines"])
+    assert math.isfinite(val["metrics"]["mase"])  # the naive scale pooled over regions
     assert (directory.plots / error_map_name("cellwise", "val")).stat().st_size > 10_000
     written = json.loads(directory.evaluation("val").read_text())
     assert written["tasks"]["cellwise"]["regions"]["beats"]["persistence"]["of"] == 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import pandas as pd
 import pytest
 import torch
 
@@ -61,3 +62,7 @@ def test_spatial_example_trains_and_reports_per_region(tmp_path, capsys):
     assert (run_dir / "plots" / "data_regions_fires_cells.png").is_file()
     evaluation = json.loads((run_dir / "evaluation-val.json").read_text())["tasks"]["fires_next_week"]
     assert len(evaluation["regions"]["ids"]) == 144
+    forecasts = pd.read_csv(run_dir / "forecasts-val.csv", keep_default_na=False)
+    cells = forecasts[forecasts["task"] == "fires_next_week"]
+    assert len(cells) == evaluation["count"] and set(cells["region"]) <= set(evaluation["regions"]["ids"])
+    assert (forecasts[forecasts["task"] == "equipment_next_week"]["region"] == "").all()

@@ -87,6 +87,7 @@ class GaussianHead(Head):
     """A test head predicting ``{"mean", "log_var"}`` from the last daily state (the prediction convention)."""
 
     Config = _NoOptions
+    prediction_kind = "gaussian"
 
     def __init__(self, config, model, target):
         super().__init__(config, model, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 
@@ -28,6 +29,11 @@ def write_json(path, records):
     return path
 
 
+def write_json_gz(path, records):
+    path.write_bytes(gzip.compress(json.dumps(records).encode("utf-8")))
+    return path
+
+
 def write_csv(path, records):
     pd.DataFrame.from_records(records).to_csv(path, index=False)
     return path
@@ -37,9 +43,9 @@ def load(path, **options):
     return EquipmentSource(EquipmentConfig(path=path, **options)).load()
 
 
-@pytest.fixture(params=["json", "csv"])
+@pytest.fixture(params=["json", "json.gz", "csv"])
 def equipment_file(request, tmp_path):
-    writer = write_json if request.param == "json" else write_csv
+    writer = {"json": write_json, "json.gz": write_json_gz, "csv": write_csv}[request.param]
     return writer(tmp_path / f"russia_losses_equipment.{request.param}", RECORDS)
 
 
@@ -166,8 +172,11 @@ def test_bad_files_and_columns(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         load(tmp_path / "nope.json")
     (tmp_path / "e.xlsx").write_bytes(b"PK\x03\x04")
-    with pytest.raises(DataError, match=r"e\.xlsx: unknown file format; expected a file ending in \.json, \.csv"):
+    with pytest.raises(DataError, match=r"e\.xlsx: unknown file format; expected a file ending in \.json, \.json\.gz, \.csv"):
         load(tmp_path / "e.xlsx")
+    (tmp_path / "cut.json.gz").write_bytes(gzip.compress(b"[{}]")[:12])
+    with pytest.raises(DataError, match=r"cut\.json\.gz: not a readable gzip file"):
+        load(tmp_path / "cut.json.gz")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match="empty.csv: the file is empty"):
         load(tmp_path / "empty.csv")

@@ -1,5 +1,7 @@
-"""The loaders against the real public files, when they are there (``MRFRAME_REAL_DATA``, by default
-``<repository>/../shared/data/real``); skipped otherwise. The files are never copied into the project."""
+"""The loaders against the real public files: the loss files shipped in examples/data (gzip-compressed copies
+of the upstream snapshot, see examples/data/PROVENANCE.md), and the DeepState files when they are there
+(``MRFRAME_REAL_DATA``, by default ``<repository>/../shared/data/real``; GPL: read, never copied into the
+project), skipped otherwise."""
 
 from __future__ import annotations
 
@@ -12,14 +14,12 @@ import pytest
 from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+DATA = ROOT / "examples" / "data"
 REAL = pathlib.Path(os.environ.get("MRFRAME_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
 
 
 def real_file(name: str) -> pathlib.Path:
-    found = sorted(REAL.rglob(name)) if REAL.is_dir() else []
-    if not found:
-        pytest.skip(f"{name} not found under {REAL} (set MRFRAME_REAL_DATA)")
-    return found[0]
+    return DATA / f"{name}.gz"
 
 
 def test_real_equipment_file():

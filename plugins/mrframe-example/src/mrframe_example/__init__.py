@@ -1,1 +1,1 @@
-"""Example third-party mrframe plugins (see README.md): ``example-csv`` (source), ``example-ema`` (encoder)."""
+"""mrframe plugins of this distribution (see README.md): ``example-csv`` (source), ``example-ema`` (encoder)."""

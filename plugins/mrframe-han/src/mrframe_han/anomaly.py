@@ -7,8 +7,8 @@ pools the last ``lookback`` days with a learned query::
     p       = CrossAttention(q; {daily[t] : t in the last lookback days, observed} + null)
     logits  = W [z; p] + b                                                   -> [B, span, F]
 
-Prediction ``{"logits"}`` ``[B, span, F]`` against 0/1 labels (``units = "raw"``, e.g. a labels source); the
-anomaly score (:meth:`point`) is ``sigmoid(logits)``.
+Prediction ``{"logits"}`` ``[B, span, F]`` against 0/1 labels (``units = "raw"``, e.g. a labels source), of kind
+``binary``: the anomaly score is ``sigmoid(logits)``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Anomaly(Head):
     """Anomaly logits from the anchor context and the pooled recent days."""
 
     Config = AnomalyConfig
+    prediction_kind = "binary"
     target_units = ("raw",)
 
     def __init__(self, config: AnomalyConfig, model: ModelInfo, target: TargetInfo):
@@ -54,6 +55,3 @@ class Anomaly(Head):
         pooled = self.pool(query, recent, allowed).squeeze(1)
         logits = self.logits(torch.cat([self.readout(state), pooled], dim=-1))
         return {"logits": logits.view(logits.shape[0], self.target.span, self.target.n_features)}
-
-    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
-        return torch.sigmoid(prediction["logits"])

@@ -6,8 +6,8 @@
     logits  = W z + b                              -> [B, span, F, C]    (C = classes)
                                                    -> [B, span, F]       (binary_logit: one logit, target 0/1)
 
-The target holds class ids ``0..C-1`` in the source's own units (``units = "raw"``). The point prediction
-(:meth:`point`, for metrics) is the most likely class id, or the probability of class 1 with ``binary_logit``.
+The target holds class ids ``0..C-1`` in the source's own units (``units = "raw"``). Prediction kind: ``classes``,
+or ``binary`` with ``binary_logit``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import attrs
-import torch
 from torch import Tensor, nn
 
 from mrframe.config import field
@@ -40,6 +39,10 @@ class Classification(Head):
     Config = ClassificationConfig
     target_units = ("raw",)
 
+    @classmethod
+    def kind_for(cls, config: ClassificationConfig) -> str:
+        return "binary" if config.binary_logit else "classes"
+
     def __init__(self, config: ClassificationConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)
         self.readout = Readout(model, target, config)
@@ -51,9 +54,3 @@ class Classification(Head):
         shape = (z.shape[0], self.target.span, self.target.n_features)
         logits = self.logits(z)
         return {"logits": logits.view(shape) if self.config.binary_logit else logits.view(*shape, self.per_value)}
-
-    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
-        logits = prediction["logits"]
-        if self.config.binary_logit:
-            return torch.sigmoid(logits)
-        return logits.argmax(dim=-1).to(logits.dtype)

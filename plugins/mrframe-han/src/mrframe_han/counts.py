@@ -7,8 +7,8 @@
     log_mu                   = bound * tanh(a / bound)     (mean of the negative binomial part, finite exp)
 
 Prediction ``{"log_mu", "theta", "pi_logit"}`` (``theta`` unconstrained: the loss maps it through softplus
-with a floor). Targets are raw counts (``units = "raw"``). The point prediction is the ZINB mean
-``sigmoid(-pi_logit) * exp(log_mu)``.
+with a floor). Targets are raw counts (``units = "raw"``). Prediction kind ``zinb`` (point forecast: the mean
+``sigmoid(-pi_logit) * exp(log_mu)``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-import torch
 from torch import Tensor, nn
 
 from mrframe.config import field
@@ -34,6 +33,7 @@ class Counts(Head):
     """ZINB parameters per target value."""
 
     Config = CountsConfig
+    prediction_kind = "zinb"
     target_units = ("raw",)
 
     def __init__(self, config: CountsConfig, model: ModelInfo, target: TargetInfo):
@@ -45,6 +45,3 @@ class Counts(Head):
         z = self.readout(state)
         raw = self.out(z).view(z.shape[0], 3, self.target.span, self.target.n_features)
         return {"log_mu": bounded(raw[:, 0], self.config.log_mu_bound), "theta": raw[:, 1], "pi_logit": raw[:, 2]}
-
-    def point(self, prediction: Tensor | Mapping[str, Tensor]) -> Tensor:
-        return torch.sigmoid(-prediction["pi_logit"]) * torch.exp(prediction["log_mu"])

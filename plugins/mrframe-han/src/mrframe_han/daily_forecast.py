@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from mrframe.config import field
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import GaussianConfig, Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded, variance_kind
 
 
 @attrs.frozen
@@ -37,6 +37,10 @@ class DailyForecast(Head):
     """Multi-day forecast through per-day latent codes and a shared feature read-out."""
 
     Config = DailyForecastConfig
+
+    @classmethod
+    def kind_for(cls, config: DailyForecastConfig) -> str:
+        return variance_kind(config)
 
     def __init__(self, config: DailyForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
-from mrframe_han.readout import GaussianConfig, Readout, bounded
+from mrframe_han.readout import GaussianConfig, Readout, bounded, variance_kind
 
 
 @attrs.frozen
@@ -30,6 +30,10 @@ class Forecast(Head):
     """Point or Gaussian forecast of ``span`` steps of the target's features."""
 
     Config = ForecastConfig
+
+    @classmethod
+    def kind_for(cls, config: ForecastConfig) -> str:
+        return variance_kind(config)
 
     def __init__(self, config: ForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

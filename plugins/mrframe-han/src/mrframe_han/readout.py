@@ -13,6 +13,8 @@ encoder stream (``State.sources``), when that source is an input and ``source_st
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import torch
 from torch import Tensor, nn
@@ -38,6 +40,12 @@ class GaussianConfig(ReadoutConfig):
 
     variance: bool = field(False, "also predict a log-variance per value ({mean, log_var})")
     log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
+
+
+def variance_kind(config: GaussianConfig | Any) -> str:
+    """The prediction kind of a head whose config has a ``variance`` key: ``gaussian`` with a variance, else
+    ``point``."""
+    return "gaussian" if config.variance else "point"
 
 
 def bounded(raw: Tensor, bound: float) -> Tensor:

@@ -26,6 +26,7 @@ class RegressionHead(Head):
     """
 
     Config = RegressionConfig
+    prediction_kind = "point"
 
     def __init__(self, config: RegressionConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

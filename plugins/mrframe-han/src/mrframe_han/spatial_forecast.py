@@ -11,7 +11,8 @@ Every region reads the same weights (so the head is permutation-equivariant over
 target's regions (the target source's own, and e.g. a front line on the same grid), in spec order;
 ``daily[T-1]`` / ``monthly[M-1]`` the combined national states at the anchor (those the spec has).
 
-Prediction: a tensor ``[B, span, R, F]``, or ``{"mean", "log_var"}`` with ``variance = true`` (for gaussian-nll).
+Prediction: a tensor ``[B, span, R, F]`` (kind ``point``), or ``{"mean", "log_var"}`` with ``variance = true``
+(kind ``gaussian``, for gaussian-nll).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from mrframe.errors import PluginError
 from mrframe.interfaces import Head, ModelInfo, TargetInfo
 from mrframe.observed import State
 from mrframe_han.attention import Dropout
-from mrframe_han.readout import bounded
+from mrframe_han.readout import bounded, variance_kind
 
 
 @attrs.frozen
@@ -43,6 +44,10 @@ class SpatialForecast(Head):
 
     Config = SpatialForecastConfig
     extents = ("spatial",)
+
+    @classmethod
+    def kind_for(cls, config: SpatialForecastConfig) -> str:
+        return variance_kind(config)
 
     def __init__(self, config: SpatialForecastConfig, model: ModelInfo, target: TargetInfo):
         super().__init__(config, model, target)

@@ -135,6 +135,7 @@ class CrossEntropy(RawTargetLoss):
 
     Config = CrossEntropyConfig
     prediction_kind = "classes"
+    also_accepts = ("binary",)
     loss_name, needs = "cross-entropy", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:
@@ -170,6 +171,7 @@ class Focal(RawTargetLoss):
 
     Config = FocalConfig
     prediction_kind = "binary"
+    also_accepts = ("classes",)
     loss_name, needs = "focal", "class ids"
 
     def forward(self, prediction: Any, values: Tensor, mask: Tensor) -> TaskLoss:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,9 +15,13 @@ from mrframe_osint.writers import write_equipment, write_labels, write_personnel
 DEEPSTATE_SINCE = "2024-07-08"
 """The first day of the public DeepState archive (cyterat/deepstate-map-data): the demo has files from then on."""
 
+FORMS = ("equipment", "personnel", "firms", "firms_modis", "sentinel", "labels", "deepstate", "border")
 
-def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str, pathlib.Path]:
-    """Every format for one world in ``folder`` (the demo dataset layout); returns the paths by source.
+
+def write_dataset(folder: pathlib.Path, world: World, seed: int = 0,
+                  forms: Sequence[str] = FORMS) -> dict[str, pathlib.Path | list[pathlib.Path]]:
+    """The ``forms`` of one world in ``folder`` (the demo dataset layout); returns the written paths by form.
+    Each form draws from its own random stream, so its files do not depend on which other forms are written.
 
     Fire detections cluster along the simulated front line that the DeepState files map (from
     :data:`DEEPSTATE_SINCE`, the line through every fifth vertex to keep the files small), so per grid cell the
@@ -27,14 +32,16 @@ def write_dataset(folder: pathlib.Path, world: World, seed: int = 0) -> dict[str
         return np.random.default_rng([seed, code])
 
     line = front_longitudes(world)
-    return {
-        "equipment": write_equipment(world, folder / "russia_losses_equipment.json", rng(1)),
-        "personnel": write_personnel(world, folder / "russia_losses_personnel.json", rng(2)),
-        "firms": write_firms(world, folder / "firms_viirs", rng(3), "VIIRS", front=Front(FRONT_LATITUDES, line, rng(7))),
-        "firms_modis": write_firms(world, folder / "firms_modis", rng(4), "MODIS", nrt_days=0,
-                                   front=Front(FRONT_LATITUDES, line, rng(8))),
-        "sentinel": write_sentinel(world, folder / "sentinel_monthly.csv", rng(5)),
-        "labels": write_labels(world, folder / "intensity_regimes.csv", rng(6)),
-        "deepstate": write_deepstate(world, folder / "deepstate", rng(9), since=DEEPSTATE_SINCE, every=5),
-        "border": write_border(folder / "border.geojson"),
+    writers = {
+        "equipment": lambda: write_equipment(world, folder / "russia_losses_equipment.json", rng(1)),
+        "personnel": lambda: write_personnel(world, folder / "russia_losses_personnel.json", rng(2)),
+        "firms": lambda: write_firms(world, folder / "firms_viirs", rng(3), "VIIRS",
+                                     front=Front(FRONT_LATITUDES, line, rng(7))),
+        "firms_modis": lambda: write_firms(world, folder / "firms_modis", rng(4), "MODIS", nrt_days=0,
+                                           front=Front(FRONT_LATITUDES, line, rng(8))),
+        "sentinel": lambda: write_sentinel(world, folder / "sentinel_monthly.csv", rng(5)),
+        "labels": lambda: write_labels(world, folder / "intensity_regimes.csv", rng(6)),
+        "deepstate": lambda: write_deepstate(world, folder / "deepstate", rng(9), since=DEEPSTATE_SINCE, every=5),
+        "border": lambda: write_border(folder / "border.geojson"),
     }
+    return {form: writers[form]() for form in forms}

@@ -2,7 +2,8 @@
 
 Every reader of this package goes through these steps, so bad input is handled the same way everywhere:
 
-* the file must exist, be of a known format (``.json``, ``.csv``, ``.csv.gz``) and hold at least one row;
+* the file must exist, be of a known format (``.json``, ``.json.gz``, ``.csv``, ``.csv.gz``) and hold at least
+  one row;
 * dates must parse (ISO 8601, e.g. ``2022-02-25``); numbers must be numbers;
 * rows must be in date order; a date may appear only once (an *identical* repeated row is dropped and
   counted, a conflicting one is an error).
@@ -68,7 +69,7 @@ class Table:
         return self.cells[name]
 
 
-def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".csv.gz")) -> Table:
+def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".json.gz", ".csv", ".csv.gz")) -> Table:
     """Read ``path`` into a :class:`Table` of raw cells; the format comes from the file name."""
     path = pathlib.Path(path)
     if not path.is_file():
@@ -77,7 +78,7 @@ def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".
     suffix = next((s for s in formats if name.endswith(s)), None)
     if suffix is None:
         raise DataError(f"{path}: unknown file format; expected a file ending in {', '.join(formats)}")
-    if suffix == ".json":
+    if suffix.startswith(".json"):
         table = _read_json(path)
     else:
         table = _read_csv(path)
@@ -88,7 +89,10 @@ def read_table(path: pathlib.Path, formats: Sequence[str] = (".json", ".csv", ".
 
 def _read_json(path: pathlib.Path) -> Table:
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+        records = json.loads(raw.decode("utf-8"))
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise DataError(f"{path}: not a readable gzip file ({type(error).__name__}: {one_line(error)})") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; expected a JSON list of records") from None
     except json.JSONDecodeError as error:

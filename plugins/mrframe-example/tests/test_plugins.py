@@ -1,4 +1,4 @@
-"""A plugin distribution's tests: the conformance kit in one line per plugin, plus the plugin's own behaviour."""
+"""The distribution's tests: the conformance kit in one line per plugin, plus the plugins' own behaviour."""
 
 import pathlib
 import subprocess
