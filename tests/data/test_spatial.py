@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mrframe.data.anchoring import parse_anchor
 from mrframe.data.pipeline import prepare
 from mrframe.data.report import DataReport, region_map_name, write_data_report
 from mrframe.data.timeline import align, check_frame
@@ -176,3 +177,41 @@ def test_align_keeps_missing_days_missing_per_region():
     values = aligned["cells"].values
     assert np.isnan(values[[3, 4]]).all() and np.isfinite(values[[0, 5]]).all()
     assert pd.Index(aligned["cells"].info.features).equals(pd.Index(["f0", "f1"]))
+
+
+def test_window_scaling_and_anchors_work_per_region(plugins):
+    doc = document(data={"daily_window": 20, "window_scaling": "zscore",
+                         "split": {"val_from": "2021-10-01", "test_from": "2021-12-01"}})
+    doc["heads"]["cellwise"]["target"]["anchor"] = "persistence"
+    spec = build_spec(doc)
+    data = prepare(spec)
+    batch = data.datasets["train"].batch(np.arange(0, 200, 9))
+    cells = batch.inputs["cells"]
+    values = torch.where(cells.mask, cells.values, torch.nan).double().numpy()  # [B, T, R, F]
+    several = cells.mask.sum(dim=1).numpy() >= 2
+    assert np.allclose(np.nanmean(values, axis=1)[several], 0.0, atol=1e-5)  # each region relative to its window
+    assert np.allclose(np.nanstd(values, axis=1)[several], 1.0, atol=1e-3)
+    # the anchor is each region's own last observed value; the framed target goes back exactly
+    frame, history = batch.frames["cellwise"], batch.history["cellwise"]
+    assert frame.shift.shape == (len(batch), 2, 6, 2) and frame.scale.shape == (len(batch), 1, 6, 2)
+    window = torch.where(history.mask, history.values, torch.nan).numpy()
+    last = np.array([[[w[np.flatnonzero(np.isfinite(w[:, r, f]))[-1], r, f] for f in range(2)] for r in range(6)]
+                     for w in window])
+    np.testing.assert_allclose(frame.shift[:, 0].numpy(), last, rtol=1e-5)
+    dataset = data.datasets["train"]
+    truth = dataset.views.targets["cellwise"].ending_at(dataset.anchors[np.arange(0, 200, 9)] + 3)
+    decoded = frame.decode_target(batch.targets["cellwise"])
+    np.testing.assert_allclose(decoded.values.numpy()[decoded.mask.numpy()], truth[decoded.mask.numpy()],
+                               rtol=1e-5, atol=1e-5)
+    # a head whose output is zero forecasts each region's anchor exactly
+    model = AssembledModel(spec, data.inputs, data.target_infos).eval()
+    torch.nn.init.zeros_(model.heads["cellwise"].linear.weight)
+    torch.nn.init.zeros_(model.heads["cellwise"].linear.bias)
+    with torch.no_grad():
+        prediction = frame.decode(model.kinds["cellwise"], model(batch.inputs, batch.calendar)["cellwise"])
+    assert torch.equal(prediction, frame.shift)
+    info = data.target_infos["cellwise"]
+    moving = parse_anchor("moving_average:3").baseline(window.astype(np.float64), info)
+    assert moving.shape == (len(batch), 2, 6, 2)
+    np.testing.assert_allclose(moving[0, 1, 4], [np.nanmean(window[0, :, 4, f][np.isfinite(window[0, :, 4, f])][-3:])
+                                                 for f in range(2)], rtol=1e-6)
