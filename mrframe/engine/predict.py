@@ -6,11 +6,12 @@ targets lie beyond the data. Where the targets of ``a`` are known (``a`` is a sa
 also holds the actual values.
 
 Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted), ``feature``,
-``region`` where a task is spatial (one row per region; its id, empty in national tasks' rows), then the prediction columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`):
-``prediction`` (the point forecast; classification: the most likely class) and, as the kinds give them,
-``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads,
-calibrated on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a
-task's kind does not give is empty for its rows. Last: ``actual``.
+``region`` where a task is spatial (one row per region; its id, empty in national tasks' rows), then the prediction
+columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`): ``prediction`` (the point
+forecast; classification: the most likely class) and, as the kinds give them,
+``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads, calibrated
+on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a task's kind
+does not give is empty for its rows. Last: ``actual``.
 """
 
 from __future__ import annotations

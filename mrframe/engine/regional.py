@@ -1,10 +1,11 @@
 """Per-region evaluation of spatial tasks: each region's error beside each baseline's, and a map of it.
 
-For a spatial point task (its target has regions) :func:`region_report` gives, per region in the region
-table's order: the number of observed targets, the model's MAE, and for each baseline its MAE and the model's
-MAE on the elements where that baseline is defined (so the two compare on the same targets), and in how many
-regions the model beats it (``regions``) or ties with it (``ties``: equal MAE, e.g. both exact in a region
-without events). Values undefined for a region (no target there) are NaN (null in JSON).
+For a spatial task (its target has regions) :func:`region_report` gives, per region in the region table's order:
+the number of observed targets and, for kinds compared with forecast baselines (point, Gaussian, counts), the MAE
+of the model's point forecast, and for each baseline its MAE and the model's MAE on the elements where that
+baseline is defined (so the two compare on the same targets), and in how many regions the model beats it
+(``regions``) or ties with it (``ties``: equal MAE, e.g. both exact in a region without events). Values undefined
+for a region (no target there) are NaN (null in JSON).
 :func:`write_error_maps` draws, per spatial task, the model's MAE over persistence's per region (or the
 model's MAE where there is no persistence) as ``plots/error_map_TASK_SPLIT.png``.
 """

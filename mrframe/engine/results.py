@@ -1,9 +1,9 @@
 """What an evaluation leaves in a run directory, beside ``evaluation-SPLIT.json``:
 
 * ``forecasts-SPLIT.csv``: one row per observed target of the split: ``task``, ``anchor``, ``step`` (0-based
-  position in the span), ``target_date``, ``feature`` (and ``region`` where a task is spatial: the region's id, empty in national
-  tasks' rows), the task kind's prediction columns (``prediction``, intervals, class probabilities) in the
-  source's units, its per-element scores (``crps``, ``pit``) and ``actual``;
+  position in the span), ``target_date``, ``feature`` (and ``region`` where a task is spatial: the region's id,
+  empty in national tasks' rows), the task kind's prediction columns (``prediction``, intervals, class
+  probabilities) in the source's units, its per-element scores (``crps``, ``pit``) and ``actual``;
 * ``plots/pit-SPLIT.png``, ``plots/reliability-SPLIT.png``, ``plots/forecasts-SPLIT.png``
   (:mod:`mrframe.engine.evalplots`), for the tasks they apply to.
 """
