@@ -19,6 +19,11 @@ formats over the days of the snapshot (2022-02-25 .. 2026-08-08); the same bytes
     firms_modis/                   NASA FIRMS MODIS archive downloads
     sentinel_monthly.csv           monthly Sentinel scene statistics
     intensity_regimes.csv          daily intensity regime 0..3 (labels for classification heads)
+    deepstate/                     DeepState map files of the occupied territory behind a simulated front line
+                                   (deepstatemap_data_YYYYMMDD.geojson, from 2024-07-08 as the public archive)
+    border.geojson                 the simulated country's outline (for the front line's length)
+
+Fire detections cluster along the simulated front, so FIRMS per grid cell follows it (examples/spatial.toml).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from mrframe_osint.world import simulate
 
 START, DAYS, WORLD, SEED = dt.date(2022, 2, 25), 1626, 0, 0
 SYNTHETIC = {"firms": "firms_viirs", "firms_modis": "firms_modis", "sentinel": "sentinel_monthly.csv",
-             "labels": "intensity_regimes.csv"}
+             "labels": "intensity_regimes.csv", "deepstate": "deepstate", "border": "border.geojson"}
 REAL = ("russia_losses_equipment.json", "russia_losses_personnel.json")
 LICENSE = "LICENSE-petroivaniuk"
 UPSTREAM = "https://github.com/PetroIvaniuk/2022-Ukraine-Russia-War-Dataset"
@@ -61,7 +66,8 @@ personnel losses as the upstream project collects them from official Ukrainian r
 Everything else here is synthetic, written by `examples/make_demo_data.py` for one simulated world in the
 real public formats, because the project holds no real data of these sources that it may redistribute:
 `firms_viirs/` and `firms_modis/` (NASA FIRMS fire detections), `sentinel_monthly.csv` (monthly Sentinel
-scene statistics) and `intensity_regimes.csv` (daily intensity regimes). They are unrelated to the real
+scene statistics), `intensity_regimes.csv` (daily intensity regimes), `deepstate/` (DeepState-format maps of a
+simulated front line) and `border.geojson` (the simulated country's outline). They are unrelated to the real
 losses: a model that uses them as inputs learns nothing true about the real world from them.
 """
 

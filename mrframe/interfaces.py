@@ -38,6 +38,17 @@ Invariants every implementation keeps (the conformance kit in :mod:`mrframe.test
 * Prediction kinds never raise on non-finite predictions: a non-finite input gives NaN in what depends on it.
 * Weighting policies report the weights the gradient actually sees; the total is finite when every finite
   task loss is; a task with ``count == 0`` (no valid target, or gated out) gets weight 0.
+
+**Space.** A source may be *spatial*: values per (period, region, feature) with a region table
+(:class:`~mrframe.regions.Regions`). Its inputs reach encoders as ``Observed [B, T, R, F]`` and its targets as
+``[B, span, R, F]``. Encoders and heads declare which they take (``extents``: ``"national"``, ``"spatial"``),
+checked when the model is built. Every promise above holds per region, and spatial encoders keep two more:
+
+* **Permutation equivariance over regions**: permuting the regions (of the input and of the region table the
+  encoder was built with) permutes its per-region states the same way and leaves its national stream unchanged
+  (up to floating-point rounding): no parameter belongs to a region's position.
+* A region's masked values reach no region's output: invariance is checked with junk at the masked places of
+  every region, regions with nothing observed included.
 """
 
 from __future__ import annotations
@@ -54,14 +65,17 @@ from torch import Tensor, nn
 
 from mrframe.errors import PluginError
 from mrframe.metrics import Metric, forecast_metrics
-from mrframe.observed import Calendar, Observed, State, Stream, TaskLoss
+from mrframe.observed import Calendar, Observed, RegionalStream, State, Stream, TaskLoss
 from mrframe.regions import Regions
 from mrframe.units import Units
 
 Resolution = Literal["daily", "monthly"]
+Extent = Literal["national", "spatial"]
+"""A source's extent: one value per feature and period (``national``), or one per region too (``spatial``)."""
 
 __all__ = [
     "Resolution",
+    "Extent",
     "SourceFrame",
     "SourceInfo",
     "ModelInfo",
@@ -111,8 +125,22 @@ class SourceFrame:
     regions: Regions | None = None
 
 
+class _Extent:
+    """``spatial`` / ``extent`` of a value type with a ``regions`` attribute."""
+
+    regions: Regions | None
+
+    @property
+    def spatial(self) -> bool:
+        return self.regions is not None
+
+    @property
+    def extent(self) -> Extent:
+        return "spatial" if self.regions is not None else "national"
+
+
 @attrs.frozen
-class SourceInfo:
+class SourceInfo(_Extent):
     """What an encoder knows about its source when it is built."""
 
     name: str
@@ -120,10 +148,6 @@ class SourceInfo:
     features: tuple[str, ...]
     counts: tuple[str, ...] = ()
     regions: Regions | None = None  # set for spatial sources: their inputs have a region axis
-
-    @property
-    def spatial(self) -> bool:
-        return self.regions is not None
 
     @property
     def n_features(self) -> int:
@@ -142,13 +166,15 @@ class ModelInfo:
 
 
 @attrs.frozen
-class TargetInfo:
+class TargetInfo(_Extent):
     """A head's target: ``span`` consecutive steps of a source's ``features`` ending ``horizon`` steps ahead.
 
     Steps are days for daily sources (``horizon >= 1``: days after the anchor) and months for monthly ones
     (``horizon`` counts months after the anchor's own month, which has not ended: 0 = the anchor's month).
     Target tensors are ``[B, span, len(features)]`` with their own feature-level mask, scaled like the
     model's inputs (``units = "normalised"``) or as the source gave them (``"raw"``: counts, class ids).
+    A spatial source's target has ``regions`` (every region of the source, in its order) and tensors
+    ``[B, span, R, len(features)]``; it is split, embargoed and scaled exactly like a national one.
     """
 
     task: str
@@ -158,6 +184,7 @@ class TargetInfo:
     horizon: int
     span: int = 1
     units: Literal["normalised", "raw"] = "normalised"
+    regions: Regions | None = None
 
     @property
     def n_features(self) -> int:
@@ -233,10 +260,19 @@ class Source:
 class Encoder(nn.Module):
     """Encodes one source's window: ``forward(x: Observed [B, T, F], calendar) -> Stream [B, T, d_model]``.
 
-    ``resolutions`` lists the source resolutions the encoder takes (checked when the model is built)."""
+    ``resolutions`` lists the source resolutions the encoder takes and ``extents`` whether it takes national
+    sources, spatial ones or both (both checked when the model is built, naming the spec key).
+
+    A spatial source's window is ``Observed [B, T, R, F]`` (``source.regions`` holds the region table); its
+    encoder returns the national ``Stream [B, T, d_model]`` (``present`` = :attr:`Observed.present`) with
+    ``regional`` set to a :class:`~mrframe.observed.RegionalStream` ``[B, S, R, d_model]``. It is
+    permutation-equivariant over regions (see the module docstring); state that derives from the region table
+    (distances, neighbours) lives in non-persistent buffers, so a ``state_dict`` fits any order of the regions.
+    """
 
     Config: ClassVar[type]
     resolutions: ClassVar[tuple[Resolution, ...]] = ("daily", "monthly")
+    extents: ClassVar[tuple[Extent, ...]] = ("national",)
 
     def __init__(self, config: Any, source: SourceInfo, d_model: int):
         super().__init__()
@@ -285,11 +321,15 @@ class Head(nn.Module):
     ``target_units`` lists the target units the head accepts (``"normalised"``, ``"raw"``; checked by
     ``mrframe validate`` and when the model is built): heads of class ids or counts take ``("raw",)``.
     :meth:`declared_classes` names the number of classes it predicts, checked against its loss and target source.
+    ``extents`` says whether it predicts national targets, spatial ones or both (checked too). A spatial head's
+    predictions carry a region axis before the features (``[B, S, R, F]``, and so every array of a Gaussian or
+    ZINB prediction); it reads the per-region states of ``State.regional``.
     """
 
     Config: ClassVar[type]
     prediction_kind: ClassVar[str] = "point"
     target_units: ClassVar[tuple[str, ...]] = ("normalised", "raw")
+    extents: ClassVar[tuple[Extent, ...]] = ("national",)
 
     @classmethod
     def declared_classes(cls, config: Any) -> int | None:
@@ -322,7 +362,8 @@ def point_forecast(prediction: Prediction) -> Tensor:
 
 
 class Loss(nn.Module):
-    """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]``.
+    """``forward(prediction, values, mask) -> TaskLoss``; ``values``/``mask`` are ``[B, span, F]`` (a spatial
+    target: ``[B, span, R, F]``; elementwise losses need nothing special for it).
 
     ``prediction_kind`` names the :class:`PredictionKind` the loss is written for (the conformance kit builds
     its example predictions from it); ``also_accepts`` lists other kinds it reads correctly (a cross entropy
@@ -502,4 +543,4 @@ PLUGIN_BASES: dict[str, type] = {
 """Plugin kind -> the base class its implementations subclass."""
 
 # re-exported for plugin authors: ``from mrframe.interfaces import Observed, Stream, ...``
-__all__ += ["Observed", "Stream", "State", "Calendar", "TaskLoss"]
+__all__ += ["Observed", "Stream", "RegionalStream", "State", "Calendar", "TaskLoss"]

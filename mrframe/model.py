@@ -53,12 +53,15 @@ class AssembledModel(nn.Module):
             if info.resolution not in accepted:
                 raise PluginError(f"encoders.{name} ({spec.encoders[name].plugin}): takes {' or '.join(accepted)} "
                                   f"sources only, but source '{name}' is {info.resolution}")
+            _check_extent(f"encoders.{name}", spec.encoders[name], info, f"source '{name}'", "encoder")
         for task, target in targets.items():
             accepted = spec.heads[task].component.cls.target_units
             if target.units not in accepted:
                 raise PluginError(f"heads.{task} ({spec.heads[task].component.plugin}): takes targets with units "
                                   f"\"{accepted[0]}\" only, but heads.{task}.target.units is \"{target.units}\": "
                                   f"set heads.{task}.target.units = \"{accepted[0]}\"")
+            _check_extent(f"heads.{task}", spec.heads[task].component, target,
+                          f"heads.{task}.target.source '{target.source}'", "head")
         self.encoders = nn.ModuleDict(
             {name: _build(f"encoders.{name}", spec.encoders[name], info, d_model) for name, info in inputs.items()}
         )
@@ -81,13 +84,14 @@ class AssembledModel(nn.Module):
             sources=streams,
             calendar=calendar,
             inputs=inputs,
+            regional={name: s.regional for name, s in streams.items() if s.regional is not None},
         )
         for block in self.fusion:
             state = block(state)
         return {task: head(state) for task, head in self.heads.items()}
 
     def point(self, predictions: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Each head's point forecast ``[B, span, F]`` (read by its prediction kind)."""
+        """Each head's point forecast ``[B, span, (R,) F]`` (read by its prediction kind)."""
         return {task: self.kinds[task].point(p) for task, p in predictions.items()}
 
     def parameter_counts(self) -> dict[str, int]:
@@ -104,6 +108,19 @@ class AssembledModel(nn.Module):
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _check_extent(where: str, component: Any, info: SourceInfo | TargetInfo, what: str, block: str) -> None:
+    """Refuse a block whose ``extents`` do not include its source's or target's extent, naming the spec key."""
+    accepted = component.cls.extents
+    if info.extent in accepted:
+        return
+    detail = f"spatial ({len(info.regions)} regions)" if info.regions is not None else "national"
+    suggestion = {"encoder": ", e.g. geographic", "head": ", e.g. spatial-forecast"}[block] if info.spatial else ""
+    verb, noun = ("takes", "sources") if block == "encoder" else ("predicts", "targets")
+    raise PluginError(f"{where} ({component.plugin}): {verb} {' or '.join(accepted)} {noun} only, but {what} is "
+                      f"{detail}: use {'an' if block == 'encoder' else 'a'} {block} that {verb} {info.extent} "
+                      f"{noun}{suggestion}")
 
 
 def _kind(task: str, component: Any) -> PredictionKind:

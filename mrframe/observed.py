@@ -2,6 +2,7 @@
 
 ``Observed``  data with a feature-level mask; the only way missing data reaches a model.
 ``Stream``    an encoder's output: hidden states and which timesteps had any observation.
+``RegionalStream``  a spatial encoder's per-region states (beside its national ``Stream``).
 ``Calendar``  dates of a batch's windows, including where each month lies inside the daily window.
 ``State``     what fusion blocks transform and heads read.
 ``TaskLoss``  a loss value with the number of valid target elements behind it.
@@ -17,11 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Observed", "Stream", "Calendar", "State", "TaskLoss"]
+__all__ = ["Observed", "Stream", "RegionalStream", "Calendar", "State", "TaskLoss"]
 
 
 class Observed:
-    """Values ``[B, T, F]`` with a feature-level boolean mask of the same shape.
+    """Values ``[B, T, F]`` with a feature-level boolean mask of the same shape; a spatial source's values
+    ``[B, T, R, F]`` (a region axis, in the order of its :class:`~mrframe.regions.Regions`) with a mask per
+    region and feature.
 
     Invariants (established by :meth:`build`, the only constructor):
 
@@ -29,8 +32,8 @@ class Observed:
     * ``values == 0`` exactly where ``mask`` is False;
     * ``mask`` is False wherever the raw value was NaN, +-inf or one of the given sentinels.
 
-    A timestep mask (:attr:`present`, ``mask.any(-1)``) may be derived for attention padding; it must never be
-    broadcast back over features. Code that cannot trust that nobody edited ``values`` after construction reads
+    A timestep mask (:attr:`present`: anything observed at a step; :attr:`region_present` per region) may be
+    derived for attention padding; it must never be broadcast back over features. Code that cannot trust that nobody edited ``values`` after construction reads
     :meth:`masked_values`, which re-applies the mask.
     """
 
@@ -50,15 +53,16 @@ class Observed:
         sentinels: Iterable[float] = (),
         dtype: torch.dtype | None = None,
     ) -> Observed:
-        """Build from raw ``values`` ``[B, T, F]``: a place is observed iff it is finite, not a sentinel and,
-        when ``mask`` is given, ``mask`` is True there. Unobserved places become exactly 0."""
+        """Build from raw ``values`` ``[B, T, F]`` or ``[B, T, R, F]``: a place is observed iff it is finite, not
+        a sentinel and, when ``mask`` is given, ``mask`` is True there. Unobserved places become exactly 0."""
         values = torch.as_tensor(values)
         if dtype is not None:
             values = values.to(dtype)
         elif not values.is_floating_point():
             values = values.to(torch.get_default_dtype())
-        if values.dim() != 3:
-            raise ValueError(f"Observed values must be [batch, time, features], got shape {tuple(values.shape)}")
+        if values.dim() not in (3, 4):
+            raise ValueError("Observed values must be [batch, time, features] or [batch, time, regions, features], "
+                             f"got shape {tuple(values.shape)}")
         observed = torch.isfinite(values)
         for sentinel in sentinels:
             observed &= values != sentinel
@@ -85,9 +89,35 @@ class Observed:
         return self.values.shape
 
     @property
+    def spatial(self) -> bool:
+        """True for a spatial source's values ``[B, T, R, F]``."""
+        return self.values.dim() == 4
+
+    @property
     def present(self) -> Tensor:
-        """``[B, T]``: True where at least one feature is observed (for attention padding only)."""
+        """``[B, T]``: True where at least one feature (of any region) is observed (for attention padding only)."""
+        return self.mask.flatten(2).any(dim=-1)
+
+    @property
+    def region_present(self) -> Tensor:
+        """``[B, T, R]`` of spatial values: True where at least one feature of the region is observed."""
+        if not self.spatial:
+            raise ValueError("region_present needs spatial values [batch, time, regions, features]")
         return self.mask.any(dim=-1)
+
+    def per_region(self) -> Observed:
+        """Spatial values as one series per (sample, region): ``[B * R, T, F]``, row ``b * R + r`` (a copy).
+
+        A block shared across regions (a per-region temporal encoder) runs on this and reshapes its output back
+        with ``.view(B, R, ...)``; values and mask move together, so every invariant carries over."""
+        if not self.spatial:
+            raise ValueError("per_region needs spatial values [batch, time, regions, features]")
+        batch, steps, regions, features = self.values.shape
+
+        def fold(t: Tensor) -> Tensor:
+            return t.permute(0, 2, 1, 3).reshape(batch * regions, steps, features)
+
+        return Observed._trusted(fold(self.values), fold(self.mask))
 
     def masked_values(self) -> Tensor:
         """``values`` with the mask re-applied: exactly 0 at unobserved places whatever was written there."""
@@ -104,8 +134,8 @@ class Observed:
     def __getitem__(self, index: Any) -> Observed:
         """Select samples (first axis) or ``[samples, steps]``; features are never split from their mask."""
         values, mask = self.values[index], self.mask[index]
-        if values.dim() != 3:
-            raise IndexError("indexing an Observed must keep the [batch, time, features] layout")
+        if values.dim() != self.values.dim():
+            raise IndexError("indexing an Observed must keep its [batch, time, (regions,) features] layout")
         return Observed._trusted(values, mask)
 
     def __repr__(self) -> str:
@@ -114,15 +144,50 @@ class Observed:
 
 
 @attrs.frozen(eq=False)
-class Stream:
-    """An encoded sequence: ``hidden [B, T, D]`` and ``present [B, T]`` (True where anything was observed).
+class RegionalStream:
+    """A spatial encoder's per-region states: ``hidden [B, S, R, D]``, ``present [B, S, R]`` and ``ends [S]``.
 
-    ``hidden`` is defined and finite everywhere, also where nothing was observed (encoders put a learned
-    no-observation token there), so downstream blocks never attend over nothing.
+    State ``s`` has seen the source's inputs up to window step ``ends[s]`` (an integer tensor, strictly
+    increasing; the last state ends on the window's last step) and depends on no later input: a block at day
+    ``t`` may read states with ``ends[s] <= t``. ``S`` is the encoder's own step count (e.g. one state per
+    7-day patch, or only the last one): a per-region state at every day of a long window is rarely affordable.
+    ``present[b, s, r]`` is True where region ``r`` had an observation in the steps state ``s`` added
+    (``ends[s - 1] < step <= ends[s]``); ``hidden`` is defined and finite everywhere (learned no-observation
+    tokens). Regions are in the order of the source's :class:`~mrframe.regions.Regions`.
     """
 
     hidden: Tensor
     present: Tensor
+    ends: Tensor
+
+    def __attrs_post_init__(self) -> None:
+        if (self.hidden.dim() != 4 or self.present.shape != self.hidden.shape[:3]
+                or self.ends.shape != self.hidden.shape[1:2]):
+            raise ValueError(
+                f"RegionalStream needs hidden [B, S, R, D], present [B, S, R] and ends [S], got "
+                f"{tuple(self.hidden.shape)}, {tuple(self.present.shape)} and {tuple(self.ends.shape)}"
+            )
+        if self.present.dtype != torch.bool or self.ends.is_floating_point():
+            raise ValueError("RegionalStream.present must be a bool tensor and ends an integer one")
+
+    @property
+    def last(self) -> Tensor:
+        """``[B, R, D]``: each region's state at the window's last step."""
+        return self.hidden[:, -1]
+
+
+@attrs.frozen(eq=False)
+class Stream:
+    """An encoded sequence: ``hidden [B, T, D]`` and ``present [B, T]`` (True where anything was observed).
+
+    ``hidden`` is defined and finite everywhere, also where nothing was observed (encoders put a learned
+    no-observation token there), so downstream blocks never attend over nothing. An encoder of a spatial
+    source returns its national stream (pooled over regions) here and its per-region states in ``regional``.
+    """
+
+    hidden: Tensor
+    present: Tensor
+    regional: RegionalStream | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.hidden.dim() != 3 or self.present.shape != self.hidden.shape[:2]:
@@ -172,9 +237,10 @@ class State:
     """What fusion blocks transform (``forward(State) -> State``) and heads read.
 
     ``daily`` / ``monthly`` are the combined representation at each resolution (None when the spec has no
-    source of that resolution); ``sources`` keeps every encoder's own stream by source name; ``inputs`` the
-    model's input windows by source name (what the encoders read: a head that uses them, e.g. for the sample
-    covariance of recent values, reads them through their mask like an encoder).
+    source of that resolution); ``sources`` keeps every encoder's own (national) stream by source name;
+    ``regional`` the per-region states of every spatial source (:class:`RegionalStream`), by source name;
+    ``inputs`` the model's input windows by source name (what the encoders read: a head that uses them, e.g. for
+    the sample covariance of recent values, reads them through their mask like an encoder).
     """
 
     daily: Stream | None
@@ -182,6 +248,7 @@ class State:
     sources: Mapping[str, Stream]
     calendar: Calendar
     inputs: Mapping[str, Observed] = attrs.field(factory=dict)
+    regional: Mapping[str, RegionalStream] = attrs.field(factory=dict)
 
     def replace(self, **changes: Any) -> State:
         return attrs.evolve(self, **changes)

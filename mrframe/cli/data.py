@@ -8,7 +8,7 @@ import click
 
 from mrframe.cli.options import common
 from mrframe.data.pipeline import load_sources, prepare
-from mrframe.data.report import HEATMAP, REPORT_JSON, REPORT_TEXT, write_data_report
+from mrframe.data.report import HEATMAP, REPORT_JSON, REPORT_TEXT, region_map_name, write_data_report
 from mrframe.engine.rundir import RunDirectory
 from mrframe.errors import MrframeError
 from mrframe.spec import load_spec
@@ -23,7 +23,8 @@ def data(spec: str, overrides: tuple[str, ...], debug: bool, out_dir: pathlib.Pa
 
     Per source: resolution, date range, feature count, observed fraction overall and per feature, and the
     rows its reader rejected with the reason. The run directory gets data_report.txt, data_report.json and
-    plots/data_observed.png (where each feature was observed). If the data cannot be prepared for training
+    plots/data_observed.png (where each feature was observed) and, per spatial source, a map of the observed
+    fraction per region (plots/data_regions_SOURCE.png). If the data cannot be prepared for training
     (e.g. no training sample), the report is still written and the error is shown after it.
 
     \b
@@ -41,6 +42,7 @@ def data(spec: str, overrides: tuple[str, ...], debug: bool, out_dir: pathlib.Pa
     report = write_data_report(directory, loaded, frames, prepared)
     click.echo(report.text())
     click.echo("")
-    click.echo(f"written: {directory.path / REPORT_TEXT}, {REPORT_JSON}, plots/{HEATMAP}")
+    maps = "".join(f", plots/{region_map_name(s.name)}" for s in report.sources if s.per_region is not None)
+    click.echo(f"written: {directory.path / REPORT_TEXT}, {REPORT_JSON}, plots/{HEATMAP}{maps}")
     if problem is not None:
         raise problem

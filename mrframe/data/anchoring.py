@@ -19,7 +19,8 @@ logs), so an anchored head that predicts a zero correction forecasts the baselin
 with. A baseline is NaN where it is undefined (nothing observed where it reads); :mod:`mrframe.data.frames` then
 masks the target.
 
-Windows are ``[samples, steps, features]`` float arrays, NaN = missing.
+Windows are ``[samples, steps, features]`` float arrays (``[samples, steps, regions, features]`` for a spatial
+target: each region's own baseline), NaN = missing.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import attrs
 import numpy as np
 import torch
 
-from mrframe.engine.baselines import SEASON, last_observed, persistence, seasonal_naive, target_offsets
+from mrframe.engine.baselines import (
+    SEASON,
+    last_observed,
+    over_span,
+    persistence,
+    seasonal_naive,
+    target_offsets,
+)
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import Observed
 from mrframe.scores import ensemble_columns
@@ -64,7 +72,7 @@ class Anchor:
         return 1
 
     def baseline(self, window: np.ndarray, target: TargetInfo) -> np.ndarray:
-        """``[B, span, F]`` from a window ``[B, T, F]`` (NaN = missing): the evaluation's own baseline rules
+        """``[B, span, (R,) F]`` from a window ``[B, T, (R,) F]`` (NaN = missing): the evaluation's own baseline rules
         (:mod:`mrframe.engine.baselines`; a moving average's point is its members' mean, as the evaluation takes
         it)."""
         observed = Observed.build(torch.from_numpy(window))
@@ -74,8 +82,8 @@ class Anchor:
         elif self.name == "seasonal_naive":
             out = seasonal_naive(observed, columns, target)
         else:
-            mean = ensemble_columns(last_observed(observed, columns, self.steps))["prediction"]  # [B, F]
-            out = mean.unsqueeze(1).expand(-1, target.span, -1)
+            mean = ensemble_columns(last_observed(observed, columns, self.steps))["prediction"]  # [B, (R,) F]
+            out = over_span(mean, target.span)
         return out.numpy()
 
 

@@ -2,7 +2,8 @@
 
 A task is *framed* when its target is anchored (``target.anchor``, :mod:`mrframe.data.anchoring`) or its source
 is window-scaled (``data.window_scaling``, :mod:`mrframe.data.window_scaling`). Its frame is an affine map per
-sample and feature, read from the sample's own observed window of the target's source (its *history*)::
+sample and feature, read from the sample's own observed window of the target's source (its *history*; for a spatial target, per
+region too)::
 
     y_framed = (y - shift) / scale
     shift    = the anchor's baseline at each target step, else the window's center (window scaling), else 0
@@ -35,7 +36,8 @@ from mrframe.observed import Observed
 
 @attrs.frozen(eq=False)
 class Frame:
-    """One task's frame for a batch: ``shift [B, span, F]`` (NaN where undefined) and ``scale [B, 1, F]``."""
+    """One task's frame for a batch: ``shift [B, span, (R,) F]`` (NaN where undefined) and ``scale [B, 1, (R,) F]``
+    (a spatial target's axes: one frame per region)."""
 
     shift: Tensor
     scale: Tensor
@@ -66,7 +68,8 @@ class TaskFraming:
     columns: np.ndarray
 
     def frame(self, history: np.ndarray, min_spread: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(shift [B, span, F], scale [B, 1, F])`` from the task's history window ``[B, T, F]`` (NaN = missing)."""
+        """``(shift [B, span, (R,) F], scale [B, 1, (R,) F])`` from the task's history window ``[B, T, (R,) F]``
+        (NaN = missing)."""
         center, spread = window_statistics(history, self.window_scaling, min_spread)
         if self.anchor is None:  # a feature with nothing observed in the window has no center: its target is masked
             center = np.where(np.isfinite(history).any(axis=1, keepdims=True), center, np.nan)
@@ -87,7 +90,8 @@ class Framing:
     min_spread: float = 0.1
 
     def scale_input(self, source: str, values: np.ndarray) -> np.ndarray:
-        """One source's input windows ``[B, T, F]`` relative to each sample's own window (NaN stays NaN)."""
+        """One source's input windows ``[B, T, (R,) F]`` relative to each sample's own window (per region of a
+        spatial source; NaN stays NaN)."""
         method = self.inputs.get(source, "none")
         if method == "none":
             return values
@@ -116,7 +120,7 @@ class Framing:
 
 
 def encode(values: np.ndarray, frame: Frame | None) -> np.ndarray:
-    """Target values ``[B, span, F]`` (NaN = missing) in the frame's units (NaN where the shift is undefined)."""
+    """Target values ``[B, span, (R,) F]`` (NaN = missing) in the frame's units (NaN where the shift is undefined)."""
     if frame is None:
         return values
     return ((values - frame.shift.numpy()) / frame.scale.numpy()).astype(values.dtype)

@@ -109,7 +109,7 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
         if info.resolution == "daily" and target.horizon < 1:
             problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
         target_info = TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
-                                 target.units)
+                                 target.units, info.regions)
         window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
         anchor = parse_anchor(target.anchor)
         reach = anchor.reach(target_info) if anchor is not None else 0
@@ -165,7 +165,7 @@ def prepare(
     reduced = preprocessing.reduce(scaled)
     targets = {
         task: attrs.evolve(plan, values=(scaled if plan.info.units == "normalised" else aligned)[plan.info.source]
-                           .values[:, plan.columns])
+                           .values[..., plan.columns])
         for task, plan in targets.items()
     }
     inputs = {name: reduced[name].info for name in spec.inputs}

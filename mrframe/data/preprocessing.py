@@ -21,6 +21,7 @@ import torch
 from mrframe.data.config import DataConfig
 from mrframe.data.extremes import Extreme, ExtremeFilter
 from mrframe.data.reduction import Reduction, fit_reduction
+from mrframe.data.spatial import feature_rows
 from mrframe.data.timeline import AlignedSource, Timeline
 from mrframe.data.transforms import Normaliser, training_rows
 from mrframe.errors import DataError
@@ -61,7 +62,7 @@ class Preprocessing:
         reductions = {}
         for name in inputs:
             settings = config.preprocessing(name)
-            reductions[name] = fit_reduction(scaled[name].values[rows[name]], settings.correlation_filter,
+            reductions[name] = fit_reduction(feature_rows(scaled[name].values[rows[name]]), settings.correlation_filter,
                                              settings.pca, scaled[name].info)
         return cls(normaliser, reductions, extremes, timeline), scaled
 

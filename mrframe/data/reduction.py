@@ -1,6 +1,7 @@
 """Input reduction fitted on the training period: a correlation filter and PCA (scikit-learn), per source.
 
-Both act on a source's *normalised* values and only on what its encoder sees; targets keep every feature.
+Both act on a source's *normalised* values and only on what its encoder sees; targets keep every feature. A
+spatial source's (period, region) pairs are the rows: one filter and one PCA for all its regions.
 
 **Correlation filter** (threshold ``r``): features are visited in order; feature ``j`` is dropped when
 ``|corr(j, i)| > r`` for a kept feature ``i < j``. Correlations are Pearson's over the training rows where both
@@ -29,6 +30,7 @@ import attrs
 import numpy as np
 import torch
 
+from mrframe.data.spatial import feature_rows
 from mrframe.errors import DataError
 from mrframe.interfaces import SourceInfo
 
@@ -112,10 +114,12 @@ class Reduction:
     components: np.ndarray | None = None
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        kept = values[:, self.keep]
+        """``values [..., F]`` (``[N, F]``, or ``[N, R, F]`` for a spatial source) reduced on the last axis."""
+        kept = values[..., self.keep]
         if self.components is None:
             return kept
-        return project(kept, self.mean, self.components).astype(values.dtype)
+        projected = project(feature_rows(kept), self.mean, self.components)
+        return projected.reshape(*kept.shape[:-1], -1).astype(values.dtype)
 
     def info(self, source: SourceInfo) -> SourceInfo:
         """What the source's encoder sees after the reduction."""

@@ -4,10 +4,12 @@ Per source, over its own periods from the first to the last one it loaded (a per
 counts as missing): resolution, date range, number of periods and features, the observed fraction overall and
 per feature, the rows the reader rejected, by reason (declared ``missing_values`` and infinities included), and
 likely sentinels nobody declared (:func:`mrframe.data.sentinels.suspected_sentinels`). Per split: the anchor
-days, the number of samples and how many candidate anchors the embargo removed.
+days, the number of samples and how many candidate anchors the embargo removed. A spatial source's fractions
+are over its (period, region) pairs, and it also gets the observed fraction per region.
 
-:func:`write_data_report` leaves ``data_report.txt``, ``data_report.json`` and ``plots/data_observed.png``
-(:func:`mrframe.data.plots.plot_observed`) in a run directory; ``mrframe data`` and ``mrframe run`` both call it.
+:func:`write_data_report` leaves ``data_report.txt``, ``data_report.json``, ``plots/data_observed.png``
+(:func:`mrframe.data.plots.plot_observed`) and, per spatial source, ``plots/data_regions_SOURCE.png`` (a map of
+the observed fraction per region) in a run directory; ``mrframe data`` and ``mrframe run`` both call it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import numpy as np
 import pandas as pd
 
 from mrframe.data.extremes import Extreme
@@ -29,6 +32,12 @@ from mrframe.spec import Spec
 REPORT_TEXT = "data_report.txt"
 REPORT_JSON = "data_report.json"
 HEATMAP = "data_observed.png"
+REGIONS_LISTED = 3
+
+
+def region_map_name(source: str) -> str:
+    """The file name of a spatial source's map of observed fraction per region (in ``plots/``)."""
+    return f"data_regions_{source}.png"
 
 
 def observed_mask(source: SourceFrame) -> pd.DataFrame:
@@ -55,6 +64,7 @@ class SourceSummary:
     rejected: dict[str, int]
     lag_days: int = 0
     suspected_sentinels: tuple[dict[str, Any], ...] = ()
+    per_region: dict[str, float] | None = None  # spatial sources: observed fraction of each region
 
     @classmethod
     def of(cls, name: str, source: SourceFrame, plugin: str = "", lag_days: int = 0) -> SourceSummary:
@@ -69,11 +79,20 @@ class SourceSummary:
             last="-" if empty else f"{mask.index[-1]:%Y-%m-%d}",
             periods=len(mask),
             observed=float(mask.to_numpy().mean()) if mask.size else 0.0,
-            per_feature={str(c): float(mask[c].mean()) if len(mask) else 0.0 for c in mask.columns},
+            per_feature=_fractions(mask, None if source.regions is None else 1),
             rejected={str(k): int(v) for k, v in source.rejected.items()},
             lag_days=lag_days,
             suspected_sentinels=suspects,
+            per_region=None if source.regions is None else _fractions(mask, 0),
         )
+
+
+def _fractions(mask: pd.DataFrame, level: int | None) -> dict[str, float]:
+    """Observed fraction per column, or per value of a column ``level`` (a spatial frame's region or feature)."""
+    if level is None:
+        return {str(c): float(mask[c].mean()) if len(mask) else 0.0 for c in mask.columns}
+    grouped = mask.T.groupby(level=level, sort=False)
+    return {str(key): float(block.to_numpy().mean()) if block.size else 0.0 for key, block in grouped}
 
 
 @attrs.frozen
@@ -121,9 +140,14 @@ class DataReport:
         lines = _table(rows, right={5, 6, 7, 8})
         for s in self.sources:
             lag = f", publication lag {s.lag_days} day{'s' * (s.lag_days != 1)}" if s.lag_days else ""
-            lines += ["", f"{s.name}: observed per feature{lag}"]
+            over = f" (over {len(s.per_region)} regions)" if s.per_region is not None else ""
+            lines += ["", f"{s.name}: observed per feature{over}{lag}"]
             width = max((len(f) for f in s.per_feature), default=0)
             lines += [f"  {feature:<{width}}  {fraction:6.1%}" for feature, fraction in s.per_feature.items()]
+            if s.per_region:
+                ranked = sorted(s.per_region.items(), key=lambda item: item[1])
+                least = ", ".join(f"{region} {fraction:.1%}" for region, fraction in ranked[:REGIONS_LISTED])
+                lines.append(f"  least observed regions: {least}; most: {ranked[-1][0]} {ranked[-1][1]:.1%}")
             for reason, count in s.rejected.items():
                 lines.append(f"  rejected: {count:,} x {reason}")
             for suspect in s.suspected_sentinels:
@@ -151,6 +175,7 @@ def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
 def write_data_report(directory: RunDirectory, spec: Spec | None, frames: Mapping[str, SourceFrame],
                       prepared: Any = None) -> DataReport:
     """Write the report (text and JSON) and the observation heatmap into ``directory``; returns the report."""
+    from mrframe.data.maps import plot_region_map
     from mrframe.data.plots import plot_observed
 
     report = DataReport.build(spec, frames, prepared)
@@ -161,5 +186,12 @@ def write_data_report(directory: RunDirectory, spec: Spec | None, frames: Mappin
         marks = {"val_from": spec.data.split.val_from, "test_from": spec.data.split.test_from}
     plot_observed(frames, directory.plots / HEATMAP, marks={k: v for k, v in marks.items() if v is not None},
                   title=spec.name if spec is not None else "")
+    for summary in report.sources:
+        regions = frames[summary.name].regions
+        if regions is not None and summary.per_region is not None:
+            plot_region_map(regions, np.array([summary.per_region[r] for r in regions.ids]),
+                            directory.plots / region_map_name(summary.name),
+                            f"{summary.name}: observed fraction per region, {summary.first} .. {summary.last} "
+                            f"({summary.observed:.1%} overall)", "observed fraction", limits=(0.0, 1.0))
     return report
 

@@ -12,6 +12,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from mrframe.data.spatial import check_spatial_frame, spatial_features, spatial_values
 from mrframe.errors import DataError
 from mrframe.interfaces import SourceFrame, SourceInfo
 
@@ -30,7 +31,8 @@ def month_start_day(months: np.ndarray) -> np.ndarray:
 
 @attrs.frozen(eq=False)
 class AlignedSource:
-    """A source on the timeline: ``values [N, F]`` float32 (NaN = missing) at its resolution's axis."""
+    """A source on the timeline: ``values [N, F]`` (a spatial source: ``[N, R, F]``) float32 (NaN = missing) at
+    its resolution's axis."""
 
     info: SourceInfo
     values: np.ndarray
@@ -89,15 +91,21 @@ def align(frames: Mapping[str, SourceFrame], lags: Mapping[str, int] | None = No
     for name, source in frames.items():
         with np.errstate(over="ignore"):  # beyond float32: inf, not observed (observed_cells)
             frame = source.frame.astype(np.float32).where(observed_cells(source))
+        if source.regions is not None:
+            loaded = spatial_values(frame, source.regions)
+            features = spatial_features(frame.columns)
+        else:
+            loaded = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+            features = tuple(map(str, frame.columns))
         if source.resolution == "daily":
             positions = (frame.index.values.astype("datetime64[D]").astype(np.int64) - timeline.day0)
-            values = np.full((timeline.n_days, frame.shape[1]), np.nan, dtype=np.float32)
+            values = np.full((timeline.n_days, *loaded.shape[1:]), np.nan, dtype=np.float32)
         else:
             positions = month_number(frame.index.values.astype("datetime64[D]")) - timeline.month0
-            values = np.full((timeline.n_months, frame.shape[1]), np.nan, dtype=np.float32)
-        values[positions] = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+            values = np.full((timeline.n_months, *loaded.shape[1:]), np.nan, dtype=np.float32)
+        values[positions] = loaded
         values[~np.isfinite(values)] = np.nan
-        info = SourceInfo(name, source.resolution, tuple(map(str, frame.columns)), tuple(source.counts))
+        info = SourceInfo(name, source.resolution, features, tuple(source.counts), source.regions)
         aligned[name] = AlignedSource(info, values, int(lags.get(name, 0)))
     return timeline, aligned
 
@@ -124,6 +132,8 @@ def check_frame(name: str, source: SourceFrame) -> None:
         raise DataError(f"{where}: the loader must return a DataFrame indexed by a DatetimeIndex")
     if frame.shape[1] == 0:
         raise DataError(f"{where}: no feature columns were loaded")
+    if source.regions is not None:
+        check_spatial_frame(where, source)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()][0].date()
         raise DataError(f"{where}: duplicate period {dup} in the loaded frame")
@@ -141,6 +151,7 @@ def check_frame(name: str, source: SourceFrame) -> None:
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise DataError(f"{where}: non-numeric feature column {non_numeric[0]!r}; loaders must drop or encode it")
-    unknown = set(source.counts) - set(frame.columns)
+    features = spatial_features(frame.columns) if source.regions is not None else frame.columns
+    unknown = set(source.counts) - set(features)
     if unknown:
         raise DataError(f"{where}: counts names columns that are not in the frame: {sorted(unknown)}")

@@ -3,7 +3,8 @@
 For each feature ``x``: optionally ``x <- sign(x) * log1p(|x|)`` (count features), then
 ``x <- (x - center) / scale`` with ``center, scale`` = mean, std (``zscore``) or median, IQR/1.349
 (``robust``), computed over observed (finite) values of the rows a training sample can see as input
-(:func:`training_rows`: nothing dated on or after ``val_from``, nor published after it).
+(:func:`training_rows`: nothing dated on or after ``val_from``, nor published after it). A spatial source's
+statistics are pooled over its regions: each (period, region) pair is one row (see docs/architecture.md).
 A feature never observed in training keeps center 0, scale 1; a constant one keeps scale 1. Missing values
 stay NaN. The fitted state is a dict of plain tensors, saved in checkpoints and re-applied from them.
 """
@@ -17,6 +18,7 @@ import attrs
 import numpy as np
 import torch
 
+from mrframe.data.spatial import feature_rows
 from mrframe.data.timeline import AlignedSource, Timeline
 
 
@@ -93,7 +95,7 @@ class Normaliser:
             rows = training_rows(source, timeline, fit_until_day)
             counts = set(source.info.counts) if log1p_counts else set()
             log1p = np.array([f in counts for f in source.info.features], dtype=bool)
-            self.scalings[name] = fit_scaling(source.values[rows], log1p, method)
+            self.scalings[name] = fit_scaling(feature_rows(source.values[rows]), log1p, method)
         return self
 
     def transform(self, sources: Mapping[str, AlignedSource]) -> dict[str, AlignedSource]:

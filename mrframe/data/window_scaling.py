@@ -19,7 +19,8 @@ later value, and the values at masked places change nothing). A feature with no 
 gets ``center = 0, spread = 1`` and stays masked; a flat window (zero spread) is divided by ``min_spread``. The
 same map, applied to a target (:mod:`mrframe.data.frames`), is inverted exactly for forecasts and metrics.
 
-Arrays are ``[samples, steps, ...]`` with NaN = missing; statistics reduce the steps axis (axis 1) only.
+Arrays are ``[samples, steps, ...]`` with NaN = missing; statistics reduce the steps axis (axis 1) only, so a
+spatial source's window ``[samples, steps, regions, features]`` gets statistics per sample, region and feature.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ what to say when a split has no target at all.
   **strongest** baseline is the one the model has the least skill against, so the task's ``skill`` is the
   smallest of them and the model ``beats_strongest`` only when it beats every baseline.
 * ``mase``: ``mean_i |y_i - y_hat_i| / d_f(i)``, with ``d_f`` the mean absolute one-step change of feature ``f``
-  over the training split's targets (consecutive observed steps, source units): a naive one-step forecast scores
-  about 1 in training.
+  over the training split's targets (consecutive observed steps, source units; a spatial target's pooled over its
+  regions, as its scaling is): a naive one-step forecast scores about 1 in training.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mrframe.data.dataset import BatchLoader, WindowDataset
 from mrframe.data.pipeline import PreparedData
 from mrframe.data.split import target_steps
 from mrframe.engine.baselines import MajorityClass
+from mrframe.engine.regional import error_map_name
 from mrframe.metrics import n_classes
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def summarise(baselines: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def naive_scale(data: PreparedData, task: str) -> np.ndarray:
     """``[F]``: mean absolute one-step change of each target feature over the training split's targets (source
-    units; NaN for a feature with no two consecutive observed steps)."""
+    units; over every region of a spatial target; NaN for a feature with no two consecutive observed steps)."""
     plan = data.targets[task]
     anchors = data.split.anchors["train"]
     if plan.values is None or not len(anchors):
@@ -97,8 +98,8 @@ def naive_scale(data: PreparedData, task: str) -> np.ndarray:
     last = target_steps(data.timeline, plan.info, anchors)
     first = max(int(last.min()) - plan.info.span + 1, 0)
     values = data.to_source_units(task, plan.values[first: int(last.max()) + 1].astype(np.float64))
-    with np.errstate(invalid="ignore"):
-        change = np.abs(np.diff(values, axis=0))
+    with np.errstate(invalid="ignore"):  # a spatial target's changes pooled over its regions
+        change = np.abs(np.diff(values, axis=0)).reshape(-1, plan.info.n_features)
     counts = np.isfinite(change).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, np.nansum(change, axis=0) / counts, np.nan)
@@ -118,7 +119,8 @@ def no_targets_reason(data: PreparedData, task: str, split: str) -> str:
     if not len(dataset):
         return f"no {split} targets: the {split} split has no sample"
     plan = data.targets[task]
-    observed = np.flatnonzero(np.isfinite(plan.values).any(axis=1)) if plan.values is not None else np.zeros(0)
+    observed = (np.flatnonzero(np.isfinite(plan.values).reshape(len(plan.values), -1).any(axis=1))
+                if plan.values is not None else np.zeros(0))
     first = int(target_steps(data.timeline, plan.info, dataset.anchors[:1])[0]) - plan.info.span + 1
     features = ", ".join(plan.info.features)
     if (observed >= first).any():
@@ -136,7 +138,8 @@ def _row_date(data: PreparedData, info: Any, row: int) -> str:
 
 def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
     """One line per task with its metrics, its skill against the strongest baseline, then one line per
-    baseline: its headline metric beside the model's and the verdict."""
+    baseline: its headline metric beside the model's and the verdict, and for a spatial task in how many regions
+    the model beats each baseline."""
     lines = [f"{title}, {report['samples']} samples:"]
     for task, t in report["tasks"].items():
         head = f"  {task} [{t['kind']}, {t['count']} targets]:"
@@ -159,6 +162,10 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
             verdict = "beats" if b["beats"] else "does NOT beat"
             lines.append(f"    {verdict} {name}: {headline} {number(b['model'][headline])} vs "
                          f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})")
+        beats = t.get("regions", {}).get("beats", {})
+        if beats:
+            counts = "; ".join(f"{name} in {b['regions']} (ties {b['ties']}) of {b['of']}" for name, b in beats.items())
+            lines.append(f"    per region, beats {counts} regions (map: plots/{error_map_name(task, report['split'])})")
     return lines
 
 

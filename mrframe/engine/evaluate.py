@@ -33,6 +33,7 @@ from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.early_stopping import ANCHORED
 from mrframe.engine.files import nonfinite_predictions, result_target
 from mrframe.engine.network import Network
+from mrframe.engine.regional import region_report, write_error_maps
 from mrframe.engine.results import write_results
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.targets import TaskWindow, task_units
@@ -345,12 +346,15 @@ def report_of(outputs: Mapping[str, TaskOutputs], data: PreparedData, split: str
         }
         if not len(o.target):
             tasks[task]["note"] = no_targets_reason(data, task, split)
+        if o.region is not None:
+            tasks[task]["regions"] = region_report(o, data.target_infos[task].regions)
     return {"split": split, "checkpoint": checkpoint, "samples": len(data.datasets[split]), "tasks": tasks}
 
 
 def write_evaluation(directory: RunDirectory, split: str, report: Mapping[str, Any],
                      outputs: Mapping[str, TaskOutputs], data: PreparedData) -> tuple[pathlib.Path, str | None]:
-    """Write ``evaluation-SPLIT.json``, the split's forecasts and plots (:mod:`mrframe.engine.results`).
+    """Write ``evaluation-SPLIT.json``, the split's forecasts and plots (:mod:`mrframe.engine.results`), and
+    the error map of each spatial task (:func:`~mrframe.engine.regional.write_error_maps`).
 
     A report with non-finite predictions never replaces an earlier one: it goes beside it
     (:func:`~mrframe.engine.files.result_target`) and the earlier forecasts and plots are left as they are.
@@ -361,4 +365,5 @@ def write_evaluation(directory: RunDirectory, split: str, report: Mapping[str, A
     directory.write_json(out, dict(report))
     if out == default:
         write_results(directory, split, outputs, data.datasets[split], data.target_infos, directory.path.name)
+        write_error_maps(directory, report, data.target_infos)
     return out, warning

@@ -6,11 +6,12 @@ targets lie beyond the data. Where the targets of ``a`` are known (``a`` is a sa
 also holds the actual values.
 
 Columns: ``anchor``, ``task``, ``target_date`` (the day, or the first day of the month, predicted), ``feature``,
-then the prediction columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`):
-``prediction`` (the point forecast; classification: the most likely class) and, as the kinds give them,
-``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads,
-calibrated on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a
-task's kind does not give is empty for its rows. Last: ``actual``.
+``region`` where a task is spatial (one row per region; its id, empty in national tasks' rows), then the prediction
+columns of each task's kind (:meth:`~mrframe.interfaces.PredictionKind.columns`): ``prediction`` (the point
+forecast; classification: the most likely class) and, as the kinds give them,
+``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads, calibrated
+on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a task's kind
+does not give is empty for its rows. Last: ``actual``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
 from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
+from mrframe.engine.results import ordered_table, region_ids
 from mrframe.engine.targets import TaskWindow, task_units
 from mrframe.errors import MrframeError
 from mrframe.interfaces import TargetInfo
@@ -56,7 +58,7 @@ def target_dates(anchor: np.datetime64, info: TargetInfo) -> list[str]:
 
 
 def known_targets(data: PreparedData, day: int) -> dict[str, torch.Tensor] | None:
-    """Each task's target ``[span, F]`` (NaN where unobserved, target units) if ``day`` anchors a sample."""
+    """Each task's target ``[span, (R,) F]`` (NaN where unobserved, target units) if ``day`` anchors a sample."""
     for dataset in data.datasets.values():
         where = np.flatnonzero(dataset.anchors == day)
         if len(where):
@@ -69,7 +71,8 @@ def known_targets(data: PreparedData, day: int) -> dict[str, torch.Tensor] | Non
 @torch.no_grad()
 def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], device: torch.device,
             batch_size: int = 64) -> pd.DataFrame:
-    """The prediction table for the anchor ``dates`` (one row per anchor, task, target step and feature)."""
+    """The prediction table for the anchor ``dates`` (one row per anchor, task, target step, region of a spatial
+    task, and feature)."""
     days = anchor_indices(data, dates)
     # the same inputs, windows and frames; no targets (they may lie beyond the data)
     batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False).to(device)
@@ -89,13 +92,19 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
                                      TaskWindow.of(data, info), batch)
         if not columns:
             continue  # a kind without per-value columns (a covariance)
-        actual = torch.stack([units(k[task]) if k is not None else torch.full((info.span, info.n_features), torch.nan,
-                                                                                dtype=torch.float64) for k in known])
+        shape = (len(days), info.span, *((len(info.regions),) if info.spatial else ()), info.n_features)
+        actual = torch.stack([units(k[task]) if k is not None else torch.full(shape[1:], torch.nan, dtype=torch.float64)
+                              for k in known])
         values = {name: value.double().cpu().numpy().reshape(-1) for name, value in columns.items()}
         values["actual"] = actual.numpy().reshape(-1)
-        keys = [(str(anchor), task, date, feature) for anchor in anchors for date in target_dates(anchor, info)
-                for feature in info.features]
-        frames.append(pd.DataFrame(keys, columns=KEYS).assign(**values))
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS + ["prediction", "actual"])
-    ordered = KEYS + [c for c in table.columns if c not in KEYS and c != "actual"] + ["actual"]
-    return table[ordered]
+        position = np.indices(shape).reshape(len(shape), -1)  # each value's (anchor, step, (region,) feature)
+        frame = pd.DataFrame({
+            "anchor": np.asarray([str(a) for a in anchors], dtype=object)[position[0]],
+            "task": task,
+            "target_date": np.asarray([target_dates(a, info) for a in anchors], dtype=object)[position[0], position[1]],
+            "feature": np.asarray(info.features, dtype=object)[position[-1]],
+        })
+        if info.spatial:
+            frame["region"] = region_ids(info, position[2])
+        frames.append(frame.assign(**values))
+    return ordered_table(frames, KEYS)

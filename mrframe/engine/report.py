@@ -40,22 +40,31 @@ def anchor_dates(batch: Batch) -> list[str]:
 
 def extreme_inputs(batch: Batch, rows: Sequence[int], sources: Mapping[str, SourceInfo]) -> list[dict[str, Any]]:
     """The ``TOP_INPUTS`` (source, feature) pairs with the largest observed absolute input among ``rows``,
-    each with the sample, the day (or month) and the value."""
+    each with the sample, the day (or month) and the value (a spatial source's feature is named
+    ``feature@region`` after the region where it is largest)."""
     rows = list(rows) or list(range(len(batch)))
     anchors = batch.calendar.anchor_day.detach().cpu().numpy()[rows]
     index = batch.index.detach().cpu().numpy()[rows]
     found = []
     for name, observed in batch.inputs.items():
-        values = torch.where(observed.mask, observed.values, 0.0)[rows].detach().float().cpu().numpy()  # [R, T, F]
+        values = torch.where(observed.mask, observed.values, 0.0)[rows].detach().float().cpu().numpy()  # [N, T, F]
+        region = None
+        if values.ndim == 4:  # spatial [N, T, R, F]: at each place, the region where the value is largest
+            region = np.argmax(np.abs(values), axis=2)
+            values = np.take_along_axis(values, region[:, :, None], axis=2)[:, :, 0]
         size = np.abs(values)
         length = values.shape[1]
-        monthly = sources[name].resolution == "monthly" if name in sources else False
-        features = sources[name].features if name in sources else tuple(f"f{i}" for i in range(values.shape[2]))
+        info = sources.get(name)
+        monthly = info is not None and info.resolution == "monthly"
+        features = info.features if info is not None else tuple(f"f{i}" for i in range(values.shape[2]))
+        ids = info.regions.ids if info is not None and info.regions is not None else None
         for f, feature in enumerate(features):
             r, t = np.unravel_index(np.argmax(size[:, :, f]), size[:, :, f].shape)
             anchor = np.datetime64(int(anchors[r]), "D")
             back = length - 1 - t
             date = anchor.astype("datetime64[M]") - (back + 1) if monthly else anchor - back
+            if region is not None:
+                feature = f"{feature}@{ids[region[r, t, f]] if ids else region[r, t, f]}"
             found.append({
                 "source": name, "feature": feature, "sample": int(index[r]), "anchor": str(anchor),
                 "date": str(date), "value": float(values[r, t, f]), "extreme": bool(size[r, t, f] >= EXTREME),

@@ -1,9 +1,9 @@
 """What an evaluation leaves in a run directory, beside ``evaluation-SPLIT.json``:
 
 * ``forecasts-SPLIT.csv``: one row per observed target of the split: ``task``, ``anchor``, ``step`` (0-based
-  position in the span), ``target_date``, ``feature`` (and ``region`` for spatial targets), the task kind's prediction columns (``prediction``,
-  intervals, class probabilities) in the source's units, its per-element scores (``crps``, ``pit``) and
-  ``actual``;
+  position in the span), ``target_date``, ``feature`` (and ``region`` where a task is spatial: the region's id,
+  empty in national tasks' rows), the task kind's prediction columns (``prediction``, intervals, class
+  probabilities) in the source's units, its per-element scores (``crps``, ``pit``) and ``actual``;
 * ``plots/pit-SPLIT.png``, ``plots/reliability-SPLIT.png``, ``plots/forecasts-SPLIT.png``
   (:mod:`mrframe.engine.evalplots`), for the tasks they apply to.
 """
@@ -50,14 +50,24 @@ def forecast_table(outputs: Mapping[str, Any], dataset: WindowDataset, infos: Ma
             "target_date": target_date_strings(anchors, o.step, info).astype(str),
             "feature": np.asarray(info.features, dtype=object)[o.feature],
         })
-        if o.region is not None:  # a spatial target: the region's id (its position without a region table)
-            regions = getattr(info, "regions", None)
-            frame["region"] = np.asarray(regions.ids, dtype=object)[o.region] if regions is not None else o.region
+        if o.region is not None:
+            frame["region"] = region_ids(info, o.region)
         frames.append(frame.assign(**o.columns, actual=o.target))
+    return ordered_table(frames, KEYS)
+
+
+def region_ids(info: TargetInfo, region: np.ndarray) -> np.ndarray:
+    """The ids of the regions at positions ``region`` of a spatial target (the positions without a region table)."""
+    return np.asarray(info.regions.ids, dtype=object)[region] if info.regions is not None else region
+
+
+def ordered_table(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``frames`` joined with the ``keys`` first, then ``region`` when a spatial task has one (empty in national
+    tasks' rows), the prediction columns as they come, ``actual`` last."""
     if not frames:
-        return pd.DataFrame(columns=[*KEYS, "prediction", "actual"])
+        return pd.DataFrame(columns=[*keys, "prediction", "actual"])
     table = pd.concat(frames, ignore_index=True)
-    keys = KEYS + (["region"] if "region" in table else [])
+    keys = keys + (["region"] if "region" in table else [])
     return table[keys + [c for c in table.columns if c not in keys and c != "actual"] + ["actual"]]
 
 

@@ -10,8 +10,10 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from mrframe import registry
+from mrframe import kinds, registry
 from mrframe.config import describe
+from mrframe.errors import PluginError
+from mrframe.interfaces import PredictionKind, TargetInfo
 
 
 class ConformanceError(AssertionError):
@@ -27,6 +29,25 @@ def resolve(kind: str, plugin: type | str) -> tuple[type, str]:
 
 def fail(label: str, message: str) -> None:
     raise ConformanceError(f"{label}: {message}")
+
+
+def check_prediction(label: str, cls: type, config: Any, prediction: Any, target: TargetInfo,
+                     batch: int) -> PredictionKind:
+    """A head's prediction is of the kind it declares, and its point forecast is ``[B, span, (R,) F]``."""
+    try:
+        kind = kinds.of_head(cls, config)
+    except PluginError as error:
+        fail(label, str(error))
+    problem = kind.problem(prediction, target)
+    if problem is not None:
+        fail(label, f"declares prediction kind '{cls.kind_for(config)}', but {problem}")
+    if kind.headline is not None:
+        expected = (batch, target.span, *((len(target.regions),) if target.spatial else ()), target.n_features)
+        point = kind.point(prediction)
+        if tuple(point.shape) != expected:
+            fail(label, f"its point forecast must be [B, span, {'R, ' if target.spatial else ''}F] = {expected}, "
+                        f"got {tuple(point.shape)}")
+    return kind
 
 
 @contextlib.contextmanager
@@ -115,3 +136,17 @@ def check_deterministic(label: str, build: Callable[[int], nn.Module], run: Call
     with torch.no_grad():
         if not same(run(first), run(second)):
             fail(label, "two instances built under the same seed give different outputs")
+
+
+def check_invariance(label: str, encoder: nn.Module, x: Any, base: Any, calendar: Any, mode: str) -> None:
+    """Junk at every masked place of ``x`` (put there before construction, or written into the values after
+    it) leaves the encoder's output bitwise equal to ``base`` (run with the same dropout masks)."""
+    from mrframe.testing.inputs import JUNK, with_junk  # inputs builds on the model: import when called
+
+    for after in (False, True):
+        for junk in JUNK:
+            with seeded(123):
+                out = encoder(with_junk(x, junk, after), calendar)
+            if not same(out, base):
+                when = "written into values after construction" if after else "put at masked places before construction"
+                fail(label, f"masked-input invariance broken ({mode} mode): output changed with {junk} {when}")

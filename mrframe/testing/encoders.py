@@ -13,13 +13,14 @@ from mrframe.testing.common import (
     check_deterministic,
     check_finite,
     check_gradients,
+    check_invariance,
     check_state_dict,
     fail,
     resolve,
-    same,
     seeded,
 )
-from mrframe.testing.inputs import JUNK, changed_after, make_calendar, random_observed, with_junk
+from mrframe.testing.inputs import changed_after, make_calendar, random_observed
+from mrframe.testing.spatial import check_spatial_encoder
 
 
 def check_encoder(
@@ -29,8 +30,8 @@ def check_encoder(
     d_model: int = 16,
     steps: int | None = None,
 ) -> None:
-    """Check everything DESIGN.md promises for an encoder of a ``resolution`` source; raises
-    :class:`~mrframe.testing.ConformanceError` naming the broken promise."""
+    """Check everything DESIGN.md promises for an encoder of a ``resolution`` source (national and/or spatial,
+    as its ``extents`` say); raises :class:`~mrframe.testing.ConformanceError` naming the broken promise."""
     cls, label = resolve("encoder", plugin)
     check_config(label, cls)
     if resolution is None:  # every resolution the encoder takes
@@ -38,6 +39,10 @@ def check_encoder(
             check_encoder(cls, config, each, d_model, steps)
         return
     config = config if config is not None else cls.Config()
+    if "spatial" in cls.extents:
+        check_spatial_encoder(cls, label, config, resolution, d_model, steps)
+    if "national" not in cls.extents:
+        return
     source = SourceInfo("s", resolution, ("a", "b", "c", "d", "e"), counts=("a",))
     steps = steps or (40 if resolution == "daily" else 8)
     batch = 4
@@ -58,7 +63,7 @@ def check_encoder(
         encoder.train(mode == "train")
         out = run(encoder)
         _check_stream(label, out, x, d_model)
-        _check_invariance(label, encoder, x, out, calendar, mode)
+        check_invariance(label, encoder, x, out, calendar, mode)
     _check_extremes(label, build(0), source, calendar, steps, batch)
     _check_causal(label, build(0).eval(), x, calendar)
     check_state_dict(label, build, run)
@@ -73,16 +78,6 @@ def _check_stream(label: str, out: Any, x: Observed, d_model: int) -> None:
         fail(label, f"hidden must be float [B, T, d_model] = {(batch, steps, d_model)}, got {tuple(out.hidden.shape)}")
     if not torch.equal(out.present, x.present):
         fail(label, "present must be True exactly at steps where any feature is observed (Observed.present)")
-
-
-def _check_invariance(label: str, encoder: torch.nn.Module, x: Observed, base: Stream, calendar: Calendar, mode: str) -> None:
-    for after in (False, True):
-        for junk in JUNK:
-            with seeded(123):
-                out = encoder(with_junk(x, junk, after), calendar)
-            if not same(out, base):
-                when = "written into values after construction" if after else "put at masked places before construction"
-                fail(label, f"masked-input invariance broken ({mode} mode): output changed with {junk} {when}")
 
 
 def _check_extremes(label: str, encoder: torch.nn.Module, source: SourceInfo, calendar: Calendar, steps: int, batch: int) -> None:

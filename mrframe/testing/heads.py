@@ -7,20 +7,19 @@ from typing import Any
 
 import torch
 
-from mrframe import kinds
-from mrframe.errors import PluginError
 from mrframe.interfaces import ModelInfo, TargetInfo
 from mrframe.testing.common import (
     check_config,
     check_deterministic,
     check_finite,
     check_gradients,
+    check_prediction,
     check_state_dict,
-    fail,
     resolve,
     seeded,
 )
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
+from mrframe.testing.spatial import check_spatial_head
 
 
 def check_head(
@@ -29,10 +28,15 @@ def check_head(
     model: ModelInfo | None = None,
     target: TargetInfo | None = None,
 ) -> None:
-    """Check everything DESIGN.md promises for a head (``forward(State) -> prediction``)."""
+    """Check everything DESIGN.md promises for a head (``forward(State) -> prediction``), national and/or
+    spatial as its ``extents`` say."""
     cls, label = resolve("head", plugin)
     check_config(label, cls)
     config = config if config is not None else cls.Config()
+    if "spatial" in cls.extents:
+        check_spatial_head(cls, label, config, cls.target_units[0])
+    if "national" not in cls.extents:
+        return
     model = model or example_model_info()
     target = target or TargetInfo("task", "d1", "daily", ("a", "b", "c"), horizon=7, span=7, units=cls.target_units[0])
     state = random_state(model)
@@ -45,20 +49,8 @@ def check_head(
         with seeded(123):
             return head(state)
 
-    try:
-        kind = kinds.of_head(cls, config)
-    except PluginError as error:
-        fail(label, str(error))
     head = build(0)
-    prediction = run(head)
-    problem = kind.problem(prediction, target)
-    if problem is not None:
-        fail(label, f"declares prediction kind '{cls.kind_for(config)}', but {problem}")
-    if kind.headline is not None:
-        point = kind.point(prediction)
-        if tuple(point.shape) != (4, target.span, target.n_features):
-            fail(label, f"its point forecast must be [B, span, F] = {(4, target.span, target.n_features)}, "
-                        f"got {tuple(point.shape)}")
+    check_prediction(label, cls, config, run(head), target, batch=4)
     head.train()
     for what, inputs in {"on a random state": state, "when nothing is present": absent_state(state)}.items():
         with seeded(123):

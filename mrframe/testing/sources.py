@@ -14,6 +14,7 @@ from mrframe.data.timeline import check_frame
 from mrframe.errors import DataError
 from mrframe.interfaces import SourceFrame
 from mrframe.testing.common import check_config, fail, resolve
+from mrframe.testing.spatial import check_spatial_source
 
 
 def check_source(plugin: type | str, config: Any = None, directory: pathlib.Path | None = None) -> SourceFrame:
@@ -40,4 +41,6 @@ def check_source(plugin: type | str, config: Any = None, directory: pathlib.Path
         fail(label, "the explicit observed mask must be a bool frame shaped like the frame")
     if not (loaded.frame.equals(again.frame) and loaded.frame.columns.equals(again.frame.columns)):
         fail(label, "loading the same config twice gives different frames")
+    if loaded.regions is not None:
+        check_spatial_source(label, loaded, again)
     return loaded

@@ -1,10 +1,11 @@
-"""examples/osint-han.toml trains end to end with ``mrframe run`` (at small settings) and reports its blocks."""
+"""examples/osint-han.toml and examples/spatial.toml train end to end with ``mrframe run`` (at small settings)."""
 
 from __future__ import annotations
 
 import json
 import pathlib
 
+import pandas as pd
 import pytest
 import torch
 
@@ -41,3 +42,27 @@ def test_example_trains_and_reports_every_block(tmp_path, capsys):
     assert summary["status"] == "finished"
     assert all(isinstance(v, float) for v in summary["final"].values())
     assert all(torch.isfinite(torch.tensor(v)) for k, v in summary["final"].items() if k.endswith("loss"))
+
+
+SPATIAL = pathlib.Path(__file__).resolve().parents[3] / "examples" / "spatial.toml"
+SPATIAL_SMALL = ["data.daily_window=28", "data.stride=28", "model.d_model=16", "train.epochs=1",
+                 "encoders.fires_cells.width=16", "encoders.fires_cells.heads=2", "heads.fires_next_week.hidden=16"]
+
+
+@pytest.mark.slow
+def test_spatial_example_trains_and_reports_per_region(tmp_path, capsys):
+    arguments = ["run", str(SPATIAL), "--out", str(tmp_path)]
+    for override in SPATIAL_SMALL:
+        arguments += ["--set", override]
+    main(arguments)
+    printed = capsys.readouterr().out
+    assert "fires_next_week [point" in printed and "per region, beats persistence in" in printed
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "plots" / "error_map_fires_next_week_val.png").stat().st_size > 10_000
+    assert (run_dir / "plots" / "data_regions_fires_cells.png").is_file()
+    evaluation = json.loads((run_dir / "evaluation-val.json").read_text())["tasks"]["fires_next_week"]
+    assert len(evaluation["regions"]["ids"]) == 144
+    forecasts = pd.read_csv(run_dir / "forecasts-val.csv", keep_default_na=False)
+    cells = forecasts[forecasts["task"] == "fires_next_week"]
+    assert len(cells) == evaluation["count"] and set(cells["region"]) <= set(evaluation["regions"]["ids"])
+    assert (forecasts[forecasts["task"] == "equipment_next_week"]["region"] == "").all()

@@ -13,6 +13,8 @@ encoder stream (``State.sources``), when that source is an input and ``source_st
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import torch
 from torch import Tensor, nn
@@ -40,8 +42,9 @@ class GaussianConfig(ReadoutConfig):
     log_var_bound: float = field(10.0, "log-variances are smoothly limited to (-bound, bound)", min=1.0)
 
 
-def variance_kind(config: GaussianConfig) -> str:
-    """The prediction kind of a head with these keys: ``gaussian`` with a variance, else ``point``."""
+def variance_kind(config: GaussianConfig | Any) -> str:
+    """The prediction kind of a head whose config has a ``variance`` key: ``gaussian`` with a variance, else
+    ``point``."""
     return "gaussian" if config.variance else "point"
 
 

@@ -34,11 +34,11 @@ def front_longitudes(world: World) -> np.ndarray:
     return 36.0 + 0.4 * np.sin(3.0 * FRONT_LATITUDES)[None, :] - advance[:, None]
 
 
-def occupied_coordinates(front: np.ndarray) -> list:
-    """GeoJSON MultiPolygon coordinates of the occupied territory east of ``front`` (longitudes at
-    :data:`FRONT_LATITUDES`) plus the island; rings closed, shells counter-clockwise, the hole clockwise."""
+def occupied_coordinates(front: np.ndarray, latitudes: np.ndarray = FRONT_LATITUDES) -> list:
+    """GeoJSON MultiPolygon coordinates of the occupied territory east of ``front`` (longitudes at ``latitudes``,
+    by default :data:`FRONT_LATITUDES`) plus the island; rings closed, shells counter-clockwise, the hole clockwise."""
     east, south, north = MAINLAND[2], MAINLAND[1], MAINLAND[3]
-    shell = [(east, south), (east, north)] + [(x, y) for x, y in zip(front[::-1], FRONT_LATITUDES[::-1], strict=True)]
+    shell = [(east, south), (east, north)] + [(x, y) for x, y in zip(front[::-1], latitudes[::-1], strict=True)]
     shell = [*shell, shell[0]]
     hole = [*ENCLAVE[::-1], ENCLAVE[-1]]
     island = [*ISLAND, ISLAND[0]]
@@ -61,13 +61,19 @@ def write_border(path: pathlib.Path) -> pathlib.Path:
 
 
 def write_deepstate(world: World, folder: pathlib.Path, rng: np.random.Generator, missing: float = 0.01,
-                    outages: int = 2) -> pathlib.Path:
+                    outages: int = 2, since: str | None = None, every: int = 1) -> pathlib.Path:
     """One DeepState file per day of ``world`` into ``folder`` (a fraction ``missing`` of the days left out, in
-    ``outages`` gaps); returns the folder."""
+    ``outages`` gaps; no file before ``since``, as the public archive starts on 2024-07-08; the front line through
+    every ``every``-th of its vertices, for smaller files); returns the folder."""
+    if (len(FRONT_LATITUDES) - 1) % every:
+        raise ValueError(f"every must divide {len(FRONT_LATITUDES) - 1} (so the line keeps both ends), got {every}")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    written = np.ones(world.n, dtype=bool) if since is None else np.asarray(world.days >= np.datetime64(since))
+    n = int(written.sum())
     gaps = outages if missing > 0 else 0
-    absent = outage_days(world.n, gaps, max(1, round(missing * world.n / max(gaps, 1))), rng)
+    absent = ~written
+    absent[written] = outage_days(n, gaps, max(1, round(missing * n / max(gaps, 1))), rng)
     for day, front, skip in zip(world.days, front_longitudes(world), absent, strict=True):
         if skip:
             continue
@@ -76,7 +82,8 @@ def write_deepstate(world: World, folder: pathlib.Path, rng: np.random.Generator
             "type": "FeatureCollection", "name": name,
             "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
             "features": [{"type": "Feature", "properties": {},
-                          "geometry": {"type": "MultiPolygon", "coordinates": occupied_coordinates(front)}}],
+                          "geometry": {"type": "MultiPolygon",
+                                       "coordinates": occupied_coordinates(front[::every], FRONT_LATITUDES[::every])}}],
         }
         (folder / f"{name}.geojson").write_text(json.dumps(document))
     return folder

@@ -2,7 +2,11 @@
 
 Day ``t`` has ``n_t ~ Poisson(exp(base + 0.7 u[t] + 0.25 z2[t]))`` detections (``base`` 1.5 for VIIRS, 0.3 for
 MODIS), 95% inside :data:`MAIN_BOX`; each has ``log frp ~ N(1.5 + 0.3 u[t], 1)`` and
-brightness temperatures that grow with ``log frp``. The days are cut into downloads as people make them:
+brightness temperatures that grow with ``log frp``. Given a front line (longitudes at
+:data:`~mrframe_osint.deepstate_writer.FRONT_LATITUDES` per day, see :mod:`mrframe_osint.deepstate_writer`), a
+share :data:`NEAR_FRONT` of the detections lie along it instead: latitude uniform along the line, longitude the
+line's there plus ``N(0, FRONT_SPREAD^2)`` degrees (drawn from their own generator, so every other column is the
+same with or without a front). The days are cut into downloads as people make them:
 
 * ``outages`` gaps no file covers (together a fraction ``missing`` of the days);
 * the first covered stretch is two archive downloads that overlap by a week (identical rows);
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import pathlib
 
+import attrs
 import numpy as np
 import pandas as pd
 
@@ -25,10 +30,34 @@ MAIN_BOX = (33.0, 46.0, 40.0, 50.5)  # west, south, east, north: where most dete
 WIDE_BOX = (22.0, 44.5, 40.0, 52.0)  # the rest fall here, mostly outside MAIN_BOX
 BASE_RATE = {"VIIRS": 1.5, "MODIS": 0.3}
 ARCHIVE_OVERLAP = 7
+NEAR_FRONT = 0.7
+FRONT_SPREAD = 0.2  # degrees of longitude
+
+
+@attrs.frozen(eq=False)
+class Front:
+    """Where detections cluster: the front line's ``longitudes [days, points]`` at ``latitudes [points]``
+    (evenly spaced) and the generator that places detections along it."""
+
+    latitudes: np.ndarray
+    longitudes: np.ndarray
+    placement: np.random.Generator
+
+    def place(self, t: np.ndarray, latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move a share :data:`NEAR_FRONT` of the detections on world days ``t`` next to the line."""
+        n = len(t)
+        near = self.placement.random(n) < NEAR_FRONT
+        position = self.placement.random(n) * (len(self.latitudes) - 1)
+        below = np.minimum(position.astype(np.int64), len(self.latitudes) - 2)
+        share = position - below
+        line = self.longitudes[t, below] * (1 - share) + self.longitudes[t, below + 1] * share
+        along = self.latitudes[0] + position * (self.latitudes[1] - self.latitudes[0])
+        across = line + FRONT_SPREAD * self.placement.standard_normal(n)
+        return np.where(near, along, latitude), np.where(near, across, longitude)
 
 
 def detections(world: World, days: np.ndarray, counts: np.ndarray, instrument: str, nrt: bool,
-                rng: np.random.Generator) -> pd.DataFrame:
+               rng: np.random.Generator, front: Front | None = None) -> pd.DataFrame:
     """FIRMS rows for ``counts[i]`` detections on world day positions ``days[i]``."""
     t = np.repeat(days, counts)
     n = len(t)
@@ -36,6 +65,8 @@ def detections(world: World, days: np.ndarray, counts: np.ndarray, instrument: s
     box = np.where(main[:, None], np.array(MAIN_BOX), np.array(WIDE_BOX))
     longitude = box[:, 0] + rng.random(n) * (box[:, 2] - box[:, 0])
     latitude = box[:, 1] + rng.random(n) * (box[:, 3] - box[:, 1])
+    if front is not None:
+        latitude, longitude = front.place(t, latitude, longitude)
     log_frp = 1.5 + 0.3 * world.intensity[t] + rng.standard_normal(n)
     frp = np.round(np.exp(log_frp), 2)
     daytime = rng.random(n) < 0.4
@@ -75,8 +106,10 @@ def _segments(covered: np.ndarray) -> list[tuple[int, int]]:
 
 
 def write_firms(world: World, folder: pathlib.Path, rng: np.random.Generator, instrument: str = "VIIRS",
-                missing: float = 0.09, outages: int = 2, nrt_days: int = 45, nrt_overlap: int = 10) -> list[pathlib.Path]:
-    """Write FIRMS downloads of ``instrument`` for ``world`` into ``folder``; returns the written files."""
+                missing: float = 0.09, outages: int = 2, nrt_days: int = 45, nrt_overlap: int = 10,
+                front: Front | None = None) -> list[pathlib.Path]:
+    """Write FIRMS downloads of ``instrument`` for ``world`` into ``folder`` (detections clustering along
+    ``front`` when given); returns the written files."""
     rate = np.exp(BASE_RATE[instrument] + 0.7 * world.intensity + 0.25 * world.z[:, 1])
     counts = rng.poisson(rate)
     gaps = max(outages, 1) if missing > 0 else 0
@@ -95,7 +128,7 @@ def write_firms(world: World, folder: pathlib.Path, rng: np.random.Generator, in
     for first, last, _ in files:
         counts[[first, last]] = np.maximum(counts[[first, last]], 1)
     covered_days = np.flatnonzero(covered)
-    archive = detections(world, covered_days, counts[covered_days], instrument, False, rng)
+    archive = detections(world, covered_days, counts[covered_days], instrument, False, rng, front)
     archive_day = np.repeat(covered_days, counts[covered_days])
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +137,7 @@ def write_firms(world: World, folder: pathlib.Path, rng: np.random.Generator, in
     for first, last, nrt in files:
         if nrt:
             days = np.arange(first, last + 1)
-            rows = detections(world, days, counts[days], instrument, True, rng)
+            rows = detections(world, days, counts[days], instrument, True, rng, front)
         else:  # a day's archive rows are the same in every download that holds the day
             rows = archive.loc[(archive_day >= first) & (archive_day <= last)]
         name = f"fire_{'nrt' if nrt else 'archive'}_{tag}_{world.days[first]:%Y-%m-%d}.csv{'' if nrt else '.gz'}"

@@ -12,6 +12,9 @@ when ``counts = true``); a monthly feature is ``a_f`` times the month's mean of 
 ``a_f``, noise and missingness come from ``seed``. Each value is missing with probability ``missing``;
 ``outages`` whole-source gaps of ``outage_length`` periods are missing entirely.
 
+With ``regions = n`` the generic source is spatial: the same features per cell of an ``n``-cell grid, with
+activity that persists and spreads between neighbouring cells (:mod:`mrframe_osint.synthetic_regions`).
+
 With ``format`` set to a real format (``equipment``, ``personnel``, ``firms``, ``sentinel``, ``labels``,
 ``deepstate``) the source
 simulates :mod:`mrframe_osint.world` over ``periods`` days from ``start``, writes that format (see
@@ -40,11 +43,12 @@ from mrframe_osint.firms_writer import write_firms
 from mrframe_osint.labels import LabelsConfig, LabelsSource
 from mrframe_osint.losses import EquipmentConfig, EquipmentSource, PersonnelConfig, PersonnelSource
 from mrframe_osint.sentinel import SentinelConfig, SentinelSource
+from mrframe_osint.synthetic_regions import generate_spatial
 from mrframe_osint.world import EPOCH, simulate
 from mrframe_osint.writers import write_equipment, write_labels, write_personnel, write_sentinel
 
 Format = Literal["generic", "equipment", "personnel", "firms", "sentinel", "labels", "deepstate"]
-GENERIC_ONLY = ("resolution", "features", "counts", "noise")
+GENERIC_ONLY = ("resolution", "features", "counts", "noise", "regions")
 UNUSED = {"firms": ("outage_length",), "deepstate": ("outage_length",),  # their gaps come from `missing`
           "labels": ("outages", "outage_length")}
 
@@ -64,6 +68,8 @@ class SyntheticConfig:
     outage_length: int | None = field(None, "length of each outage in periods (default 14; real formats 5 days, "
                                             "sentinel 2 months)", min=1)
     noise: float = field(0.3, "standard deviation of observation noise (real values)", min=0.0)
+    regions: int = field(0, "0: one value per feature and period; n: a spatial source, the features of n grid cells "
+                            "(daily, generic format)", min=0)
     world: int = field(0, "seed of the latent process shared by every source with the same world", min=0)
     seed: int = field(0, "seed of this source's loadings, noise and missingness", min=0)
     format: Format = field("generic", "generic: features x0, x1, ... in memory; a real format: that file, written "
@@ -74,6 +80,8 @@ class SyntheticConfig:
         first = EPOCH.astype(dt.date)
         if pd.Timestamp(self.start).to_period("M").to_timestamp().date() < first:
             yield "start", f"synthetic worlds start on {first}, got {self.start}"
+        if self.regions and self.resolution != "daily":
+            yield "regions", "spatial synthetic sources are daily: set resolution = \"daily\" or regions = 0"
         if self.format == "generic":
             return
         for attribute in attrs.fields(SyntheticConfig):
@@ -85,6 +93,8 @@ class SyntheticConfig:
 
 def generate(config: SyntheticConfig) -> SourceFrame:
     """The frame this config describes (deterministic in ``world`` and ``seed``)."""
+    if config.regions:
+        return generate_spatial(config)
     rng = np.random.default_rng([config.world, config.seed, 1])
     if config.resolution == "daily":
         world = simulate(config.world, config.start, config.periods)
