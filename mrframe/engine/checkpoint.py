@@ -114,9 +114,10 @@ def content_checksum(state: Mapping[str, Any]) -> str:
 
 def _feed(digest: Any, value: Any) -> None:
     if isinstance(value, torch.Tensor):
-        tensor = value.detach().to("cpu").contiguous()
+        tensor = value.detach().to("cpu")
         digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+        dense = torch.empty(tensor.numel(), dtype=tensor.dtype).copy_(tensor.reshape(-1))  # any strides, even 0
+        digest.update(dense.view(torch.uint8).numpy().data)
     elif isinstance(value, Mapping):
         digest.update(f"D{len(value)}\0".encode())
         for key, item in value.items():

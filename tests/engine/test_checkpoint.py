@@ -108,3 +108,14 @@ def test_resuming_an_early_stopped_run_trains_no_further(tiny_spec, tmp_path):
     again = resumed.fit()
     assert again["status"] == "stopped early" and again["steps"] == summary["steps"]
     assert json_ready(again["evaluation"]) == json_ready(summary["evaluation"])
+
+
+def test_the_checksum_reads_tensors_of_any_layout():
+    """An expanded (stride-0) or transposed tensor is summed as its values, like the same values laid out densely."""
+    from mrframe.engine.checkpoint import content_checksum
+
+    expanded = torch.tensor([[1.5]]).expand(3, 1)
+    transposed = torch.arange(6.0).reshape(2, 3).t()
+    assert content_checksum({"a": expanded}) == content_checksum({"a": expanded.clone().contiguous()})
+    assert content_checksum({"a": transposed}) == content_checksum({"a": transposed.contiguous()})
+    assert content_checksum({"a": expanded}) != content_checksum({"a": torch.full((3, 1), 2.5)})
