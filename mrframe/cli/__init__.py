@@ -20,6 +20,7 @@ from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
+from mrframe.cli.tune import tune
 from mrframe.cli.validate import validate
 from mrframe.errors import MrframeError
 
@@ -45,6 +46,7 @@ cli.add_command(predict)
 cli.add_command(diagnose)
 cli.add_command(new)
 cli.add_command(backtest)
+cli.add_command(tune)
 
 
 def main(argv: list[str] | None = None) -> None:
