@@ -16,6 +16,7 @@ from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
+from mrframe.cli.export import export
 from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
@@ -47,6 +48,7 @@ cli.add_command(diagnose)
 cli.add_command(new)
 cli.add_command(backtest)
 cli.add_command(tune)
+cli.add_command(export)
 
 
 def main(argv: list[str] | None = None) -> None:
