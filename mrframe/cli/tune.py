@@ -185,7 +185,7 @@ def _trial_line(trial: Any) -> str:
         return f"trial {trial.number}: {trial.value:.6g}  {values}"
     if state == "pruned":
         last = trial.intermediate_values
-        return f"trial {trial.number}: pruned at {max(last) if last else '-'}  {values}"
+        return f"trial {trial.number}: pruned after epoch {max(last) if last else '-'}  {values}"
     return f"trial {trial.number}: FAILED: {trial.user_attrs.get('failure', 'interrupted')}  {values}"
 
 

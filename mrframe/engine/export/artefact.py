@@ -110,9 +110,14 @@ def export_run(run: LoadedRun, out: pathlib.Path, formats: Sequence[str], split:
             echo(f"{fmt}: {path} ({_check_text(checks[fmt])})")
         except ExportError as error:
             checks[fmt] = {"file": None, "error": str(error)}
-            echo(f"{fmt}: not exported: {error}")
-    if all(check["file"] is None for check in checks.values()):
-        raise ExportError("; ".join(f"{fmt}: {check['error']}" for fmt, check in checks.items()))
+    failed: dict[str, list[str]] = {}
+    for fmt, check in checks.items():
+        if check["file"] is None:
+            failed.setdefault(check["error"], []).append(fmt)
+    if failed and all(check["file"] is None for check in checks.values()):
+        raise ExportError("; ".join(f"{', '.join(fmts)}: {error}" for error, fmts in failed.items()))
+    for error, fmts in failed.items():
+        echo(f"{', '.join(fmts)}: not exported: {error}")
     card = model_card(run, standalone, named, expected, checks, split, len(dataset))
     _write_example(out / "example.npz", named, expected, dataset, run)
     atomic_write(out / "model.json", lambda h: h.write(json.dumps(card, indent=2) + "\n"), binary=False)

@@ -25,6 +25,7 @@ A block that cannot be exported is found by exporting every block alone (:func:`
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import pathlib
 import warnings
@@ -131,12 +132,12 @@ def ports(named: Sequence[tuple[str, Tensor]]) -> list[Port]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Export's warnings about how a block stores its weights say nothing to a user of mrframe."""
-    logger = logging.getLogger("torch.onnx")
+    """Export's warnings, logs and printed graphs say nothing to a user of mrframe (the error says why)."""
+    logger = logging.getLogger("torch")
     level = logger.level
-    logger.setLevel(logging.ERROR)  # e.g. "torchvision is not installed. Skipping torchvision::nms"
+    logger.setLevel(logging.ERROR)  # "torchvision is not installed", "Unable to find user code ..."
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # graphs printed on failure
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -145,7 +146,8 @@ def _quiet() -> Iterator[None]:
 
 def export_program(module: nn.Module, inputs: Sequence[Tensor], dynamic: bool = True) -> Any:
     """``torch.export`` of ``module(*inputs)``, with a dynamic batch axis unless ``dynamic`` is False."""
-    shapes = ((tuple({0: torch.export.Dim(BATCH, min=1)} for _ in inputs),) if dynamic else None)
+    batch = torch.export.Dim(BATCH, min=1)  # one symbol: every input has the same batch
+    shapes = ((tuple({0: batch} for _ in inputs),) if dynamic else None)
     with _quiet(), torch.no_grad():
         return torch.export.export(module, tuple(inputs), dynamic_shapes=shapes, strict=False)
 
@@ -162,7 +164,7 @@ def onnx_available() -> str | None:
 
 def save_onnx(program: Any, path: pathlib.Path, inputs: Sequence[str], outputs: Sequence[str]) -> None:
     """Translate an exported program to ONNX (torch's dynamo exporter) and write it to ``path``."""
-    with _quiet(), contextlib.redirect_stdout(None):
+    with _quiet():
         onnx_program = torch.onnx.export(program, (), input_names=list(inputs), output_names=list(outputs),
                                          dynamo=True, verbose=False, optimize=True)
         onnx_program.save(str(path))
