@@ -90,7 +90,8 @@ def tune(spec: str | None, overrides: tuple[str, ...], trials: int | None, jobs:
     have = counted(found.get_trials(deepcopy=False))
     click.echo(f"mrframe tune: study '{name}' ({found.direction.name.lower()} {objective_name(loaded)}), "
                f"{budget} trials ({have} in the study), {jobs} worker{'s' * (jobs > 1)}; tune directory: {directory}")
-    failed = _supervise(found, directory, where, name, budget, jobs, debug)
+    unit = "fold" if loaded.tune.objective == "backtest" else "epoch"
+    failed = _supervise(found, directory, where, name, budget, jobs, unit, debug)
     best = results.write(directory, found, loaded, document)
     for line in _best_lines(best, directory):
         click.echo(line)
@@ -131,9 +132,10 @@ def _work(index: int, out: pathlib.Path | None, storage: str | None, name: str |
     return worker.run()
 
 
-def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, budget: int, jobs: int,
+def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, budget: int, jobs: int, unit: str,
                debug: bool) -> list[int]:
-    """Start the workers, show a progress bar over trials until they end; the workers that failed."""
+    """Start the workers, show a progress bar over trials (a line per trial: pruning reports once per ``unit``)
+    until they end; the workers that failed."""
     state = optuna().trial.TrialState
     ended_states = (state.COMPLETE, state.PRUNED, state.FAIL)
     trials = found.get_trials(deepcopy=False)
@@ -159,7 +161,7 @@ def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, bud
                 if trial.number not in shown:
                     shown.add(trial.number)
                     bar.update(1)
-                    tqdm.write(_trial_line(trial))
+                    tqdm.write(_trial_line(trial, unit))
             if not running:
                 break
             time.sleep(0.5)
@@ -178,14 +180,14 @@ def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, bud
     return [k for k, _, p in processes if p.returncode != 0]
 
 
-def _trial_line(trial: Any) -> str:
+def _trial_line(trial: Any, unit: str) -> str:
     values = " ".join(space.overrides(trial.params))
     state = trial.state.name.lower()
     if state == "complete":
         return f"trial {trial.number}: {trial.value:.6g}  {values}"
     if state == "pruned":
         last = trial.intermediate_values
-        return f"trial {trial.number}: pruned after epoch {max(last) if last else '-'}  {values}"
+        return f"trial {trial.number}: pruned after {unit} {max(last) if last else '-'}  {values}"
     return f"trial {trial.number}: FAILED: {trial.user_attrs.get('failure', 'interrupted')}  {values}"
 
 

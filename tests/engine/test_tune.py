@@ -80,6 +80,19 @@ def test_each_outcome_is_recorded_and_the_study_goes_on(tiny_spec, tmp_path, bom
     assert (tmp_path / "plots" / "history.png").is_file()
 
 
+@pytest.mark.slow
+def test_a_backtest_trial_scores_its_mean_skill_over_folds(tiny_spec, tmp_path):
+    tune = SPACE.format(trials=1, extra="").replace("[tune]\n", '[tune]\nobjective = "backtest"\n')
+    spec = load_spec(tiny_spec(train="epochs = 1", extra=tune + "[tune.backtest]\nfolds = 2\n"))
+    study = optuna.create_study(storage=open_storage(None, tmp_path), study_name="tiny", direction="maximize")
+    assert Worker(tmp_path, study, spec, spec.to_dict(), 1, train_run).run() == 0
+    trial = study.trials[0]
+    aggregate = json.loads((tmp_path / "trials" / "trial-0000" / "aggregate.json").read_text())
+    assert aggregate["finished"] == 2 and trial.state.name == "COMPLETE"
+    assert trial.value == pytest.approx(aggregate["tasks"]["next"]["skill"]["mean"])
+    assert sorted(trial.intermediate_values) == [1, 2]  # reported after each fold
+
+
 def test_a_running_trial_whose_worker_is_gone_is_failed_and_retried(tmp_path):
     study = optuna.create_study(storage=open_storage(None, tmp_path), study_name="s")
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})

@@ -28,8 +28,12 @@ from typing import Any
 
 import attrs
 
+from mrframe.data.pipeline import load_sources
+from mrframe.engine.backtest import aggregate, runner
+from mrframe.engine.backtest.folds import FoldOptions, data_span, plan_folds
 from mrframe.engine.config import EarlyStoppingConfig
 from mrframe.engine.early_stopping import resolve_monitor
+from mrframe.engine.resume import find_resume_point
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.tune.space import sample, trial_spec
 from mrframe.engine.tune.study import counted, optuna, retry
@@ -151,8 +155,6 @@ class Worker:
 
     def train_run(self, trial: Any, spec: Spec, path: pathlib.Path, reported: int) -> float:
         """Train ``spec`` into the run directory ``path`` (continuing it when it holds a checkpoint)."""
-        from mrframe.engine.resume import find_resume_point
-
         directory = RunDirectory(path)
         point = find_resume_point(directory, spec, 1) if any((path / "checkpoints").glob("*.pt")) else None
         if point is None:
@@ -178,10 +180,6 @@ class Worker:
     def backtest(self, trial: Any, spec: Spec, path: pathlib.Path, reported: int) -> float:
         """Backtest ``spec`` in the backtest directory ``path``; the mean skill against the strongest baseline
         over folds and tasks, reported (as the mean so far) after every fold."""
-        from mrframe.data.pipeline import load_sources
-        from mrframe.engine.backtest import aggregate, runner
-        from mrframe.engine.backtest.folds import FoldOptions, data_span, plan_folds
-
         settings = self.spec.tune.backtest
         options = FoldOptions(settings.folds, settings.step, (), settings.test_days, settings.val_days,
                               settings.window, settings.train_days)
