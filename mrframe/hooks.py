@@ -17,9 +17,10 @@ plugin is registered under the ``mrframe.hooks`` entry-point group and enabled b
   like any plugin's options and the class is built as ``Hook(config)``; without one, as ``Hook()``.
 
 Every hook receives the :class:`RunInfo`; hooks that write files check ``run.writes`` (only rank 0 of a
-distributed run writes to the run directory). Implementations are called last-registered first: a hook plugin
-that reads what the built-in writers wrote at the same call marks its implementation
-``@hookimpl(trylast=True)``.
+distributed run writes to the run directory). A hook that decides the run should end (a pruned trial of
+``mrframe tune``) raises :class:`StopTraining` from ``mrframe_epoch_end``. Implementations are called
+last-registered first: a hook plugin that reads what the built-in writers wrote at the same call marks its
+implementation ``@hookimpl(trylast=True)``.
 
 Numbering is the same in hooks, the console, ``metrics.csv`` and the non-finite reports, and counts from 1:
 **epoch** ``e`` is the e-th pass over the training split (``epoch 3/10`` on the progress bar); **step** ``n`` is
@@ -80,6 +81,12 @@ class EpochRecord:
     epoch: int  # 1-based
     step: int  # optimizer steps taken so far
     metrics: Mapping[str, float]
+
+
+class StopTraining(Exception):  # noqa: N818 - a request, not an error
+    """Raised by a hook implementation to end the run on purpose: the trainer stops with the checkpoints it has
+    written, skips the final evaluation, and the summary's status is ``"stopped: " + str(exception)``. In a
+    distributed run every process must raise it at the same epoch."""
 
 
 class RunHooks:

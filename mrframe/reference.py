@@ -16,6 +16,7 @@ from mrframe import registry
 from mrframe.config import describe
 from mrframe.data.config import DataConfig, SplitConfig
 from mrframe.engine.config import TrainConfig
+from mrframe.engine.tune.config import Distribution, TuneBacktest, TuneConfig
 from mrframe.geo.config import RegionsConfig
 from mrframe.spec import ModelConfig, RunConfig, TargetSpec
 
@@ -27,6 +28,9 @@ CORE_SECTIONS = (
     ("[train]", TrainConfig),
     ("heads.NAME.target", TargetSpec),
     ("sources.NAME.regions", RegionsConfig),
+    ("[tune]", TuneConfig),
+    ("[tune.space] \"KEY\" = {...}", Distribution),
+    ("[tune.backtest]", TuneBacktest),
 )
 
 HEADINGS = {"source": "Sources", "encoder": "Encoders", "fusion": "Fusion blocks", "head": "Heads",

@@ -3,7 +3,8 @@
 A spec names its components by table: ``[sources.NAME]``, ``[encoders.SOURCE]``, ``[[fusion]]``,
 ``[heads.NAME]`` (with ``target`` and ``loss``), ``[weighting]``; each table picks its implementation with
 ``plugin = "<entry-point name>"`` next to that plugin's own keys. Core sections are ``[run]``, ``[data]``,
-``[model]`` and ``[train]``; the hook plugins ``[run] hooks`` enables take their options from ``[hooks.NAME]``.
+``[model]`` and ``[train]``; the hook plugins ``[run] hooks`` enables take their options from ``[hooks.NAME]``;
+``[tune]`` is the search space of ``mrframe tune`` (:mod:`mrframe.engine.tune.config`), which runs ignore.
 Relative paths are relative to the spec file. See docs/spec.md.
 
 Only the plugins the spec names are imported. Problems are collected across the whole spec and raised
@@ -36,6 +37,7 @@ from mrframe.config import (
 from mrframe.data import anchoring
 from mrframe.data.config import DataConfig
 from mrframe.engine.config import TrainConfig
+from mrframe.engine.tune.config import TuneConfig, tune_section
 from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
 from mrframe.spec_checks import spec_problems
 
@@ -47,6 +49,7 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 SECTIONS = (
     "version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting", "hooks",
+    "tune",
 )
 
 
@@ -159,6 +162,7 @@ class Spec:
     heads: dict[str, HeadSpec]
     weighting: WeightingSpec
     hooks: dict[str, Component] = attrs.field(factory=dict)  # the enabled hook plugins, in [run] hooks order
+    tune: TuneConfig | None = None  # the search space of `mrframe tune`; runs ignore it
 
     @property
     def name(self) -> str:
@@ -170,7 +174,7 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved document: every default filled in, paths absolute."""
-        return {
+        resolved = {
             "version": self.version,
             "run": unstructure(self.run) | {"name": self.name},
             "data": unstructure(self.data),
@@ -190,6 +194,7 @@ class Spec:
             "weighting": self.weighting.component.to_table()
             | ({"min_availability": self.weighting.min_availability} if self.weighting.min_availability else {}),
         } | ({"hooks": {name: unstructure(c.config) for name, c in self.hooks.items()}} if self.hooks else {})
+        return resolved | ({"tune": unstructure(self.tune)} if self.tune is not None else {})
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
@@ -304,6 +309,7 @@ def _build_spec(
     data = section(DataConfig, "data", required=True)
     model = section(ModelConfig, "model")
     train = section(TrainConfig, "train")
+    tune = tune_section(document, problems, base_dir)
 
     builder = _ComponentBuilder(problems, base_dir)
     hooks = _build_hooks(run.hooks if run is not None else (), document, builder, problems)
@@ -377,6 +383,7 @@ def _build_spec(
         heads=heads,
         weighting=WeightingSpec(weighting, min_availability or 0.0),
         hooks=hooks,
+        tune=tune,
     )
 
 

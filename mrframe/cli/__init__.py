@@ -22,10 +22,12 @@ from mrframe.cli.backtest import backtest
 from mrframe.cli.data import data
 from mrframe.cli.diagnose import diagnose
 from mrframe.cli.evaluate import evaluate
+from mrframe.cli.export import export
 from mrframe.cli.new import new
 from mrframe.cli.plugins import plugins
 from mrframe.cli.predict import predict
 from mrframe.cli.run import run
+from mrframe.cli.tune import tune
 from mrframe.cli.validate import validate
 from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_STORAGE, MrframeError
 
@@ -61,6 +63,8 @@ cli.add_command(predict)
 cli.add_command(diagnose)
 cli.add_command(new)
 cli.add_command(backtest)
+cli.add_command(tune)
+cli.add_command(export)
 
 
 def main(argv: list[str] | None = None) -> None:

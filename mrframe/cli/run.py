@@ -7,7 +7,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -93,13 +93,15 @@ def run(
     echo = click.echo if distributed.rank() == 0 else _quiet
     try:
         point = find_resume_point(directory, loaded, distributed.world_size(), allow_changes) if resume else None
-        _train(loaded, directory, point, device, echo)
+        summary = train_run(loaded, directory, point, device, echo)
     except MrframeError:
         if spec is not None and distributed.rank() == 0:
             _remove_if_unused(directory)
         raise
     finally:
         distributed.shutdown()
+    if summary is not None and summary["status"] == "interrupted":
+        sys.exit(130)
 
 
 SETUP_FILES = {"spec.toml", "data_report.txt", "data_report.json", "plots/data_observed.png"}
@@ -136,8 +138,10 @@ def _nothing_to_resume(directory: RunDirectory, point: ResumePoint, echo: Any) -
     echo(f"mrframe run: {directory.path} has already ended ({point.ended}; {point.where}): nothing to resume")
 
 
-def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, device: Any, echo: Any) -> None:
-    """Train ``loaded`` into ``directory``: a fresh run, or (``point``) a resumed one."""
+def train_run(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, device: Any, echo: Any,
+              extra_hooks: Sequence[Any] = ()) -> dict[str, Any] | None:
+    """Train ``loaded`` into ``directory``: a fresh run, or (``point``) a resumed one, with ``extra_hooks``
+    besides the built-in and the spec's; the run's summary (None when a resumed run had already ended)."""
     state = point.state if point is not None else None
     if point is not None:
         if point.ended is not None:
@@ -161,7 +165,8 @@ def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, dev
                      f"missing_values = [{suspect['value']:g}] if it means missing")
     log = RunLog()
     hooks = plugin_manager(
-        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log)], named=loaded.hooks
+        builtin=[ProgressBar(), MetricsWriter(directory, log), RunPlots(directory, log), *extra_hooks],
+        named=loaded.hooks,
     )
     trainer = Trainer(loaded, data, directory, hooks, log, device)
     if state is not None:
@@ -176,7 +181,7 @@ def _train(loaded: Spec, directory: RunDirectory, point: ResumePoint | None, dev
     echo(f"run directory: {directory.path}")
     if summary["status"] == "interrupted":
         echo(f"interrupted: resume with  mrframe run --resume {directory.path}")
-        sys.exit(130)
+    return summary
 
 
 def summary_lines(summary: Mapping[str, Any]) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from mrframe.cli.options import common
+from mrframe.engine.tune import space
+from mrframe.errors import SpecError
 from mrframe.spec import load_spec
 
 
@@ -21,6 +23,10 @@ def validate(spec: str, overrides: tuple[str, ...], debug: bool) -> None:
       mrframe validate examples/minimal.toml --set model.d_model=32
     """
     loaded = load_spec(spec, overrides)
+    if loaded.tune is not None:  # the search space: its keys exist and its ends make valid specs
+        problems = space.problems(loaded.to_dict(), loaded.tune.space)
+        if problems:
+            raise SpecError(problems, source=spec)
     parts = [
         f"{len(loaded.sources)} source{'s' * (len(loaded.sources) != 1)}",
         f"{len(loaded.encoders)} encoder{'s' * (len(loaded.encoders) != 1)}",

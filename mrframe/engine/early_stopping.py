@@ -35,10 +35,14 @@ def resolve_monitor(config: EarlyStoppingConfig, metrics: Mapping[str, float]) -
     if name not in metrics:
         known = ", ".join(sorted(k for k in metrics if k.startswith("val")))
         raise MrframeError(f"train.early_stopping.monitor: no metric named '{name}'; validation metrics: {known}")
-    mode = config.mode
-    if mode == "auto":
-        mode = "max" if name.rsplit("/", 1)[-1] in _HIGHER_IS_BETTER else "min"
-    return name, mode
+    return name, mode_of(name, config.mode)
+
+
+def mode_of(name: str, mode: str = "auto") -> str:
+    """``"min"`` or ``"max"``: ``mode`` unless it is ``auto``, then max for the metrics where higher is better."""
+    if mode != "auto":
+        return mode
+    return "max" if name.rsplit("/", 1)[-1] in _HIGHER_IS_BETTER else "min"
 
 
 class EarlyStopping:

@@ -44,7 +44,7 @@ from mrframe.engine.runlog import EpochSums, RunLog
 from mrframe.engine.schedule import LRSchedule
 from mrframe.engine.step import StepOutcome, Stepper
 from mrframe.errors import MrframeError
-from mrframe.hooks import EpochRecord, RunInfo, StepRecord, plugin_manager
+from mrframe.hooks import EpochRecord, RunInfo, StepRecord, StopTraining, plugin_manager
 from mrframe.interfaces import StepContext, Weighting
 from mrframe.model import AssembledModel
 from mrframe.observed import TaskLoss
@@ -174,6 +174,8 @@ class Trainer:
         except NonFiniteError as error:
             self.status, self.error = "stopped: non-finite", str(error)
             raise
+        except StopTraining as stop:  # a hook's request (mrframe.hooks.StopTraining)
+            self.status = f"stopped: {stop}"
         except KeyboardInterrupt:
             self.status = "aborted"
             raise
