@@ -16,6 +16,7 @@ wall second: 2.0 means both threads ran the whole time).
 
     python benchmarks/han_step.py                 # 20 timed steps per measurement
     python benchmarks/han_step.py --profile       # also: where the fp32 and bf16 steps spend their time
+    python benchmarks/han_step.py --compile       # also: the fp32 HAN with train.compile = "on"
     python benchmarks/han_step.py --threads 1
     python benchmarks/han_step.py --device cuda   # on a GPU (no compute floor there)
 """
@@ -38,7 +39,8 @@ RESEARCH_BYTES = 2.3e9
 
 DAILY = {"equipment": 11, "personnel": 3, "firms": 5, "reports": 13, "signals": 6}
 MONTHLY = {"sentinel": 7, "economy": 5, "displacement": 10, "energy": 6, "food": 7}
-MEASUREMENTS = (("transformer", "fp32"), ("transformer", "bf16"), ("recurrent", "fp32"))
+MEASUREMENTS = (("transformer", "fp32", "off"), ("transformer", "bf16", "off"), ("recurrent", "fp32", "off"))
+COMPILED = ("transformer", "fp32", "on")
 
 
 def spec_document(encoder: str) -> dict:
@@ -78,7 +80,8 @@ def spec_document(encoder: str) -> dict:
     }
 
 
-def worker(encoder: str, precision: str, steps: int, warmup: int, device: str, threads: int, profile: bool) -> dict:
+def worker(encoder: str, precision: str, compile: str, steps: int, warmup: int, device: str, threads: int,  # noqa: A002
+           profile: bool) -> dict:
     """Time ``steps`` training steps of one model in this process; returns the measurements."""
     import numpy as np
     import torch
@@ -90,7 +93,7 @@ def worker(encoder: str, precision: str, steps: int, warmup: int, device: str, t
 
     torch.set_num_threads(threads)
     document = spec_document(encoder)
-    document["train"] |= {"device": device, "precision": precision}
+    document["train"] |= {"device": device, "precision": precision, "compile": compile}
     spec = build_spec(document)
     data = prepare(spec)
     trainer = Trainer(spec, data)
@@ -106,7 +109,10 @@ def worker(encoder: str, precision: str, steps: int, warmup: int, device: str, t
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
 
-    for i in range(warmup):
+    started = time.perf_counter()
+    step(0)  # compiles, with train.compile = "on"
+    first = time.perf_counter() - started
+    for i in range(1, warmup):
         step(i)
     walls, cpus = [], []
     for i in range(steps):
@@ -117,6 +123,7 @@ def worker(encoder: str, precision: str, steps: int, warmup: int, device: str, t
     result = {
         "encoder": encoder,
         "precision": trainer.precision.name,
+        "first_step_s": first,
         "median_s": statistics.median(walls),
         "best_s": min(walls),
         "cpu_per_wall": sum(cpus) / sum(walls),
@@ -141,11 +148,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--profile", action="store_true", help="profile the HAN's steps by kind of work and phase")
-    parser.add_argument("--worker", nargs=2, metavar=("ENCODER", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help="also time the fp32 HAN compiled (train.compile)")
+    parser.add_argument("--worker", nargs=3, metavar=("ENCODER", "PRECISION", "COMPILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        encoder, precision = args.worker
-        print(json.dumps(worker(encoder, precision, args.steps, args.warmup, args.device, args.threads, args.profile)))
+        print(json.dumps(worker(*args.worker, args.steps, args.warmup, args.device, args.threads, args.profile)))
         return
 
     import torch
@@ -155,17 +162,18 @@ def main() -> None:
     default = resolve_precision("auto", torch.device(args.device)).name
     load_before = os.getloadavg()
     results = {}
-    for encoder, precision in MEASUREMENTS:
-        print(f"timing {args.warmup} + {args.steps} steps, {encoder} encoders, {precision} ...", end=" ", flush=True)
-        command = [sys.executable, __file__, "--worker", encoder, precision, "--steps", str(args.steps),
+    for encoder, precision, compiled in MEASUREMENTS + ((COMPILED,) if args.compile else ()):
+        label = f"{encoder} encoders, {precision}{', compiled' if compiled == 'on' else ''}"
+        print(f"timing {args.warmup} + {args.steps} steps, {label} ...", end=" ", flush=True)
+        command = [sys.executable, __file__, "--worker", encoder, precision, compiled, "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--device", args.device, "--threads", str(args.threads)]
-        command += ["--profile"] if args.profile and encoder == "transformer" else []
+        command += ["--profile"] if args.profile and encoder == "transformer" and compiled == "off" else []
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode:
-            sys.exit(f"benchmark worker '{encoder} {precision}' failed:\n{done.stderr}")
-        results[encoder, precision] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{results[encoder, precision]['median_s']:.3f} s/step", flush=True)
+            sys.exit(f"benchmark worker '{label}' failed:\n{done.stderr}")
+        results[encoder, precision, compiled] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{results[encoder, precision, compiled]['median_s']:.3f} s/step", flush=True)
     load_after = os.getloadavg()
     report(results, default, args, load_before[0], load_after[0])
 
@@ -176,9 +184,9 @@ def report(results: dict, default: str, args: argparse.Namespace, load_before: f
     print(f"HAN training step, batch 8, 365 days x 5 daily + 12 months x 5 monthly sources, d_model 64, "
           f"{args.threads} threads on {args.device}")
     print(f"  load average (1 min) before {load_before:.2f}, after {load_after:.2f} on {os.cpu_count()} CPUs")
-    for (encoder, precision), r in results.items():
+    for (encoder, precision, compiled), r in results.items():
         label = f"{'HAN' if encoder == 'transformer' else 'recurrent baseline'} {precision}"
-        label += " (auto)" if precision == default else ""
+        label += " compiled" if compiled == "on" else " (auto)" if precision == default else ""
         print(f"  {label:28s} median {r['median_s']:.3f} s/step (best {r['best_s']:.3f}), "
               f"peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB, {r['parameters']:,} parameters, "
               f"CPU time per wall second {r['cpu_per_wall']:.2f}, observed {r['observed_fraction']:.0%}")
@@ -188,10 +196,17 @@ def report(results: dict, default: str, args: argparse.Namespace, load_before: f
             line += (f"; {precision} matmul peak {r['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s -> floor "
                      f"{floor * 1e3:.0f} ms, step = {r['median_s'] / floor:.1f}x floor")
         print(line)
-    for (_, precision), r in results.items():
+    for (_, precision, _), r in results.items():
         if "profile" in r:
             print_profile(f"HAN {precision}, {args.threads} threads", *r["profile"])
-    han, baseline = results["transformer", default], results["recurrent", "fp32"]
+    han, baseline = results["transformer", default, "off"], results["recurrent", "fp32", "off"]
+    if COMPILED in results:
+        compiled, eager = results[COMPILED], results["transformer", "fp32", "off"]
+        saving = eager["median_s"] - compiled["median_s"]
+        cost = compiled["first_step_s"] - eager["first_step_s"]
+        print(f"  compiled fp32 HAN: first step {compiled['first_step_s']:.1f} s (eager {eager['first_step_s']:.1f} s), "
+              f"then {compiled['median_s'] / eager['median_s']:.2f}x the eager step: compilation pays for itself after "
+              + (f"{cost / saving:.0f} steps" if saving > 0 else "no number of steps"))
     print(f"  HAN / recurrent baseline step time: {han['median_s'] / baseline['median_s']:.2f}x")
     if "matmul_flops_per_s" in han:
         ratio = han["median_s"] / (han["flops"] / han["matmul_flops_per_s"])

@@ -1,16 +1,21 @@
-"""``train.compile``: ``torch.compile`` of a model's blocks, each falling back to eager execution on its own.
+"""``train.compile``: ``torch.compile`` of a model's blocks for training, each falling back to eager on its own.
 
-Every encoder, fusion block and head is compiled separately: its ``forward`` is replaced by the compiled one,
-so its parameters, state dict and hooks stay what they were (checkpoints of compiled and eager runs are
-interchangeable). The first time a block's compiled forward raises (dynamo cannot trace it, the backend fails,
-the platform has no C++ compiler or no dynamo), the call is repeated eagerly from the same RNG state. When that
-succeeds the block runs eagerly from then on and one line names it and the reason; when it fails too, the error
-is the block's own and is raised as it would be without compilation. So a run never stops because of
-compilation.
+Every encoder, fusion block and head is compiled separately: its ``forward`` is replaced by a wrapper around
+the compiled one, so its parameters, state dict and hooks stay what they were (checkpoints of compiled and eager
+runs are interchangeable). The compiled forward runs where gradients are recorded (training steps); evaluation
+and prediction (under ``no_grad``) run eagerly, so they cost no compilation and ``mrframe evaluate`` reproduces a
+compiled run's evaluation exactly.
 
-Compiled code draws its dropout masks differently from eager code, so a compiled run is not bit-identical to an
-eager one; it is deterministic and resumes exactly like one. A smaller last batch of an epoch and evaluation
-(eval mode, other batch sizes) each cost one more compilation per block (dynamic shapes after the first change).
+The first time a block's compiled forward raises (dynamo cannot trace it, the backend fails, the platform has no
+C++ compiler or no dynamo), the call is repeated eagerly from the same RNG state. When that succeeds the block runs
+eagerly from then on and one line names it and the reason; when it fails too, the error is the block's own and is
+raised as it would be without compilation. So a run never stops because of compilation.
+
+Shapes are compiled dynamic from the start, so a smaller last batch costs no recompilation and the kernels a step
+runs do not depend on which batch sizes came before: a compiled run resumes exactly. Compiled code draws its dropout
+masks differently from eager code, so it is not bit-identical to an eager run. Compiling turns AOTAutograd's donated
+buffers off for the process: weighting policies that write their own gradients run several backward passes over
+one graph, which donated buffers forbid.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch._functorch.config  # donated buffers (see the module docstring)
 from torch import nn
 
 COMPILE_VARIABLE = "MRFRAME_COMPILE"
@@ -43,8 +49,11 @@ def compile_blocks(
 ) -> None:
     """Compile each block of an :class:`~mrframe.model.AssembledModel` in place (see the module docstring);
     ``report`` receives the one-line message of each block that falls back to eager execution."""
+    # Read when a backward graph is compiled (lazily, at the first backward), so it is set for the process.
+    torch._functorch.config.donated_buffer = False
     for where, block in _blocks(model):
-        block.forward = _Fallback(where, block.forward, torch.compile(block.forward, backend=backend), report)
+        compiled = torch.compile(block.forward, backend=backend, dynamic=True)
+        block.forward = _Fallback(where, block.forward, compiled, report)
 
 
 def _blocks(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -58,7 +67,7 @@ def _blocks(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 
 
 class _Fallback:
-    """The compiled forward of a block until it fails once, then the eager one."""
+    """The compiled forward of a block while gradients are recorded, until it fails once; else the eager one."""
 
     def __init__(self, where: str, eager: Callable[..., Any], compiled: Callable[..., Any], report: Callable[[str], None]):
         self.where = where
@@ -68,7 +77,7 @@ class _Fallback:
         self.failed = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.failed:
+        if self.failed or not torch.is_grad_enabled():
             return self.eager(*args, **kwargs)
         rng = _rng_state()
         try:

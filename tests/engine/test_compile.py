@@ -39,7 +39,7 @@ def unavailable(function, **options):  # noqa: ANN001, ANN003, ANN201
 
 
 def test_a_platform_without_compilation_trains_eagerly_with_one_line_per_block(tiny_spec, monkeypatch, capsys):
-    eager = two_steps(trainer_for(tiny_spec(name="eager.toml")))
+    eager = two_steps(trainer_for(tiny_spec(name="eager.toml", train="compile = 'off'")))
     monkeypatch.setattr(torch, "compile", unavailable)
     trainer = trainer_for(tiny_spec(train="compile = 'on'"))
     assert two_steps(trainer) == eager  # the failed attempt drew no random numbers the eager call then misses
@@ -57,21 +57,25 @@ def test_a_block_error_is_raised_as_without_compilation(tiny_spec, monkeypatch):
         two_steps(trainer)
 
 
-def test_a_failing_backend_falls_back_with_the_reason(tiny_spec):
+def test_a_failing_backend_falls_back_with_the_reason_and_evaluation_stays_eager(tiny_spec):
     def broken(graph, inputs):  # noqa: ANN001, ANN202
         raise RuntimeError("no C++ compiler")
 
-    trainer = trainer_for(tiny_spec())
+    trainer = trainer_for(tiny_spec(train="compile = 'off'"))
     lines: list[str] = []
     compiling.compile_blocks(trainer.network.model, report=lines.append, backend=broken)
+    batch = trainer.loader.dataset.batch(trainer.plan(0).batch(0))
+    with torch.no_grad():  # evaluation runs eagerly: nothing is compiled, nothing falls back
+        trainer.network(batch.inputs, batch.calendar)
+    assert lines == []
     two_steps(trainer)
     assert len(lines) == 3 and all(line.endswith("(RuntimeError: no C++ compiler)") for line in lines)
 
 
 def test_compiled_blocks_keep_their_state_dict_and_train_like_eager_ones(tiny_spec):
     """The ``eager`` backend traces every block with dynamo and runs the graphs as they are: the same numbers."""
-    eager = trainer_for(tiny_spec(name="eager.toml"))
-    compiled = trainer_for(tiny_spec())
+    eager = trainer_for(tiny_spec(name="eager.toml", train="compile = 'off'"))
+    compiled = trainer_for(tiny_spec(train="compile = 'off'"))
     keys = list(compiled.network.state_dict())
     lines: list[str] = []
     compiling.compile_blocks(compiled.network.model, report=lines.append, backend="eager")
