@@ -34,8 +34,7 @@ class Dropout(nn.Module):
     HAN training step on 2 threads. Here every 32-bit draw gives four mask bytes ``u`` (uniform on 0..255); an
     element is kept iff ``u >= k`` with ``k = round(256 p)``, and kept elements are scaled by ``256 / (256 - k)``.
     The drop probability is therefore ``p`` rounded to a multiple of 1/256 (0.1 -> 0.1016), and the output's
-    expectation is exactly the input (in bf16 the scale is rounded to bf16, a relative error below 2^-9).
-    The mask is built in the input's dtype with one ``where``, so forward and backward are one multiplication.
+    expectation is exactly the input.
     """
 
     def __init__(self, p: float):
@@ -50,8 +49,7 @@ class Dropout(nn.Module):
         n = x.numel()
         words = torch.randint(-(2**31), 2**31 - 1, ((n + 3) // 4,), dtype=torch.int32, device=x.device)
         keep = words.view(torch.uint8)[:n].view(x.shape) >= self.threshold
-        scale = torch.full((), 256.0 / (256 - self.threshold), dtype=x.dtype, device=x.device)
-        return x * torch.where(keep, scale, torch.zeros((), dtype=x.dtype, device=x.device))
+        return x * keep * (256.0 / (256 - self.threshold))
 
     def extra_repr(self) -> str:
         return f"p={self.threshold / 256:.4f}"

@@ -130,6 +130,8 @@ class SinusoidTable(nn.Module):
         self.tables: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
 
     def forward(self, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        if torch.compiler.is_compiling():  # a compiled graph folds the table in; a cache would only add guards
+            return sinusoid(steps, self.d_model, device, dtype)
         key = (steps, device, dtype)
         table = self.tables.get(key)
         if table is None:
