@@ -179,11 +179,14 @@ def main() -> None:
 
 
 def report(results: dict, default: str, args: argparse.Namespace, load_before: float, load_after: float) -> None:
+    import torch
     from step_profile import print_profile
 
     print(f"HAN training step, batch 8, 365 days x 5 daily + 12 months x 5 monthly sources, d_model 64, "
           f"{args.threads} threads on {args.device}")
-    print(f"  load average (1 min) before {load_before:.2f}, after {load_after:.2f} on {os.cpu_count()} CPUs")
+    print(f"  load average (1 min) before {load_before:.2f}, after {load_after:.2f} on {os.cpu_count()} CPUs; "
+          f"AVX512-BF16 {'yes' if torch.cpu._is_avx512_bf16_supported() else 'no'}, "
+          f"AMX {'yes' if torch.cpu._is_amx_tile_supported() else 'no'}, torch {torch.__version__}")
     for (encoder, precision, compiled), r in results.items():
         label = f"{'HAN' if encoder == 'transformer' else 'recurrent baseline'} {precision}"
         label += " compiled" if compiled == "on" else " (auto)" if precision == default else ""
