@@ -143,6 +143,15 @@ class Observed:
         return f"Observed(shape={tuple(self.values.shape)}, observed={fraction:.1%}, dtype={self.values.dtype})"
 
 
+def _built_eagerly(cls: type) -> type:
+    """Build ``cls`` outside compiled graphs: torch.compile (dynamo, torch 2.13) cannot trace the ``__init__``
+    of an attrs frozen class, so a compiled block ends its graph where it builds its result (a few microseconds
+    more per construction when nothing is compiled)."""
+    cls.__init__ = torch.compiler.disable(cls.__init__)
+    return cls
+
+
+@_built_eagerly
 @attrs.frozen(eq=False)
 class RegionalStream:
     """A spatial encoder's per-region states: ``hidden [B, S, R, D]``, ``present [B, S, R]`` and ``ends [S]``.
@@ -176,6 +185,7 @@ class RegionalStream:
         return self.hidden[:, -1]
 
 
+@_built_eagerly
 @attrs.frozen(eq=False)
 class Stream:
     """An encoded sequence: ``hidden [B, T, D]`` and ``present [B, T]`` (True where anything was observed).
@@ -232,6 +242,7 @@ class Calendar:
         return Calendar(**{f.name: getattr(self, f.name).to(device) for f in attrs.fields(Calendar)})
 
 
+@_built_eagerly
 @attrs.frozen(eq=False)
 class State:
     """What fusion blocks transform (``forward(State) -> State``) and heads read.

@@ -56,7 +56,13 @@ class TrainConfig:
     grad_clip: float | None = field(1.0, "clip the total gradient norm to this value (none: no clipping)", min=0.0)
     device: Literal["auto", "cpu", "cuda"] = field("auto", "where to train; auto = cuda when available")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
-        "auto", "autocast dtype on CUDA (fp16 adds a gradient scaler); auto = bf16 where supported; CPU is always fp32"
+        "auto", "autocast dtype of the forward pass (weights, losses and optimizer stay fp32); fp16 (CUDA only) adds "
+        "a gradient scaler; auto = $MRFRAME_PRECISION if set, else bf16 on CUDA where supported (fp16 otherwise), "
+        "fp32 on CPU"
+    )
+    compile: Literal["auto", "on", "off"] = field(
+        "auto", "torch.compile each encoder, fusion block and head (one that cannot compile runs eagerly, with a "
+        "one-line message); auto = on if $MRFRAME_COMPILE is 1, else off"
     )
     checkpoint_every: int = field(
         0, "also write checkpoints/last.pt every this many optimizer steps (0: at the end of each epoch only)", min=0

@@ -1,14 +1,24 @@
 """Where training runs and in which precision.
 
-CPU trains in fp32, always. On CUDA the forward pass runs under ``torch.autocast`` in bf16 where the GPU
-supports it (no loss scaling needed: bf16 has fp32's exponent range), else in fp16 with a
-``torch.amp.GradScaler`` that scales the loss before backward and unscales the gradients before clipping.
-Losses are computed in fp32 from the autocast predictions (:func:`to_float32`).
+``train.precision`` chooses the dtype the forward pass runs in under ``torch.autocast``; parameters, their
+gradients and the optimizer state stay fp32 (master weights), and losses are computed in fp32 from the
+autocast predictions (:func:`to_float32`).
+
+* ``fp32``: no autocast.
+* ``bf16``: bf16 autocast, on CUDA and on CPU (native on processors with AVX512-BF16 or AMX, emulated and
+  slower elsewhere). No loss scaling: bf16 has fp32's exponent range.
+* ``fp16``: CUDA only, with a ``torch.amp.GradScaler`` that scales the loss before backward and unscales the
+  gradients before clipping.
+* ``auto``: the value of the environment variable ``MRFRAME_PRECISION`` when it is set (how the test suite
+  runs under another precision), else bf16 on a CUDA device that supports it, fp16 on one that does not, and
+  fp32 on CPU: on the AVX512-BF16 processors measured (docs/han.md) bf16 autocast did not make a training step
+  faster, because the attention and elementwise work that dominates it gains nothing from bf16 matrix products.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,26 +63,35 @@ class Precision:
         return torch.amp.GradScaler(self.device_type, enabled=self.uses_scaler)
 
 
+PRECISION_VARIABLE = "MRFRAME_PRECISION"
+"""Environment variable that, when set, is what ``train.precision = "auto"`` picks (fp32, bf16 or fp16)."""
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def resolve_precision(
     name: str, device: torch.device, bf16_supported: Callable[[], bool] | None = None
 ) -> Precision:
-    """The precision ``train.precision = name`` means on ``device``.
+    """The precision ``train.precision = name`` means on ``device`` (see the module docstring).
 
     ``bf16_supported`` defaults to ``torch.cuda.is_bf16_supported`` (injectable for tests without a GPU).
     """
+    where = "train.precision"
+    if name == "auto" and os.environ.get(PRECISION_VARIABLE):
+        name, where = os.environ[PRECISION_VARIABLE], f"{PRECISION_VARIABLE} (train.precision = 'auto')"
+        if name not in _DTYPES:
+            raise MrframeError(f"{where}: must be one of {', '.join(_DTYPES)} (or unset), got {name!r}")
+    elif name == "auto":
+        name = _auto(device, bf16_supported)
+    if name == "fp16" and device.type != "cuda":
+        raise MrframeError(f"{where}: 'fp16' needs a CUDA device; on {device.type} use 'bf16' or 'fp32'")
+    return Precision(device.type, _DTYPES[name])
+
+
+def _auto(device: torch.device, bf16_supported: Callable[[], bool] | None) -> str:
     if device.type != "cuda":
-        if name in ("bf16", "fp16"):
-            raise MrframeError(
-                f"train.precision: '{name}' needs a CUDA device; training on {device.type} runs in fp32 "
-                "(use 'auto' or 'fp32')"
-            )
-        return Precision(device.type, None)
-    if name == "fp32":
-        return Precision("cuda", None)
-    if name == "auto":
-        supported = bf16_supported or torch.cuda.is_bf16_supported
-        return Precision("cuda", torch.bfloat16 if supported() else torch.float16)
-    return Precision("cuda", torch.bfloat16 if name == "bf16" else torch.float16)
+        return "fp32"
+    return "bf16" if (bf16_supported or torch.cuda.is_bf16_supported)() else "fp16"
 
 
 def to_float32(prediction: Any) -> Any:

@@ -1,4 +1,6 @@
-"""Built-in hook: PNG plots of the run, redrawn after every epoch from the :class:`RunLog`.
+"""Built-in hook: PNG plots of the run, drawn from the :class:`RunLog` at the end of the run and, while it trains,
+after any epoch that ends once drawing them costs at most :data:`PLOT_SHARE` of the time since they were last
+drawn (a short run draws them once; a long one keeps them current without slowing down).
 
 * ``plots/loss.png``: weighted train/validation loss, and each task's train and validation loss, per epoch;
 * ``plots/weights.png``: each task's weight (what the gradient sees) per optimizer step;
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import pathlib
+import time
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -31,20 +34,45 @@ def pyplot() -> ModuleType:
     return matplotlib.pyplot
 
 
+PLOT_SHARE = 0.05
+"""Drawing the plots after an epoch may take at most this share of the time since they were last drawn."""
+
+FIRST_DRAW_SECONDS = 1.0
+"""What drawing is assumed to cost before it was first measured (matplotlib's import included)."""
+
+
 class RunPlots:
-    """Draws the three plots after each epoch (rank 0 only)."""
+    """Draws the three plots (rank 0 only): at the run's end, and after epochs as the module docstring says."""
 
     def __init__(self, directory: RunDirectory, log: RunLog):
         self.directory = directory
         self.log = log
+        self.cost = FIRST_DRAW_SECONDS
+        self.since = time.perf_counter()
+        self.drawn = 0  # epochs in the log when the plots were last drawn
+
+    @hookimpl
+    def mrframe_run_start(self, run: RunInfo) -> None:
+        self.since = time.perf_counter()
 
     @hookimpl
     def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
-        if not run.writes:
-            return
-        plot_losses(self.log.epochs, self.directory.plots / "loss.png", run.name)
-        plot_steps(self.log.steps, "weight/", self.directory.plots / "weights.png", "task weight", run.name)
-        plot_steps(self.log.steps, "lr", self.directory.plots / "lr.png", "learning rate", run.name)
+        if run.writes and time.perf_counter() - self.since >= self.cost / PLOT_SHARE:
+            self.draw(run.name)
+
+    @hookimpl
+    def mrframe_run_end(self, run: RunInfo, summary: Mapping[str, Any]) -> None:
+        if run.writes and self.drawn < len(self.log.epochs):
+            self.draw(run.name)
+
+    def draw(self, title: str) -> None:
+        started = time.perf_counter()
+        plot_losses(self.log.epochs, self.directory.plots / "loss.png", title)
+        plot_steps(self.log.steps, "weight/", self.directory.plots / "weights.png", "task weight", title)
+        plot_steps(self.log.steps, "lr", self.directory.plots / "lr.png", "learning rate", title)
+        self.since = time.perf_counter()
+        self.cost = self.since - started
+        self.drawn = len(self.log.epochs)
 
 
 def plot_losses(history: Sequence[Mapping[str, Any]], path: pathlib.Path, title: str) -> None:

@@ -31,6 +31,7 @@ from mrframe.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from mrframe.engine.compile import compile_blocks, wants_compile
 from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.evaluate import evaluation_report, validation_metrics
@@ -82,6 +83,8 @@ class Trainer:
         self.device = device or resolve_device(config.device)
         self.precision = resolve_precision(config.precision, self.device)
         self.network: Network = build_network(spec, data, self.device)
+        if wants_compile(config.compile):
+            compile_blocks(self.network.model)
         if self.network.weighting.owns_backward and self.precision.uses_scaler:
             raise MrframeError(f"train.precision: weighting '{spec.weighting.component.plugin}' writes its own "
                                "gradients, which cannot go through fp16 loss scaling; use bf16 or fp32")

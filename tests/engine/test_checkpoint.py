@@ -84,6 +84,24 @@ def test_resume_reaches_exactly_the_uninterrupted_result(reference, tmp_path, cr
     assert json_ready(again["evaluation"]) == json_ready(summary["evaluation"])
 
 
+def test_bf16_resume_reaches_exactly_the_uninterrupted_result(spec_writer, tmp_path, threads):
+    path = spec_writer(tmp_path, train=TRAIN + "\nprecision = 'bf16'")
+    full = trainer(path, tmp_path, "full")
+    with threads():
+        summary = full.fit()
+    crashed = trainer(path, tmp_path, "crashed")
+    crashed.hooks.register(AtStep(3, lambda: (_ for _ in ()).throw(Crash())))
+    with pytest.raises(Crash):
+        crashed.fit()
+    state = load_checkpoint(crashed.directory.last)
+    resumed = Trainer(crashed.spec, prepare(crashed.spec, fitted=state["preprocessing"]), crashed.directory)
+    assert resumed.precision.name == "bf16"
+    resumed.restore(state)
+    again = resumed.fit()
+    assert json_ready(resumed.log.epochs) == json_ready(full.log.epochs)
+    assert json_ready(again["evaluation"]) == json_ready(summary["evaluation"])
+
+
 def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(reference, tmp_path):
     path, full, summary = reference
     stopped = trainer(path, tmp_path, "stopped")

@@ -167,7 +167,8 @@ class OwnBackward(Uniform):
 
 
 def test_accumulation_with_a_policy_that_owns_its_backward(tiny_spec):
-    path = tiny_spec(missing=0.0, train="epochs = 1\nwarmup = 0.0\nlr = 0.0", extra='[weighting]\nplugin = "own-backward"\n')
+    path = tiny_spec(missing=0.0, train="epochs = 1\nwarmup = 0.0\nlr = 0.0\nprecision = 'fp32'",  # as test_training
+                     extra='[weighting]\nplugin = "own-backward"\n')
     with registry.registered("weighting", "own-backward", OwnBackward):
         small = Trainer(*_spec_and_data(path, "train.batch_size=16", "train.accumulate=4"))
         large = Trainer(*_spec_and_data(path, "train.batch_size=64"))

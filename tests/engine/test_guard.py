@@ -26,8 +26,9 @@ def trainer_for(path, tmp_path, tracker=None, directory=True):  # noqa: ANN001, 
     return trainer
 
 
-def test_raise_reports_module_op_batch_and_samples(tiny_spec, bomb, tmp_path):
-    path = tiny_spec(encoder="bomb", encoder_keys="""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_raise_reports_module_op_batch_and_samples(tiny_spec, bomb, tmp_path, precision):
+    path = tiny_spec(encoder="bomb", train=f"precision = '{precision}'", encoder_keys="""
         anchors = ["2022-02-03", "2022-02-05"]
         """)
     trainer = trainer_for(path, tmp_path, bomb)

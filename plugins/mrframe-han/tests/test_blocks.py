@@ -18,8 +18,8 @@ from han_checks import (
     source_infos,
     spec_document,
 )
-from mrframe_han.attention import _causal, _windowed
-from mrframe_han.embedding import FeatureTokens, compress, sinusoid
+from mrframe_han.attention import _causal, _windowed, attend
+from mrframe_han.embedding import FeatureTokens, SinusoidTable, compress, sinusoid
 
 from mrframe.errors import PluginError, SpecError
 from mrframe.interfaces import SourceInfo
@@ -79,6 +79,27 @@ def test_sinusoid_counts_lag_back_from_the_last_step():
     assert torch.equal(table[-1], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
     torch.testing.assert_close(table[-2, 0], torch.sin(torch.tensor(1.0)))
     assert sinusoid(4, 5).shape == (4, 5)
+
+
+def test_the_sinusoid_table_is_built_once_per_length_device_and_dtype():
+    table, cpu = SinusoidTable(6), torch.device("cpu")
+    first = table(10, cpu, torch.float32)
+    assert torch.equal(first, sinusoid(10, 6)) and table(10, cpu, torch.float32) is first
+    assert table(12, cpu, torch.float32).shape == (12, 6) and table(10, cpu, torch.bfloat16).dtype == torch.bfloat16
+    with torch.inference_mode():
+        built_for_inference = SinusoidTable(6)
+        built_for_inference(4, cpu, torch.float32)
+    scale = torch.ones((), requires_grad=True)
+    (scale * built_for_inference(4, cpu, torch.float32)).sum().backward()  # usable by autograd afterwards
+    assert scale.grad is not None
+
+
+def test_attention_stays_fp32_under_cpu_bf16_autocast():
+    q, k, v = (torch.randn(2, 4, 9, 8).bfloat16() for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attend(q, k, v, causal=True)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True))
 
 
 def _block(fusion: dict, infos=None):

@@ -55,6 +55,19 @@ class Dropout(nn.Module):
         return f"p={self.threshold / 256:.4f}"
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, causal: bool = False) -> Tensor:
+    """``scaled_dot_product_attention(q, k, v)``: every attention of the HAN goes through here.
+
+    On CPU under bf16 autocast it runs in fp32: torch's CPU flash-attention backward is 2-3.5x slower in bf16
+    than in fp32 at the HAN's head width of 16 (measured, docs/han.md), and its cost is the softmax, not the
+    matrix products bf16 would speed up. The result is then fp32; the next linear layer casts it back.
+    """
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, is_causal=causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+
+
 def split_heads(x: Tensor, heads: int) -> Tensor:
     """``[..., L, D] -> [..., H, L, D / H]``."""
     *batch, length, width = x.shape
@@ -127,15 +140,14 @@ def _causal(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     steps = q.shape[-2]
     chunks = max(1, steps // CHUNK)
     if chunks == 1:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return attend(q, k, v, causal=True)
     bounds = [steps * i // chunks for i in range(chunks + 1)]
     first = bounds[1]
-    parts = [F.scaled_dot_product_attention(q[..., :first, :], k[..., :first, :], v[..., :first, :], is_causal=True)]
+    parts = [attend(q[..., :first, :], k[..., :first, :], v[..., :first, :], causal=True)]
     for start, end in zip(bounds[1:-1], bounds[2:], strict=True):
         queries = torch.arange(start, end, device=q.device).view(-1, 1)
         allowed = torch.arange(end, device=q.device).view(1, -1) <= queries
-        parts.append(F.scaled_dot_product_attention(
-            q[..., start:end, :], k[..., :end, :], v[..., :end, :], attn_mask=allowed))
+        parts.append(attend(q[..., start:end, :], k[..., :end, :], v[..., :end, :], allowed))
     return torch.cat(parts, dim=-2)
 
 
@@ -161,11 +173,11 @@ def _windowed(q: Tensor, k: Tensor, v: Tensor, window: int) -> Tensor:
     allowed = (distance >= 0) & (distance < window)
     first = torch.arange(blocks, device=q.device).view(blocks, 1, 1) > 0
     allowed = allowed & (first | (j >= window))  # block 0 has no previous block
-    out = F.scaled_dot_product_attention(
+    out = attend(
         qb.reshape(batch, heads * blocks, window, width),
         kb.reshape(batch, heads * blocks, 2 * window, width),
         vb.reshape(batch, heads * blocks, 2 * window, width),
-        attn_mask=allowed.expand(heads, blocks, window, 2 * window).reshape(heads * blocks, window, 2 * window),
+        allowed.expand(heads, blocks, window, 2 * window).reshape(heads * blocks, window, 2 * window),
     )
     return out.view(batch, heads, blocks * window, width)[:, :, :steps]
 
@@ -196,11 +208,11 @@ class CrossAttention(nn.Module):
         key = torch.cat([null_key, key], dim=1)
         value = torch.cat([null_value, value], dim=1)
         allowed = torch.cat([allowed.new_ones(allowed.shape[:-1] + (1,)), allowed.expand(n, -1, length)], dim=-1)
-        attended = F.scaled_dot_product_attention(
+        attended = attend(
             split_heads(self.query(self.norm_query(query)), self.heads),
             split_heads(key, self.heads),
             split_heads(value, self.heads),
-            attn_mask=allowed.unsqueeze(1),
+            allowed.unsqueeze(1),
         )
         return self.dropout(self.out(merge_heads(attended)))
 

@@ -118,3 +118,23 @@ def sinusoid(steps: int, d_model: int, device: torch.device | None = None, dtype
     table[:, 0::2] = torch.sin(lag * rate)
     table[:, 1::2] = torch.cos(lag * rate)[:, : d_model // 2]
     return table.to(dtype) if dtype is not None else table
+
+
+class SinusoidTable(nn.Module):
+    """:func:`sinusoid` ``[steps, d_model]``, computed once per window length, device and dtype and then reused
+    (a constant: no parameters, nothing in the state dict)."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+        self.tables: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
+
+    def forward(self, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        if torch.compiler.is_compiling():  # a compiled graph folds the table in; a cache would only add guards
+            return sinusoid(steps, self.d_model, device, dtype)
+        key = (steps, device, dtype)
+        table = self.tables.get(key)
+        if table is None:
+            with torch.inference_mode(False):  # usable by autograd later even when first built for inference
+                table = self.tables[key] = sinusoid(steps, self.d_model, device, dtype)
+        return table

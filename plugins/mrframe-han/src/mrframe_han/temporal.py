@@ -19,7 +19,7 @@ from mrframe.config import field
 from mrframe.interfaces import FusionBlock, ModelInfo
 from mrframe.observed import State, Stream
 from mrframe_han.attention import AttentionConfig, TransformerLayer, check_heads
-from mrframe_han.embedding import sinusoid
+from mrframe_han.embedding import SinusoidTable
 from mrframe_han.streams import require_monthly
 
 
@@ -37,6 +37,7 @@ class Temporal(FusionBlock):
         super().__init__(config, model)
         check_heads(model.d_model, config.heads)
         self.position_scale = nn.Parameter(torch.tensor(0.1))
+        self.positions = SinusoidTable(model.d_model)
         self.layers = nn.ModuleList(
             [TransformerLayer(model.d_model, config.heads, config.ffn, config.dropout) for _ in range(config.layers)]
         )
@@ -45,7 +46,7 @@ class Temporal(FusionBlock):
     def forward(self, state: State) -> State:
         monthly = require_monthly(state.monthly, "temporal")
         x = monthly.hidden
-        x = x + self.position_scale * sinusoid(x.shape[1], x.shape[2], x.device, x.dtype)
+        x = x + self.position_scale * self.positions(x.shape[1], x.device, x.dtype)
         for layer in self.layers:
             x = layer(x)
         return state.replace(monthly=Stream(self.norm(x), monthly.present))

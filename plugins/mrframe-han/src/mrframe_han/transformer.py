@@ -21,7 +21,7 @@ from mrframe.config import field
 from mrframe.interfaces import Encoder, SourceInfo
 from mrframe.observed import Calendar, Observed, Stream
 from mrframe_han.attention import AttentionConfig, Dropout, TransformerLayer, check_heads
-from mrframe_han.embedding import CalendarEmbedding, FeatureTokens, sinusoid
+from mrframe_han.embedding import CalendarEmbedding, FeatureTokens, SinusoidTable
 
 
 def _window(value: int | None) -> str | None:
@@ -46,6 +46,7 @@ class _TransformerEncoder(Encoder):
         check_heads(d_model, config.heads)
         self.tokens = FeatureTokens(source, d_model, config.heads, config.compress_counts)
         self.calendar = CalendarEmbedding(d_model, daily=source.resolution == "daily")
+        self.positions = SinusoidTable(d_model)
         self.dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(
             [TransformerLayer(d_model, config.heads, config.ffn, config.dropout, config.window)
@@ -56,7 +57,7 @@ class _TransformerEncoder(Encoder):
     def forward(self, x: Observed, calendar: Calendar) -> Stream:
         tokens, present = self.tokens(x)
         steps = tokens.shape[1]
-        hidden = tokens + sinusoid(steps, self.d_model, tokens.device, tokens.dtype) + self.calendar(calendar)
+        hidden = tokens + self.positions(steps, tokens.device, tokens.dtype) + self.calendar(calendar)
         hidden = self.dropout(hidden)
         for layer in self.layers:
             hidden = layer(hidden)

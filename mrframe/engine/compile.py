@@ -1,0 +1,112 @@
+"""``train.compile``: ``torch.compile`` of a model's blocks for training, each falling back to eager on its own.
+
+Every encoder, fusion block and head is compiled separately: its ``forward`` is replaced by a wrapper around
+the compiled one, so its parameters, state dict and hooks stay what they were (checkpoints of compiled and eager
+runs are interchangeable). The compiled forward runs where gradients are recorded (training steps); evaluation
+and prediction (under ``no_grad``) run eagerly, so they cost no compilation and ``mrframe evaluate`` reproduces a
+compiled run's evaluation exactly.
+
+The first time a block's compiled forward raises (dynamo cannot trace it, the backend fails, the platform has no
+C++ compiler or no dynamo), the call is repeated eagerly from the same RNG state. When that succeeds the block runs
+eagerly from then on and one line names it and the reason; when it fails too, the error is the block's own and is
+raised as it would be without compilation. So a run never stops because of compilation.
+
+Shapes are compiled dynamic from the start, so a smaller last batch costs no recompilation and the kernels a step
+runs do not depend on which batch sizes came before: a compiled run resumes exactly. Compiled code draws its dropout
+masks differently from eager code, so it is not bit-identical to an eager run. Compiling turns AOTAutograd's donated
+buffers off for the process: weighting policies that write their own gradients run several backward passes over
+one graph, which donated buffers forbid.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch._functorch.config  # donated buffers (see the module docstring)
+from torch import nn
+
+COMPILE_VARIABLE = "MRFRAME_COMPILE"
+"""Environment variable: ``1`` (or ``on``, ``true``) makes ``train.compile = "auto"`` compile."""
+
+
+def wants_compile(setting: str) -> bool:
+    """Whether ``train.compile = setting`` compiles: ``on``, or ``auto`` with ``$MRFRAME_COMPILE`` set to 1."""
+    if setting == "auto":
+        return os.environ.get(COMPILE_VARIABLE, "").strip().lower() in ("1", "on", "true")
+    return setting == "on"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def compile_blocks(
+    model: nn.Module, report: Callable[[str], None] = _stderr, backend: str | Callable[..., Any] = "inductor"
+) -> None:
+    """Compile each block of an :class:`~mrframe.model.AssembledModel` in place (see the module docstring);
+    ``report`` receives the one-line message of each block that falls back to eager execution."""
+    # Read when a backward graph is compiled (lazily, at the first backward), so it is set for the process.
+    torch._functorch.config.donated_buffer = False
+    for where, block in _blocks(model):
+        compiled = torch.compile(block.forward, backend=backend, dynamic=True)
+        block.forward = _Fallback(where, block.forward, compiled, report)
+
+
+def _blocks(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """``(name, block)`` in the naming of ``AssembledModel.parameter_counts``."""
+    for name, encoder in model.encoders.items():
+        yield f"encoders.{name}", encoder
+    for i, block in enumerate(model.fusion):
+        yield f"fusion[{i}]", block
+    for name, head in model.heads.items():
+        yield f"heads.{name}", head
+
+
+class _Fallback:
+    """The compiled forward of a block while gradients are recorded, until it fails once; else the eager one."""
+
+    def __init__(self, where: str, eager: Callable[..., Any], compiled: Callable[..., Any], report: Callable[[str], None]):
+        self.where = where
+        self.eager = eager
+        self.compiled = compiled
+        self.report = report
+        self.failed = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failed or not torch.is_grad_enabled():
+            return self.eager(*args, **kwargs)
+        rng = _rng_state()
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - whatever compilation raised, the eager call decides
+            _set_rng_state(rng)
+            result = self.eager(*args, **kwargs)  # the block's own error, if it has one, is raised here
+            self.failed = True
+            self.report(f"train.compile: {self.where} runs eagerly, it could not be compiled ({_reason(error)})")
+            return result
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause of a compilation error, on one line."""
+    while True:
+        inner = getattr(error, "inner_exception", None) or error.__cause__
+        if inner is None:
+            break
+        error = inner
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
