@@ -22,7 +22,6 @@ process), and stops with its launcher: Ctrl-C sends it one SIGTERM, and a launch
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import fcntl
 import json
@@ -38,6 +37,7 @@ from typing import Any
 import attrs
 
 from mrframe.engine.backtest.folds import Fold, FoldOptions
+from mrframe.engine.distributed import die_with_parent
 from mrframe.engine.rundir import RunDirectory, json_ready
 from mrframe.errors import MrframeError
 from mrframe.spec import Spec, load_spec
@@ -143,11 +143,6 @@ def threads_per_fold(jobs: int) -> int:
     return min(threads, int(limit)) if limit.isdigit() and int(limit) > 0 else threads
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @attrs.define
 class _Running:
     fold: Fold
@@ -171,7 +166,7 @@ def _start(backtest: Backtest, fold: Fold, threads: int, debug: bool) -> _Runnin
     log = open(run.path / "console.log", "a", encoding="utf-8")  # noqa: SIM115 - closed when the fold ends
     # a session of its own: a Ctrl-C reaches the launcher only, which then sends each fold one SIGTERM
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(lock,),
-                               preexec_fn=_die_with_parent, start_new_session=True)
+                               preexec_fn=die_with_parent, start_new_session=True)
     return _Running(fold, process, lock, log, time.perf_counter())
 
 
