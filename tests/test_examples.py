@@ -23,4 +23,6 @@ def test_minimal_example_trains_on_the_real_data_and_reports_its_skill(tmp_path)
         assert task["beats"]["persistence"]  # a correction to the 7-day mean, far from "tomorrow = today"
         assert task["skill"] > -0.05, task["skill"]  # and never far from the 7-day mean, whatever the 2026 level
     assert "against the strongest baseline, moving_average_7" in result.stdout
+    test = summary["evaluation"]["test"]["tasks"]["next_week"]["metrics"]
+    assert 0.85 <= test["coverage_90"] <= 0.95, test  # conformal intervals calibrated on val hold in 2026
     assert pathlib.Path(run_dir / "plots/loss.png").stat().st_size > 1000

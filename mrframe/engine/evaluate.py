@@ -191,22 +191,35 @@ def prediction_columns(kind: PredictionKind, prediction: Any, to_source: Units,
                        calibration: Mapping[str, torch.Tensor] | None, window: TaskWindow | None,
                        batch: Batch) -> dict[str, torch.Tensor]:
     """The kind's columns of ``prediction``, plus those a calibration adds (intervals), computed in the space it
-    was fitted in: divided by the window's spread when it was normalised (:func:`calibrate`)."""
+    was fitted in: divided by the window's spread (at least the calibration's ``scale_floor``) when it was
+    normalised (:func:`calibrate`)."""
     plain = kind.columns(prediction, to_source)
     if calibration is None:
         return plain
-    scaled, scale = _normalised(kind, prediction, window.scale(batch) if window is not None else None)
+    floor = calibration.get("scale_floor")
+    scale = (torch.maximum(window.scale(batch), floor.to(batch.index.device))
+             if window is not None and floor is not None else None)
+    scaled, scale = _normalised(kind, prediction, scale)
     units = to_source.scaled(scale) if scale is not None else to_source
     return plain | {k: v for k, v in kind.columns(scaled, units, calibration).items() if k not in plain}
+
+
+SPREAD_FLOOR = 0.1
+"""Normalised conformal scores divide by a window's spread, but by at least this fraction of the validation
+samples' mean spread (per step and feature, pooled over regions)."""
 
 
 @torch.no_grad()
 def calibrate(network: Network, data: PreparedData, batch_size: int, device: torch.device,
               precision: Precision | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Each task's kind calibrated on the validation split (:meth:`PredictionKind.calibrate`), in the target's
-    units divided by the sample's window spread (:meth:`TaskWindow.scale`) where the target's source is an input
-    and the kind can be rescaled (normalised conformal scores), else in the target's units; tasks whose kind has
-    nothing to fit are left out."""
+    units divided by ``max(σ̂, σ_min)`` where the target's source is an input and the kind can be rescaled
+    (normalised conformal scores: ``σ̂`` is the sample's window spread, :meth:`TaskWindow.scale`; ``σ_min``
+    :data:`SPREAD_FLOOR` times the mean of ``σ̂`` over the validation samples (and regions), per step and feature, kept as the
+    calibration's ``scale_floor``), else in the target's units; tasks whose kind has nothing to fit are left out.
+
+    ``σ_min`` keeps windows that happen to be flat (a quiet region, a feature that did not move) from dividing
+    their residuals by almost nothing, which would make every other window's interval enormous."""
     dataset = data.datasets["val"]
     kinds = network.model.kinds
     tasks = [t for t in network.tasks if type(kinds[t]).calibrate is not PredictionKind.calibrate]
@@ -222,21 +235,22 @@ def calibrate(network: Network, data: PreparedData, batch_size: int, device: tor
         with precision.autocast():
             predictions = to_float32(network(batch.inputs, batch.calendar))
         for task in tasks:
-            window = windows[task]
             prediction, target = in_target_units(kinds[task], batch, task, predictions[task])
-            prediction, scale = _normalised(kinds[task], prediction, window.scale(batch) if window is not None else None)
-            values, mask = target.values.double(), target.mask
-            if scale is not None:
-                values, mask = values / scale, mask & torch.isfinite(scale)
-            kept[task].append((prediction, values, mask))
+            kept[task].append((prediction, target.values.double(), target.mask, windows[task].scale(batch)))
     network.train(was_training)
     out = {}
     for task, parts in kept.items():
-        prediction = _concat([p for p, _, _ in parts])
-        fitted = kinds[task].calibrate(prediction, torch.cat([v for _, v, _ in parts]),
-                                       torch.cat([m for _, _, m in parts]))
+        prediction = _concat([p for p, _, _, _ in parts])
+        values, mask = torch.cat([v for _, v, _, _ in parts]), torch.cat([m for _, _, m, _ in parts])
+        spreads = torch.cat([s for _, _, _, s in parts])
+        pooled = (0, *range(2, spreads.dim() - 1))  # over samples and regions: per step and feature
+        floor = SPREAD_FLOOR * torch.nanmean(spreads, dim=pooled, keepdim=True)[0]
+        prediction, scale = _normalised(kinds[task], prediction, torch.maximum(spreads, floor))
+        if scale is not None:
+            values, mask = values / scale, mask & torch.isfinite(scale)
+        fitted = kinds[task].calibrate(prediction, values, mask)
         if fitted is not None:
-            out[task] = fitted
+            out[task] = {**fitted, **({"scale_floor": floor} if scale is not None else {})}
     return out
 
 

@@ -62,6 +62,8 @@ def test_spatial_example_trains_and_reports_per_region(tmp_path, capsys):
     assert (run_dir / "plots" / "data_regions_fires_cells.png").is_file()
     evaluation = json.loads((run_dir / "evaluation-val.json").read_text())["tasks"]["fires_next_week"]
     assert len(evaluation["regions"]["ids"]) == 144
+    test = json.loads((run_dir / "evaluation-test.json").read_text())["tasks"]["fires_next_week"]["metrics"]
+    assert test["width_50"] < 10, test  # sparse counts: flat windows do not blow the conformal intervals up
     forecasts = pd.read_csv(run_dir / "forecasts-val.csv", keep_default_na=False)
     cells = forecasts[forecasts["task"] == "fires_next_week"]
     assert len(cells) == evaluation["count"] and set(cells["region"]) <= set(evaluation["regions"]["ids"])
