@@ -13,7 +13,7 @@ anchor                baseline of each target step
 ``moving_average:K``  the mean of the last ``K`` observed values (fewer when the window holds fewer)
 ====================  ===========================================================================================
 
-These are the rules of the evaluation's baselines (:mod:`mrframe.engine.baselines`), applied in the source's
+These are the rules of the evaluation's baselines (:mod:`mrframe.data.baselines`), applied in the source's
 units (the 7-day moving average of daily counts is their mean count, not the exponential of the mean of their
 logs), so an anchored head that predicts a zero correction forecasts the baseline the evaluation compares it
 with. A baseline is NaN where it is undefined (nothing observed where it reads); :mod:`mrframe.data.frames` then
@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 import torch
 
-from mrframe.engine.baselines import (
+from mrframe.data.baselines import (
     SEASON,
     last_observed,
     over_span,
@@ -73,7 +73,7 @@ class Anchor:
 
     def baseline(self, window: np.ndarray, target: TargetInfo) -> np.ndarray:
         """``[B, span, (R,) F]`` from a window ``[B, T, (R,) F]`` (NaN = missing): the evaluation's own baseline rules
-        (:mod:`mrframe.engine.baselines`; a moving average's point is its members' mean, as the evaluation takes
+        (:mod:`mrframe.data.baselines`; a moving average's point is its members' mean, as the evaluation takes
         it)."""
         observed = Observed.build(torch.from_numpy(window))
         columns = np.arange(window.shape[-1])

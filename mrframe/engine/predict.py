@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mrframe.data.baselines import target_offsets
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
 from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network

@@ -11,10 +11,10 @@ import torch
 
 from mrframe import kinds
 from mrframe.data.anchoring import parse_anchor
+from mrframe.data.baselines import forecast_baselines
 from mrframe.data.frames import Frame
 from mrframe.data.pipeline import prepare
 from mrframe.data.window_scaling import quantiles, window_statistics
-from mrframe.engine.baselines import forecast_baselines
 from mrframe.errors import SpecError
 from mrframe.interfaces import TargetInfo
 from mrframe.model import AssembledModel
