@@ -115,10 +115,12 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
                                  target.units, info.regions)
         window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
         anchor = parse_anchor(target.anchor)
-        reach = anchor.reach(target_info) if anchor is not None else 0
+        lag = sources[target.source].lag_days
+        reach = anchor.reach(target_info, lag) if anchor is not None else 0
         if reach > window:
-            problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back, but the "
-                                    f"{info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
+            lagged = f" (with the source's publication lag of {lag} days)" if lag else ""
+            problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back{lagged}, but "
+                                    f"the {info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
         if not problems:
             plans[task] = TargetPlan(target_info, np.asarray(columns, dtype=np.int64),
                                      lag_days=sources[target.source].lag_days)

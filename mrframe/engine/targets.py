@@ -62,7 +62,8 @@ class TaskWindow:
         to_source = self.to_source.to(batch.index.device)
         history = batch.history[self.info.task]
         return {name: to_source(members, feature_dim=-2)
-                for name, members in forecast_baselines(history, self.columns, self.info).items()}
+                for name, members in forecast_baselines(history, self.columns, self.info,
+                                                         batch.unpublished.get(self.info.task)).items()}
 
     def scale(self, batch: Batch) -> torch.Tensor:
         """``[B, span, F]``: the spread of each feature's last observed values in the window (target units, at
