@@ -164,11 +164,11 @@ def test_unreadable_region_files(tmp_path):
 # ------------------------------------------------------------------------------------------------ config
 
 
-@pytest.mark.parametrize(("table", "message"), [
+@pytest.mark.parametrize(("table", "message"), [  # geojson: any existing file (it must exist)
     ({"grid": 0.5}, "regions.bbox: a grid needs bbox"),
-    ({"grid": 0.5, "bbox": [22, 44, 41, 53], "geojson": "x.geojson"}, "set either grid .* or geojson, not both"),
+    ({"grid": 0.5, "bbox": [22, 44, 41, 53], "geojson": __file__}, "set either grid .* or geojson, not both"),
     ({}, "set either grid"),
-    ({"geojson": "x.geojson", "bbox": [22, 44, 41, 53]}, "regions.bbox: applies to grid regions only"),
+    ({"geojson": __file__, "bbox": [22, 44, 41, 53]}, "regions.bbox: applies to grid regions only"),
     ({"grid": 0.5, "bbox": [22, 44, 41, 53], "id": "code"}, "regions.id: applies to geojson regions only"),
     ({"grid": 0.7, "bbox": [22, 44, 41, 53]}, "regions.grid: must divide 180 degrees"),
     ({"grid": 0.01, "bbox": [-180, -90, 180, 90]}, "regions.grid: makes 648,000,000 cells"),

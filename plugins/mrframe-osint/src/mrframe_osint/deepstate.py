@@ -53,12 +53,14 @@ SPATIAL = ("occupied_fraction",)
 
 @attrs.frozen
 class DeepStateConfig:
-    path: pathlib.Path = field(doc="a folder of daily DeepState files (deepstatemap_data_YYYYMMDD.geojson) or one file")
+    path: pathlib.Path = field(doc="a folder of daily DeepState files (deepstatemap_data_YYYYMMDD.geojson) or one file",
+                               exists=True)
     regions: RegionsConfig | None = field(
         None, "spatial mode: features per region, e.g. { grid = 0.5, bbox = [22, 44, 41, 53] } (see `regions` of a "
               "spatial source); unset: national features")
     border: pathlib.Path | None = field(
-        None, "GeoJSON outline of the country: adds front_line_km, the boundary away from this outline (border, coast)")
+        None, "GeoJSON outline of the country: adds front_line_km, the boundary away from this outline (border, coast)",
+        exists=True)
     border_tolerance_km: float = field(
         2.0, "boundary within this distance of the border outline counts as border or coast, not front line", min=0.0)
     bad_files: Literal["error", "missing"] = field(
