@@ -2,8 +2,9 @@
 
 Many files write a missing value as a number (-999, 9999, -1). A source table declares them with the core key
 ``missing_values = [-999, ...]``; right after a source loads, :func:`mask_missing` turns every cell equal to one
-of them into NaN (missing), and every ``+-inf`` cell too, counting both in the source's ``rejected`` table (the
-data report shows them). Sources that derive values from their cells (differences of cumulative counts) mask
+of them into NaN (missing), and every ``+-inf`` cell and every finite one beyond the float32 range the model
+computes in (``|x| > 3.4e38``) too, counting each kind in the source's ``rejected`` table (the data report shows
+them). Sources that derive values from their cells (differences of cumulative counts) mask
 the declared values themselves before deriving (:attr:`mrframe.interfaces.Source.missing_values`), so what the
 core finds afterwards is only what they left.
 
@@ -32,6 +33,7 @@ from mrframe.interfaces import SourceFrame
 
 DECLARED = "declared missing value (missing_values)"
 INFINITE = "infinite value (set missing)"
+BEYOND_FLOAT32 = "value beyond the float32 range (set missing)"
 """The ``rejected`` reasons of masked cells (readers that mask them themselves use the same ones)."""
 
 MIN_ROWS = 3
@@ -71,13 +73,15 @@ def mask_missing(source: SourceFrame, missing_values: Sequence[float] = ()) -> S
             block = frame.iloc[:, positions].to_numpy(dtype=dtype, na_value=np.nan)
             declared[:, positions] = sentinel_cells(block, missing_values)
     infinite = np.isinf(values)
-    if not declared.any() and not infinite.any():
+    with np.errstate(invalid="ignore"):  # models see float32: a finite value beyond it would become infinite
+        beyond = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max) & ~declared
+    if not declared.any() and not infinite.any() and not beyond.any():
         return source
     rejected = dict(source.rejected)
-    for reason, cells in ((DECLARED, declared), (INFINITE, infinite)):
+    for reason, cells in ((DECLARED, declared), (INFINITE, infinite), (BEYOND_FLOAT32, beyond)):
         if cells.any():
             rejected[reason] = rejected.get(reason, 0) + int(cells.sum())
-    masked = frame.mask(pd.DataFrame(declared | infinite, index=frame.index, columns=frame.columns))
+    masked = frame.mask(pd.DataFrame(declared | infinite | beyond, index=frame.index, columns=frame.columns))
     return attrs.evolve(source, frame=masked, rejected=rejected)
 
 

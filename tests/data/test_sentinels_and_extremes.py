@@ -15,7 +15,7 @@ from mrframe import registry
 from mrframe.config import field
 from mrframe.data.pipeline import load_sources, prepare
 from mrframe.data.report import DataReport, observed_mask
-from mrframe.data.sentinels import DECLARED, INFINITE
+from mrframe.data.sentinels import BEYOND_FLOAT32, DECLARED, INFINITE
 from mrframe.errors import DataError
 from mrframe.interfaces import Source, SourceFrame
 from tests.data.conftest import build
@@ -57,11 +57,13 @@ def spec_with(missing_values=None, **data):  # noqa: ANN001, ANN003, ANN201
 def test_declared_missing_values_are_masked_by_the_core_for_any_source(planted):
     frames = load_sources(spec_with([-999]))
     frame = frames["planted"]
-    assert frame.rejected == {DECLARED: 18, INFINITE: 1}
+    assert frame.rejected == {DECLARED: 18, INFINITE: 1, BEYOND_FLOAT32: 1}
     assert frame.frame["share"].iloc[::40].isna().all() and (frame.frame["share"].dropna() >= 0).all()
+    assert frame.frame["other"].iloc[[5, 7]].isna().all()
     report = DataReport.build(spec_with([-999]), frames)
     assert not report.sources[-1].suspected_sentinels
     assert "rejected: 18 x declared missing value" in report.text()
+    assert "rejected: 1 x value beyond the float32 range" in report.text()  # 1e39: not silently unobserved
 
 
 def test_an_undeclared_sentinel_is_flagged_with_the_line_to_add(planted):
