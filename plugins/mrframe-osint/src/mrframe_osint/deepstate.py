@@ -45,6 +45,7 @@ from mrframe.geo import RegionsConfig, area_km2, buffer_km, build_regions, lengt
 from mrframe.geo.geojson import check_polygon
 from mrframe.interfaces import Source, SourceFrame
 from mrframe_osint.examples import SyntheticExample
+from mrframe_osint.tables import read_error
 
 FILE_NAME = re.compile(r"deepstatemap_data_(\d{8})\.geojson")
 NATIONAL = ("occupied_km2", "occupied_change_km2")
@@ -112,8 +113,11 @@ def _day_of(name: str) -> np.datetime64 | None:
 def read_occupied(path: pathlib.Path) -> shapely.Geometry:
     """The occupied territory of one file: the union of its (Multi)Polygon features, checked (see
     :mod:`mrframe.geo.geojson`). GEOS parses the file in one call; when it cannot, the careful reader names
-    the problem."""
-    text = path.read_bytes()
+    the problem. A file that cannot be read at all (permission, I/O error) is a DataError naming it too."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise read_error(path, error, "GeoJSON") from None
     try:
         parsed = shapely.from_geojson(text)
     except (shapely.errors.GEOSException, ValueError):
