@@ -89,6 +89,21 @@ class Regions:
         """``[R, R]`` great-circle distances between the centroids, in km."""
         return haversine_km(self.lat[:, None], self.lon[:, None], self.lat[None, :], self.lon[None, :])
 
+    def nearest_distance_km(self) -> np.ndarray:
+        """``[R]`` great-circle distance from each centroid to the nearest other one, in km (inf for a single
+        region), in ``O(R log R)``: the nearest by chord (a k-d tree over unit vectors; chords grow with arcs) is
+        the nearest by arc, and the distance is then the haversine between the pair."""
+        if len(self) < 2:
+            return np.full(len(self), np.inf)
+        from scipy.spatial import cKDTree  # scipy comes with scikit-learn, a base dependency
+
+        phi, lam = np.radians(self.lat), np.radians(self.lon)
+        unit = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
+        _, pair = cKDTree(unit).query(unit, k=2)
+        own = np.arange(len(self))
+        other = np.where(pair[:, 0] == own, pair[:, 1], pair[:, 0])  # a twin at distance 0 may come first
+        return haversine_km(self.lat, self.lon, self.lat[other], self.lon[other])
+
     def nearest(self, k: int) -> np.ndarray:
         """``[R, min(k, R)]`` indices of each region's ``k`` nearest regions (itself first), by centroid."""
         k = min(k, len(self))

@@ -124,3 +124,22 @@ def test_a_run_that_fails_before_training_leaves_no_run_directory(fake_spec_file
                              "--set", "heads.ahead.target.features=nope"], capsys)
     assert code == 2 and "heads.ahead.target.features[0]: source 'daily' has no feature 'nope'" in err
     assert not any(out_dir.iterdir())
+
+
+def test_a_source_frame_with_a_text_column_is_one_line_error_before_any_masking(fake_spec_file, tmp_path, capsys):
+    from mrframe import registry
+    from tests.fakes import WaveSource
+
+    class LabelledWave(WaveSource):
+        """Waves plus a text column a loader forgot to drop."""
+
+        def load(self):  # noqa: ANN202
+            loaded = super().load()
+            loaded.frame["label"] = "calm"
+            return loaded
+
+    with registry.registered("source", "fake-labelled-wave", LabelledWave):
+        code, _, err = run_main(["run", str(fake_spec_file), "--out", str(tmp_path / "runs"),
+                                 "--set", "sources.daily.plugin=fake-labelled-wave"], capsys)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip() == "error: source 'daily': non-numeric feature column 'label'; loaders must drop or encode it"

@@ -164,11 +164,11 @@ def test_unreadable_region_files(tmp_path):
 # ------------------------------------------------------------------------------------------------ config
 
 
-@pytest.mark.parametrize(("table", "message"), [
+@pytest.mark.parametrize(("table", "message"), [  # geojson: any existing file (it must exist)
     ({"grid": 0.5}, "regions.bbox: a grid needs bbox"),
-    ({"grid": 0.5, "bbox": [22, 44, 41, 53], "geojson": "x.geojson"}, "set either grid .* or geojson, not both"),
+    ({"grid": 0.5, "bbox": [22, 44, 41, 53], "geojson": __file__}, "set either grid .* or geojson, not both"),
     ({}, "set either grid"),
-    ({"geojson": "x.geojson", "bbox": [22, 44, 41, 53]}, "regions.bbox: applies to grid regions only"),
+    ({"geojson": __file__, "bbox": [22, 44, 41, 53]}, "regions.bbox: applies to grid regions only"),
     ({"grid": 0.5, "bbox": [22, 44, 41, 53], "id": "code"}, "regions.id: applies to geojson regions only"),
     ({"grid": 0.7, "bbox": [22, 44, 41, 53]}, "regions.grid: must divide 180 degrees"),
     ({"grid": 0.01, "bbox": [-180, -90, 180, 90]}, "regions.grid: makes 648,000,000 cells"),
@@ -227,3 +227,18 @@ def test_a_series_is_measured_as_each_geometry_alone(districts):
         lengths = np.array([shapes.lengths_km(g) for g in days])
         assert shapes.lengths_km(days) == pytest.approx(lengths, rel=1e-9, abs=1e-9)
     assert grid_regions(0.5, (29, 45, 35, 51)).cover(days)[5:7].max(axis=1).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(("inside", "depth", "place"), [
+    (False, 100_000, ""),  # past what json reads
+    (True, 100_000, ""),
+    (True, 900, ", feature 1"),  # json reads it, the geometry reader (shapely) recurses past the limit
+])
+def test_a_deeply_nested_region_file_is_a_one_line_error_naming_it(tmp_path, inside, depth, place):
+    nested = "[" * depth + "]" * depth
+    text = ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "A"}, '
+            f'"geometry": {{"type": "Polygon", "coordinates": {nested}}}}}]}}') if inside else nested
+    path = tmp_path / "deep.geojson"
+    path.write_text(text)
+    with pytest.raises(DataError, match=rf"deep\.geojson{place}: nested too deeply .*expected a GeoJSON Feature"):
+        geojson_regions(path, "code")

@@ -23,6 +23,27 @@ def test_distances_are_symmetric_with_zero_diagonal_and_nearest_starts_with_itse
     assert regions.index("c") == 2
 
 
+def test_nearest_distance_is_the_smallest_distance_to_another_region_without_an_r_by_r_matrix(monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    regions = Regions([f"r{i}" for i in range(n)], [f"R{i}" for i in range(n)], rng.uniform(-80, 80, n),
+                      rng.uniform(-180, 180, n))
+    brute = regions.distances_km() + np.diag(np.full(n, np.inf))
+    np.testing.assert_allclose(regions.nearest_distance_km(), brute.min(axis=1), rtol=1e-9, atol=1e-9)
+    twin = Regions(["a", "b", "c"], ["A", "B", "C"], [50.0, 50.0, 51.0], [30.0, 30.0, 30.0])  # a and b coincide
+    assert twin.nearest_distance_km().tolist() == [0.0, 0.0, pytest.approx(111.19, abs=0.01)]
+    assert np.isinf(Regions(["a"], ["A"], [50.0], [30.0]).nearest_distance_km()).all()
+
+    from mrframe.data.maps import plot_region_map
+
+    def quadratic(self):  # noqa: ANN001, ANN202
+        raise AssertionError("the map built an R x R distance matrix")
+
+    monkeypatch.setattr(Regions, "distances_km", quadratic)
+    plot_region_map(regions, rng.random(n), tmp_path / "map.png", "title", "value")
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -11,6 +11,7 @@ import numpy as np
 from mrframe.cli.options import debug_option
 from mrframe.engine.files import atomic_write, nonfinite_predictions, result_target
 from mrframe.engine.predict import predict as predict_table
+from mrframe.engine.predict import undefined_frames
 from mrframe.engine.session import load_run
 
 
@@ -39,7 +40,8 @@ def predict(run_dir: pathlib.Path, dates: tuple[dt.datetime, ...], out: pathlib.
     """
     run = load_run(run_dir, checkpoint)
     click.echo(run.used)
-    table = predict_table(run.network, run.data, [d.date() for d in dates], run.device, run.spec.train.batch_size)
+    days = [d.date() for d in dates]
+    table = predict_table(run.network, run.data, days, run.device, run.spec.train.batch_size)
     nonfinite = (~np.isfinite(table["prediction"].astype(float))).groupby(table["task"]).sum()
     out, warning = result_target(out or run.directory.path / f"predictions-{dates[0].date()}.csv",
                                  nonfinite_predictions(nonfinite.to_dict()))
@@ -52,6 +54,11 @@ def predict(run_dir: pathlib.Path, dates: tuple[dt.datetime, ...], out: pathlib.
     for task, kind in run.network.model.kinds.items():
         if task not in shown:  # predict writes per-value columns; a covariance has none
             click.echo(f"note: task {task} has no rows: {kind.name} predictions have no per-value prediction columns")
+    for task, count in undefined_frames(run.data, days).items():
+        source = run.data.targets[task].info.source
+        click.echo(f"note: task {task}: {count} value{'s' * (count != 1)} without a forecast (left out): the "
+                   f"window holds no observed value of source '{source}' to anchor or scale them (an anchor after "
+                   "its last data?)")
     if warning:
         click.echo(warning, err=True)
     click.echo(f"written: {out}")

@@ -2,18 +2,18 @@
 
 ``heads.NAME.target.anchor`` (default ``"none"``) names a baseline computed from the sample's own observed window
 of the target's source (at the target's features, with the source's publication lag, exactly what the model
-could see):
+could see: a value is used only once it is published, :mod:`mrframe.data.publication`):
 
 ====================  ===========================================================================================
 anchor                baseline of each target step
 ====================  ===========================================================================================
 ``persistence``       the last observed value of each feature in the window
 ``seasonal_naive``    the value one season (7 days, 12 months) before the step, as many seasons back as needed
-                      to land inside the window
+                      to land on a step published by the anchor
 ``moving_average:K``  the mean of the last ``K`` observed values (fewer when the window holds fewer)
 ====================  ===========================================================================================
 
-These are the rules of the evaluation's baselines (:mod:`mrframe.engine.baselines`), applied in the source's
+These are the rules of the evaluation's baselines (:mod:`mrframe.data.baselines`), applied in the source's
 units (the 7-day moving average of daily counts is their mean count, not the exponential of the mean of their
 logs), so an anchored head that predicts a zero correction forecasts the baseline the evaluation compares it
 with. A baseline is NaN where it is undefined (nothing observed where it reads); :mod:`mrframe.data.frames` then
@@ -31,29 +31,21 @@ import attrs
 import numpy as np
 import torch
 
-from mrframe.engine.baselines import (
-    SEASON,
+from mrframe.data.baselines import (
     last_observed,
     over_span,
     persistence,
+    seasonal_lookback,
     seasonal_naive,
     target_offsets,
 )
+from mrframe.data.publication import most_unpublished
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import Observed
 from mrframe.scores import ensemble_columns
 
 ANCHORS = ("persistence", "seasonal_naive", "moving_average:K")
 _MOVING = re.compile(r"^moving_average:([1-9][0-9]*)$")
-
-
-def seasonal_lookback(target: TargetInfo, k: int) -> int:
-    """How far back seasonal naive reads the target step ``k`` after the anchor: so many steps from the window's
-    end (1 = its last step)."""
-    season = SEASON[target.resolution]
-    if target.resolution == "daily":  # the window ends on the anchor day (offset 0)
-        return 1 + -(-k // season) * season - k
-    return (k // season + 1) * season - k  # the window ends on the month before the anchor's month (offset -1)
 
 
 @attrs.frozen
@@ -63,24 +55,29 @@ class Anchor:
     name: str
     steps: int = 0
 
-    def reach(self, target: TargetInfo) -> int:
-        """How many of the window's last steps the baseline needs (the window must be at least this long)."""
+    def reach(self, target: TargetInfo, lag_days: int = 0) -> int:
+        """How many of the window's last steps the baseline needs (the window must be at least this long) when
+        the target's source is published ``lag_days`` after each period: the steps it reads plus the most
+        trailing steps the lag can hide (:func:`~mrframe.data.publication.most_unpublished`)."""
+        hidden = most_unpublished(target.resolution, lag_days)
         if self.name == "moving_average":
-            return self.steps
+            return self.steps + hidden
         if self.name == "seasonal_naive":
-            return int(max(seasonal_lookback(target, int(k)) for k in target_offsets(target)))
-        return 1
+            return int(max(seasonal_lookback(target.resolution, int(k), hidden) for k in target_offsets(target)))
+        return 1 + hidden
 
-    def baseline(self, window: np.ndarray, target: TargetInfo) -> np.ndarray:
-        """``[B, span, (R,) F]`` from a window ``[B, T, (R,) F]`` (NaN = missing): the evaluation's own baseline rules
-        (:mod:`mrframe.engine.baselines`; a moving average's point is its members' mean, as the evaluation takes
+    def baseline(self, window: np.ndarray, target: TargetInfo, unpublished: np.ndarray | None = None) -> np.ndarray:
+        """``[B, span, (R,) F]`` from a window ``[B, T, (R,) F]`` (NaN = missing) whose last ``unpublished [B]``
+        steps were not yet published (default none): the evaluation's own baseline rules
+        (:mod:`mrframe.data.baselines`; a moving average's point is its members' mean, as the evaluation takes
         it)."""
         observed = Observed.build(torch.from_numpy(window))
         columns = np.arange(window.shape[-1])
         if self.name == "persistence":
             out = persistence(observed, columns, target)
         elif self.name == "seasonal_naive":
-            out = seasonal_naive(observed, columns, target)
+            hidden = None if unpublished is None else torch.as_tensor(np.asarray(unpublished), dtype=torch.long)
+            out = seasonal_naive(observed, columns, target, hidden)
         else:
             mean = ensemble_columns(last_observed(observed, columns, self.steps))["prediction"]  # [B, (R,) F]
             out = over_span(mean, target.span)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from mrframe.data.frames import Frame, Framing, encode
+from mrframe.data.publication import unpublished_mask
 from mrframe.data.split import target_steps
 from mrframe.data.timeline import AlignedSource, Timeline, month_number
 from mrframe.data.windows import WindowView
@@ -34,7 +35,9 @@ from mrframe.observed import Calendar, Observed
 @attrs.frozen(eq=False)
 class Batch:
     """Model inputs by source, targets by task (in their frame's units for framed tasks), the calendar, each
-    sample's index in its split, each task's history window (target units) and the frames of framed tasks."""
+    sample's index in its split, each task's history window (target units), the frames of framed tasks and, per
+    task, how many trailing steps of each history window its source had not yet published (``[B]``, long;
+    :mod:`mrframe.data.publication`; absent: none)."""
 
     inputs: dict[str, Observed]
     targets: dict[str, Observed]
@@ -42,6 +45,7 @@ class Batch:
     index: Tensor
     history: dict[str, Observed] = attrs.field(factory=dict)
     frames: dict[str, Frame] = attrs.field(factory=dict)
+    unpublished: dict[str, Tensor] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -54,6 +58,7 @@ class Batch:
             index=self.index.to(device),
             history={k: v.to(device) for k, v in self.history.items()},
             frames={k: v.to(device) for k, v in self.frames.items()},
+            unpublished={k: v.to(device) for k, v in self.unpublished.items()},
         )
 
 
@@ -165,34 +170,37 @@ class WindowDataset:
         for name, source in self.sources.items():
             values = self._window(self.views.inputs[name], source.info.resolution, source.lag_days, anchors)
             inputs[name] = Observed.build(torch.from_numpy(self.framing.scale_input(name, values)))
-        history, frames, cut = {}, {}, {}
+        history, unpublished, frames, cut = {}, {}, {}, {}
         for task, plan in self.targets.items():
-            window = self._window(self.views.history[task], plan.info.resolution, plan.lag_days, anchors)
+            window, hidden = self._published(self.views.history[task], plan.info.resolution, plan.lag_days, anchors)
             history[task] = Observed.build(torch.from_numpy(window))
-            frame = self.framing.frame(task, window)
+            unpublished[task] = torch.from_numpy(hidden)
+            frame = self.framing.frame(task, window, hidden)
             if frame is not None:
                 frames[task] = frame
             if targets:
                 last = target_steps(self.timeline, plan.info, anchors)  # the rule the embargo uses
                 values = encode(self.views.targets[task].ending_at(last), frame)
                 cut[task] = Observed.build(torch.from_numpy(values))
-        return Batch(inputs, cut, self.calendar(anchors), torch.from_numpy(indices), history, frames)
+        return Batch(inputs, cut, self.calendar(anchors), torch.from_numpy(indices), history, frames, unpublished)
 
     def _window(self, view: WindowView, resolution: str, lag_days: int, anchors: np.ndarray) -> np.ndarray:
         """The windows of a source's ``view`` a sample anchored on each of ``anchors`` sees (NaN where the
-        publication lag hides a step)."""
+        publication lag hides a step, :mod:`mrframe.data.publication`)."""
+        return self._published(view, resolution, lag_days, anchors)[0]
+
+    def _published(self, view: WindowView, resolution: str, lag_days: int,
+                   anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_window` and the number of trailing steps the lag hides in each (``[B]``)."""
         if resolution == "daily":
             values = view.ending_at(anchors)
-            if lag_days:  # day d is published lag_days after it: the window's last lag_days are unseen
-                values[:, max(self.daily_window - lag_days, 0):] = np.nan
-            return values
-        last_month = self.timeline.month_of_day_index(anchors) - 1
-        values = view.ending_at(last_month)
-        if lag_days:
-            months = last_month[:, None] - np.arange(self.monthly_window - 1, -1, -1)
-            ends = self.timeline.month_end_day_index(months)
-            values[ends + lag_days >= anchors[:, None]] = np.nan
-        return values
+        else:
+            values = view.ending_at(self.timeline.month_of_day_index(anchors) - 1)
+        if not lag_days:
+            return values, np.zeros(len(anchors), dtype=np.int64)
+        hidden = unpublished_mask(self.timeline, resolution, lag_days, anchors, values.shape[1])
+        values[hidden] = np.nan
+        return values, hidden.sum(axis=1).astype(np.int64)
 
     def calendar(self, anchors: np.ndarray) -> Calendar:
         """The calendar of the windows ending at ``anchors`` (day indices on the timeline)."""

@@ -16,6 +16,10 @@ alone. The bounds ``m +- T S`` are fitted on the training period only and applie
 targets, as ``data.extremes`` says: ``mask`` (default: the value becomes missing), ``error`` (stop, naming the
 first one) or ``keep`` (only report them). The bounds are part of the fitted preprocessing state, so a resumed
 or evaluated run applies exactly the same ones.
+
+A spatial source (values ``[N, R, F]``, :mod:`mrframe.data.spatial`) follows the same contract with each
+(period, region) pair as one row (:func:`~mrframe.data.spatial.feature_rows`): one pair of bounds per feature,
+pooled over regions, as its scaling is; a finding names the region of its largest value.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import attrs
 import numpy as np
 import torch
 
+from mrframe.data.spatial import feature_rows
 from mrframe.data.timeline import AlignedSource, Timeline
 from mrframe.errors import DataError
 
@@ -40,14 +45,16 @@ class Bounds:
     high: np.ndarray
 
     def outside(self, values: np.ndarray) -> np.ndarray:
-        """Bool like ``values [N, F]``: observed and beyond the bounds."""
+        """Bool like ``values [N, F]`` (or ``[N, R, F]``): observed and beyond the bounds."""
         with np.errstate(invalid="ignore"):
             return np.isfinite(values) & ((values < self.low) | (values > self.high))
 
 
 def fit_bounds(values: np.ndarray, threshold: float) -> Bounds:
-    """The bounds of ``values [rows, F]`` (NaN = missing): ``median +- threshold * spread`` per feature."""
-    n_features = values.shape[1] if values.ndim == 2 else 0
+    """The bounds of ``values [rows, F]`` (or ``[rows, R, F]``: every (row, region) pair is a row; NaN =
+    missing): ``median +- threshold * spread`` per feature."""
+    values = feature_rows(values)
+    n_features = values.shape[1]
     low, high = np.full(n_features, -np.inf), np.full(n_features, np.inf)
     for f in range(n_features):
         x = values[:, f].astype(np.float64)
@@ -75,11 +82,18 @@ class Extreme:
     low: float
     high: float
     policy: str
+    region: str | None = None  # of the largest one, for a spatial source
+
+    @property
+    def where(self) -> str:
+        """``source 'S', feature 'F'`` (and ``(region R)`` for a spatial source)."""
+        return f"source '{self.source}', feature '{self.feature}'" + (f" (region {self.region})" if self.region else "")
 
     def text(self) -> str:
         done = {"mask": "masked", "keep": "kept", "error": "refused"}[self.policy]
+        region = f" in region {self.region}" if self.region else ""
         return (f"{self.source}.{self.feature}: {self.count:,} value{'s' * (self.count != 1)} beyond "
-                f"{self.low:.4g} .. {self.high:.4g} (largest {self.value:.4g} on {self.date}), {done}")
+                f"{self.low:.4g} .. {self.high:.4g} (largest {self.value:.4g} on {self.date}{region}), {done}")
 
 
 def _dates(source: AlignedSource, timeline: Timeline, rows: np.ndarray) -> list[str]:
@@ -108,13 +122,16 @@ class ExtremeFilter:
             bounds = self.bounds.get(name)
             if bounds is None or bounds.low.shape != (source.info.n_features,):
                 continue
-            outside = bounds.outside(source.values)
-            for f in np.flatnonzero(outside.any(axis=0)):
-                rows = np.flatnonzero(outside[:, f])
-                row = rows[np.argmax(np.abs(source.values[rows, f]))]
-                found.append(Extreme(name, source.info.features[f], int(rows.size), _dates(source, timeline, [row])[0],
-                                     float(source.values[row, f]), float(bounds.low[f]), float(bounds.high[f]),
-                                     self.policies.get(name, ("mask", 0.0))[0]))
+            values = source.values.reshape(source.values.shape[0], -1, source.info.n_features)  # [N, R or 1, F]
+            outside = bounds.outside(values)
+            for f in np.flatnonzero(outside.any(axis=(0, 1))):
+                cells = np.argwhere(outside[:, :, f])  # (row, region) pairs
+                row, region = cells[np.argmax(np.abs(values[cells[:, 0], cells[:, 1], f]))]
+                regions = source.info.regions
+                found.append(Extreme(name, source.info.features[f], len(cells), _dates(source, timeline, [row])[0],
+                                     float(values[row, region, f]), float(bounds.low[f]), float(bounds.high[f]),
+                                     self.policies.get(name, ("mask", 0.0))[0],
+                                     regions.ids[region] if regions is not None else None))
         return found
 
     def apply(self, sources: Mapping[str, AlignedSource], timeline: Timeline) -> dict[str, AlignedSource]:
@@ -124,7 +141,7 @@ class ExtremeFilter:
         for extreme in self.findings(sources, timeline):
             if extreme.policy == "error":
                 raise DataError(
-                    f"source '{extreme.source}', feature '{extreme.feature}': {extreme.value:.4g} on {extreme.date} "
+                    f"{extreme.where}: {extreme.value:.4g} on {extreme.date} "
                     f"lies far outside the training period's values (more than data.extreme_threshold robust "
                     f"spreads from their median: beyond {extreme.low:.4g} .. {extreme.high:.4g}; {extreme.count} "
                     "such value(s)); fix the file, declare it in the source's missing_values, or set "

@@ -67,15 +67,16 @@ class TaskFraming:
     units: Scaling | None
     columns: np.ndarray
 
-    def frame(self, history: np.ndarray, min_spread: float) -> tuple[np.ndarray, np.ndarray]:
+    def frame(self, history: np.ndarray, min_spread: float,
+              unpublished: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(shift [B, span, (R,) F], scale [B, 1, (R,) F])`` from the task's history window ``[B, T, (R,) F]``
-        (NaN = missing)."""
+        (NaN = missing) whose last ``unpublished [B]`` steps were not yet published (default none)."""
         center, spread = window_statistics(history, self.window_scaling, min_spread)
         if self.anchor is None:  # a feature with nothing observed in the window has no center: its target is masked
             center = np.where(np.isfinite(history).any(axis=1, keepdims=True), center, np.nan)
             return np.repeat(center, self.info.span, axis=1), spread
         source_units = history if self.units is None else self.units.invert(history, self.columns)
-        baseline = self.anchor.baseline(source_units, self.info)
+        baseline = self.anchor.baseline(source_units, self.info, unpublished)
         if self.units is not None:
             baseline = self.units.apply(baseline, self.columns).astype(np.float64)
         return baseline, spread
@@ -110,12 +111,13 @@ class Framing:
                                    f"data.preprocess.{framing.info.source}.window_scaling = \"none\""))
         return out
 
-    def frame(self, task: str, history: np.ndarray) -> Frame | None:
-        """The task's frame for a batch of history windows, None when the task is not framed."""
+    def frame(self, task: str, history: np.ndarray, unpublished: np.ndarray | None = None) -> Frame | None:
+        """The task's frame for a batch of history windows (``unpublished [B]``: their trailing steps not yet
+        published), None when the task is not framed."""
         framing = self.tasks.get(task)
         if framing is None:
             return None
-        shift, scale = framing.frame(history, self.min_spread)
+        shift, scale = framing.frame(history, self.min_spread, unpublished)
         return Frame(torch.from_numpy(shift.astype(np.float32)), torch.from_numpy(scale.astype(np.float32)))
 
 

@@ -78,9 +78,7 @@ def _spacing_degrees(regions: Regions) -> float:
     """The median distance from a region's centroid to its nearest neighbour's, in degrees of latitude."""
     if len(regions) < 2:
         return 0.5
-    distance = regions.distances_km()
-    np.fill_diagonal(distance, np.inf)
-    return float(np.median(distance.min(axis=1))) / KM_PER_DEGREE
+    return float(np.median(regions.nearest_distance_km())) / KM_PER_DEGREE
 
 
 def _area_scale(regions: Regions) -> np.ndarray:

@@ -25,7 +25,7 @@ from mrframe.data.preprocessing import Preprocessing
 from mrframe.data.reduction import Reduction
 from mrframe.data.sentinels import mask_missing
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
-from mrframe.data.timeline import AlignedSource, Timeline, align
+from mrframe.data.timeline import AlignedSource, Timeline, align, check_frame
 from mrframe.data.transforms import Normaliser
 from mrframe.errors import DataError, PluginError, Problem, SpecError, did_you_mean
 from mrframe.interfaces import SourceFrame, SourceInfo, TargetInfo
@@ -67,8 +67,10 @@ class PreparedData:
 
 
 def load_sources(spec: Spec) -> dict[str, SourceFrame]:
-    """Run every source's loader, then mask its declared ``missing_values`` and infinities
-    (:func:`~mrframe.data.sentinels.mask_missing`); errors name the source's spec table. A loader that fails
+    """Run every source's loader, check its frame against the SourceFrame contract
+    (:func:`~mrframe.data.timeline.check_frame`: numeric columns, sorted unique dates, ...), then mask its
+    declared ``missing_values`` and infinities (:func:`~mrframe.data.sentinels.mask_missing`); errors name the
+    source's spec table. A loader that fails
     with anything but a user error (a third-party reader meeting a file it does not expect) is reported as one
     line too, naming the source; ``--debug`` shows its traceback."""
     frames = {}
@@ -86,6 +88,7 @@ def load_sources(spec: Spec) -> dict[str, SourceFrame]:
                             f"({type(error).__name__}: {reason})") from error
         if not isinstance(frame, SourceFrame):
             raise DataError(f"sources.{name}: plugin '{component.plugin}' returned {type(frame).__name__}, not a SourceFrame")
+        check_frame(name, frame)
         frames[name] = mask_missing(frame, entry.missing_values)
     return frames
 
@@ -112,10 +115,12 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
                                  target.units, info.regions)
         window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
         anchor = parse_anchor(target.anchor)
-        reach = anchor.reach(target_info) if anchor is not None else 0
+        lag = sources[target.source].lag_days
+        reach = anchor.reach(target_info, lag) if anchor is not None else 0
         if reach > window:
-            problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back, but the "
-                                    f"{info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
+            lagged = f" (with the source's publication lag of {lag} days)" if lag else ""
+            problems.append(Problem(join_path(path, "anchor"), f"{target.anchor} reads {reach} steps back{lagged}, but "
+                                    f"the {info.resolution} window holds {window}; lengthen data.{info.resolution}_window"))
         if not problems:
             plans[task] = TargetPlan(target_info, np.asarray(columns, dtype=np.int64),
                                      lag_days=sources[target.source].lag_days)

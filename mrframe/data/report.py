@@ -15,7 +15,7 @@ the observed fraction per region) in a run directory; ``mrframe data`` and ``mrf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -25,9 +25,11 @@ from mrframe.data.extremes import Extreme
 from mrframe.data.sentinels import Suspect, suspected_sentinels
 from mrframe.data.split import SPLITS
 from mrframe.data.timeline import observed_cells
-from mrframe.engine.rundir import RunDirectory
 from mrframe.interfaces import SourceFrame
 from mrframe.spec import Spec
+
+if TYPE_CHECKING:  # the engine writes the files; the data side only names the type
+    from mrframe.engine.rundir import RunDirectory
 
 REPORT_TEXT = "data_report.txt"
 REPORT_JSON = "data_report.json"

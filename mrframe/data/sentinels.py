@@ -2,8 +2,9 @@
 
 Many files write a missing value as a number (-999, 9999, -1). A source table declares them with the core key
 ``missing_values = [-999, ...]``; right after a source loads, :func:`mask_missing` turns every cell equal to one
-of them into NaN (missing), and every ``+-inf`` cell too, counting both in the source's ``rejected`` table (the
-data report shows them). Sources that derive values from their cells (differences of cumulative counts) mask
+of them into NaN (missing), and every ``+-inf`` cell and every finite one beyond the float32 range the model
+computes in (``|x| > 3.4e38``) too, counting each kind in the source's ``rejected`` table (the data report shows
+them). Sources that derive values from their cells (differences of cumulative counts) mask
 the declared values themselves before deriving (:attr:`mrframe.interfaces.Source.missing_values`), so what the
 core finds afterwards is only what they left.
 
@@ -32,6 +33,7 @@ from mrframe.interfaces import SourceFrame
 
 DECLARED = "declared missing value (missing_values)"
 INFINITE = "infinite value (set missing)"
+BEYOND_FLOAT32 = "value beyond the float32 range (set missing)"
 """The ``rejected`` reasons of masked cells (readers that mask them themselves use the same ones)."""
 
 MIN_ROWS = 3
@@ -41,26 +43,45 @@ MIN_REST = 10
 
 
 def sentinel_cells(values: np.ndarray, missing_values: Sequence[float]) -> np.ndarray:
-    """Bool array: True where ``values`` equals one of ``missing_values``."""
-    found = np.zeros(values.shape, dtype=bool)
-    for sentinel in missing_values:
-        found |= values == sentinel
-    return found
+    """Bool array: True where ``values`` equals one of ``missing_values``, compared in ``values``' own float
+    dtype (-999.9 in a float32 column is float32(-999.9), not the float64 number)."""
+    if not len(missing_values):
+        return np.zeros(values.shape, dtype=bool)
+    dtype = values.dtype if values.dtype.kind == "f" else np.float64
+    return np.isin(values, np.asarray(missing_values, dtype=np.float64).astype(dtype))
+
+
+def _comparable(dtype: object) -> np.dtype:
+    """The dtype a column's cells are compared with sentinels in: its own float dtype (numpy or a pandas
+    nullable float), else float64 (integers and booleans are exact in it)."""
+    if pd.api.types.is_float_dtype(dtype):
+        return np.dtype(getattr(dtype, "numpy_dtype", dtype))
+    return np.dtype(np.float64)
 
 
 def mask_missing(source: SourceFrame, missing_values: Sequence[float] = ()) -> SourceFrame:
-    """``source`` with declared sentinels and infinities set to NaN, each counted in ``rejected``."""
+    """``source`` with declared sentinels (compared in each column's dtype) and infinities set to NaN, each
+    counted in ``rejected``."""
     frame = source.frame
     values = frame.to_numpy(dtype=np.float64, na_value=np.nan) if frame.size else np.zeros(frame.shape)
-    declared = sentinel_cells(values, missing_values)
+    declared = np.zeros(frame.shape, dtype=bool)
+    if len(missing_values) and frame.size:
+        by_dtype: dict[np.dtype, list[int]] = {}
+        for i, dtype in enumerate(frame.dtypes):
+            by_dtype.setdefault(_comparable(dtype), []).append(i)
+        for dtype, positions in by_dtype.items():
+            block = frame.iloc[:, positions].to_numpy(dtype=dtype, na_value=np.nan)
+            declared[:, positions] = sentinel_cells(block, missing_values)
     infinite = np.isinf(values)
-    if not declared.any() and not infinite.any():
+    with np.errstate(invalid="ignore"):  # models see float32: a finite value beyond it would become infinite
+        beyond = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max) & ~declared
+    if not declared.any() and not infinite.any() and not beyond.any():
         return source
     rejected = dict(source.rejected)
-    for reason, cells in ((DECLARED, declared), (INFINITE, infinite)):
+    for reason, cells in ((DECLARED, declared), (INFINITE, infinite), (BEYOND_FLOAT32, beyond)):
         if cells.any():
             rejected[reason] = rejected.get(reason, 0) + int(cells.sum())
-    masked = frame.mask(pd.DataFrame(declared | infinite, index=frame.index, columns=frame.columns))
+    masked = frame.mask(pd.DataFrame(declared | infinite | beyond, index=frame.index, columns=frame.columns))
     return attrs.evolve(source, frame=masked, rejected=rejected)
 
 
@@ -86,11 +107,14 @@ def _spread(rest: np.ndarray) -> float:
 
 
 def column_suspects(name: str, column: np.ndarray) -> Iterable[Suspect]:
-    """The likely sentinels of one column (see the module docstring)."""
+    """The likely sentinels of one column (see the module docstring). Only the column's smallest and largest
+    values can lie outside the rest (``d > 0``), so only they are tried: ``O(n log n)`` per column."""
     observed = column[np.isfinite(column)]
     if observed.size < MIN_REST + MIN_ROWS:
         return
     values, counts = np.unique(observed, return_counts=True)
+    ends = [0, len(values) - 1] if len(values) > 1 else [0]
+    values, counts = values[ends], counts[ends]
     enough = max(MIN_ROWS, int(np.ceil(MIN_SHARE * observed.size)))
     for value, count in zip(values[counts >= enough], counts[counts >= enough], strict=True):
         rest = observed[observed != value]

@@ -12,6 +12,11 @@ forecast; classification: the most likely class) and, as the kinds give them,
 ``lower_50``/``upper_50``/``lower_90``/``upper_90`` (central intervals; conformal ones for point heads, calibrated
 on the validation split), quantiles, ``probability`` and ``p0``.. (class probabilities); a column a task's kind
 does not give is empty for its rows. Last: ``actual``.
+
+A framed task (an anchored target, or a window-scaled source: :mod:`mrframe.data.frames`) has no forecast where
+its frame is undefined: the sample's window holds no observed value of the target's source at that feature
+(an anchor after the source's last data). Those rows are left out, not written as NaN;
+:func:`undefined_frames` counts them.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mrframe.data.baselines import target_offsets
+from mrframe.data.frames import Frame
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import target_offsets
 from mrframe.engine.device import to_float32
 from mrframe.engine.evaluate import calibrate, in_float64, prediction_columns
 from mrframe.engine.network import Network
@@ -98,6 +104,7 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
         values = {name: value.double().cpu().numpy().reshape(-1) for name, value in columns.items()}
         values["actual"] = actual.numpy().reshape(-1)
         position = np.indices(shape).reshape(len(shape), -1)  # each value's (anchor, step, (region,) feature)
+        defined = _defined(batch.frames.get(task), shape)
         frame = pd.DataFrame({
             "anchor": np.asarray([str(a) for a in anchors], dtype=object)[position[0]],
             "task": task,
@@ -106,5 +113,27 @@ def predict(network: Network, data: PreparedData, dates: Sequence[dt.date], devi
         })
         if info.spatial:
             frame["region"] = region_ids(info, position[2])
-        frames.append(frame.assign(**values))
+        frames.append(frame.assign(**values)[defined])
     return ordered_table(frames, KEYS)
+
+
+def _defined(frame: Frame | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Bool ``[prod(shape)]``: where a task's frame (None: not framed) is defined, in the table's row order."""
+    if frame is None:
+        return np.ones(int(np.prod(shape)), dtype=bool)
+    return np.broadcast_to(np.isfinite(frame.shift.cpu().numpy()), shape).reshape(-1)
+
+
+def undefined_frames(data: PreparedData, dates: Sequence[dt.date]) -> dict[str, int]:
+    """Per framed task, how many values :func:`predict` leaves out for the anchor ``dates`` because the task's
+    frame is undefined there (no observed value of its source in the sample's window)."""
+    days = anchor_indices(data, dates)
+    batch = data.datasets["train"].at(days).batch(np.arange(len(days)), targets=False)
+    out = {}
+    for task, frame in batch.frames.items():
+        info = data.targets[task].info
+        shape = (len(days), info.span, *((len(info.regions),) if info.spatial else ()), info.n_features)
+        missing = int((~_defined(frame, shape)).sum())
+        if missing:
+            out[task] = missing
+    return out

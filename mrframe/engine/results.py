@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mrframe.data.baselines import target_offsets
 from mrframe.data.dataset import WindowDataset
-from mrframe.engine.baselines import target_offsets
 from mrframe.engine.evalplots import plot_forecasts, plot_pit, plot_reliability
 from mrframe.engine.files import atomic_write
 from mrframe.engine.rundir import RunDirectory

@@ -3,7 +3,7 @@ predictions.
 
 * :func:`task_units`: the map from the task's target units to its source's (:class:`~mrframe.units.Units`);
 * :class:`TaskWindow`: the task's history window (its source's window at its features, ``Batch.history``), from
-  which the forecast baselines (:mod:`mrframe.engine.baselines`) and the scale of normalised conformal scores are
+  which the forecast baselines (:mod:`mrframe.data.baselines`) and the scale of normalised conformal scores are
   read, so both use exactly what the model could see when the forecast was issued, whatever the model's inputs
   (window-scaled, reduced, or no input at all).
 """
@@ -14,9 +14,10 @@ import attrs
 import numpy as np
 import torch
 
+from mrframe.data.baselines import forecast_baselines, last_observed, over_span
 from mrframe.data.dataset import Batch
 from mrframe.data.pipeline import PreparedData
-from mrframe.engine.baselines import SPREAD, forecast_baselines, last_observed, over_span, spread
+from mrframe.engine.baselines import SPREAD, spread
 from mrframe.interfaces import TargetInfo, Units
 
 
@@ -57,11 +58,12 @@ class TaskWindow:
         return cls(info, task_units(data, info.task))
 
     def baselines(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Every forecast baseline (:mod:`mrframe.engine.baselines`) as an ensemble in the source's units."""
+        """Every forecast baseline (:mod:`mrframe.data.baselines`) as an ensemble in the source's units."""
         to_source = self.to_source.to(batch.index.device)
         history = batch.history[self.info.task]
         return {name: to_source(members, feature_dim=-2)
-                for name, members in forecast_baselines(history, self.columns, self.info).items()}
+                for name, members in forecast_baselines(history, self.columns, self.info,
+                                                         batch.unpublished.get(self.info.task)).items()}
 
     def scale(self, batch: Batch) -> torch.Tensor:
         """``[B, span, F]``: the spread of each feature's last observed values in the window (target units, at

@@ -78,7 +78,8 @@ class RegionsConfig:
                                check=check_cell)
     bbox: tuple[float, float, float, float] | None = field(
         None, "[west, south, east, north] in degrees the grid covers (cells that meet it)", check=check_bbox)
-    geojson: pathlib.Path | None = field(None, "a GeoJSON FeatureCollection of (Multi)Polygon features, one region each")
+    geojson: pathlib.Path | None = field(None, "a GeoJSON FeatureCollection of (Multi)Polygon features, one region each",
+                                         exists=True)
     id: str = field("id", "the feature property holding each region's unique id (geojson)")
     name: str | None = field(None, "the feature property holding each region's name (geojson; default: the id)")
 

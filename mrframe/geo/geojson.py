@@ -47,6 +47,9 @@ def read_polygons(path: pathlib.Path, text: bytes | str | None = None) -> list[F
         document = json.loads(text)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; expected GeoJSON") from None
+    except RecursionError:  # a broken or hostile file: arrays nested past Python's recursion limit
+        raise DataError(f"{path}: nested too deeply to read (arrays within arrays past the recursion limit); "
+                        "expected a GeoJSON FeatureCollection of Polygon or MultiPolygon features") from None
     except json.JSONDecodeError as error:
         if not error.doc.strip():
             raise DataError(f"{path}: the file is empty; expected a GeoJSON FeatureCollection") from None
@@ -64,7 +67,14 @@ def read_polygons(path: pathlib.Path, text: bytes | str | None = None) -> list[F
     else:
         shown = f"a JSON {type(document).__name__}" if kind is None else f"type {kind!r}"
         raise DataError(f"{path}: expected a GeoJSON FeatureCollection of Polygon or MultiPolygon features, got {shown}")
-    return [_feature(path, item, f"feature {i + 1}") for i, item in enumerate(features)]
+    out = []
+    for i, item in enumerate(features):
+        try:
+            out.append(_feature(path, item, f"feature {i + 1}"))
+        except RecursionError:  # nesting json accepts but a recursive reader of it (shapely, repr) does not
+            raise DataError(f"{path}, feature {i + 1}: nested too deeply to read; expected a GeoJSON "
+                            "FeatureCollection of Polygon or MultiPolygon features") from None
+    return out
 
 
 def _feature(path: pathlib.Path, item: Any, place: str) -> Feature:

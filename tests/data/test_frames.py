@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import warnings
 
+import attrs
 import numpy as np
 import pytest
 import torch
 
 from mrframe import kinds
 from mrframe.data.anchoring import parse_anchor
+from mrframe.data.baselines import forecast_baselines, seasonal_naive
 from mrframe.data.frames import Frame
 from mrframe.data.pipeline import prepare
 from mrframe.data.window_scaling import quantiles, window_statistics
-from mrframe.engine.baselines import forecast_baselines
 from mrframe.errors import SpecError
 from mrframe.interfaces import TargetInfo
 from mrframe.model import AssembledModel
@@ -164,3 +165,80 @@ def test_a_framed_task_whose_kind_cannot_be_rescaled_is_a_problem(framed):
     assert data.framing.problems({"week": kinds.get("gaussian"), "month": kinds.get("point")}) == []
     (problem,) = data.framing.problems({"week": kinds.get("binary"), "month": kinds.get("point")})
     assert problem.path == "heads.week" and "a binary prediction cannot be rescaled" in problem.message
+
+
+# ------------------------------------------------------------------------------------------------ publication lag
+
+LAGGED = {"sources": {"daily": {"lag_days": 3}},
+          "heads": {"week": {"target": {"horizon": 5, "span": 3, "anchor": "seasonal_naive"}}}}
+
+
+def _lagged(anchor: str = "seasonal_naive"):
+    from tests.data.conftest import build
+
+    return build(LAGGED | {"heads": {"week": {"target": {"horizon": 5, "span": 3, "anchor": anchor}}}})
+
+
+@pytest.mark.parametrize("anchor", ["persistence", "seasonal_naive", "moving_average:7"])
+def test_values_a_lagged_source_has_not_published_at_the_anchor_change_no_frame_and_no_baseline(anchor):
+    from mrframe.engine.targets import TaskWindow
+
+    spec = _lagged(anchor)
+    data = prepare(spec)
+    dataset = data.datasets["val"]
+    i = np.array([5])
+    a = int(dataset.anchors[i][0])
+    day = data.timeline.day0 + a
+    frames = dict(data.frames)
+    frame = frames["daily"].frame.copy()
+    unpublished = frame.index.values.astype("datetime64[D]").astype(np.int64) > day - 3  # published on d + 3
+    frame[unpublished] = frame[unpublished] * 5.0 + 100.0
+    frames["daily"] = attrs.evolve(frames["daily"], frame=frame)
+    changed = prepare(spec, frames=frames, fitted=data.preprocessing_state())
+    before, after = dataset.batch(i), changed.datasets["val"].batch(i)
+    assert not np.allclose(data.sources["daily"].values[a - 2 : a + 1], changed.sources["daily"].values[a - 2 : a + 1],
+                           equal_nan=True)  # the perturbation is there
+    np.testing.assert_array_equal(before.frames["week"].shift.numpy(), after.frames["week"].shift.numpy())
+    assert np.isfinite(before.frames["week"].shift.numpy()).any()
+    window = TaskWindow.of(data, data.targets["week"].info)
+    for name, members in window.baselines(before).items():
+        np.testing.assert_array_equal(members.numpy(), window.baselines(after)[name].numpy(), err_msg=name)
+
+
+def test_seasonal_naive_with_a_lag_reads_the_latest_published_season():
+    spec = _lagged()
+    data = prepare(spec)
+    dataset = data.datasets["val"]
+    i = np.arange(len(dataset))
+    batch = dataset.batch(i)
+    assert batch.unpublished["week"].tolist() == [3] * len(i)
+    anchors = dataset.anchors[i]
+    # target days a + 3, a + 4, a + 5; published up to a - 3: one week back for the first two, two for the last
+    source = data.sources["daily"].values[:, data.targets["week"].columns]
+    expected = np.stack([source[anchors - 4], source[anchors - 3], source[anchors - 9]], axis=1)
+    units = data.normaliser.scalings["daily"]
+    shift = units.invert(batch.frames["week"].shift.numpy().astype(np.float64), data.targets["week"].columns)
+    expected = units.invert(expected.astype(np.float64), data.targets["week"].columns)
+    np.testing.assert_allclose(shift, expected, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(shift[:, 2]).mean() > 0.5  # the last step is defined, not masked for lack of a value
+
+
+def test_monthly_seasonal_naive_skips_the_months_not_yet_published():
+    values = torch.arange(14, dtype=torch.float64).reshape(1, 14, 1).repeat(2, 1, 1)  # value 13 = month -1
+    info = TargetInfo("t", "s", "monthly", ("a",), horizon=11, span=2)  # k = 10, 11 months after the anchor's
+    observed = Observed.build(values)
+    plain = seasonal_naive(observed, np.array([0]), info)
+    lagged = seasonal_naive(observed, np.array([0]), info, torch.tensor([0, 1]))
+    assert plain[:, :, 0].tolist() == [[12.0, 13.0], [12.0, 13.0]]  # months -2 and -1: one year back
+    assert lagged[0, :, 0].tolist() == [12.0, 13.0]  # nothing hidden: as without a lag
+    assert lagged[1, :, 0].tolist() == [12.0, 1.0]  # month -1 not yet published: two years back (month -13)
+    assert parse_anchor("seasonal_naive").reach(info) == 2
+    assert parse_anchor("seasonal_naive").reach(info, lag_days=10) == 13  # may need month -13
+
+
+def test_an_anchor_whose_published_part_of_the_window_is_too_short_is_refused(make_spec):
+    spec = make_spec({"sources": {"daily": {"lag_days": 3}},
+                      "heads": {"week": {"target": {"anchor": "moving_average:20"}}}})
+    with pytest.raises(SpecError, match=r"anchor: moving_average:20 reads 23 steps back \(with the source's "
+                                        r"publication lag of 3 days\), but the daily window holds 21"):
+        prepare(spec)

@@ -15,7 +15,7 @@ from mrframe import registry
 from mrframe.config import field
 from mrframe.data.pipeline import load_sources, prepare
 from mrframe.data.report import DataReport, observed_mask
-from mrframe.data.sentinels import DECLARED, INFINITE
+from mrframe.data.sentinels import BEYOND_FLOAT32, DECLARED, INFINITE
 from mrframe.errors import DataError
 from mrframe.interfaces import Source, SourceFrame
 from tests.data.conftest import build
@@ -57,11 +57,13 @@ def spec_with(missing_values=None, **data):  # noqa: ANN001, ANN003, ANN201
 def test_declared_missing_values_are_masked_by_the_core_for_any_source(planted):
     frames = load_sources(spec_with([-999]))
     frame = frames["planted"]
-    assert frame.rejected == {DECLARED: 18, INFINITE: 1}
+    assert frame.rejected == {DECLARED: 18, INFINITE: 1, BEYOND_FLOAT32: 1}
     assert frame.frame["share"].iloc[::40].isna().all() and (frame.frame["share"].dropna() >= 0).all()
+    assert frame.frame["other"].iloc[[5, 7]].isna().all()
     report = DataReport.build(spec_with([-999]), frames)
     assert not report.sources[-1].suspected_sentinels
     assert "rejected: 18 x declared missing value" in report.text()
+    assert "rejected: 1 x value beyond the float32 range" in report.text()  # 1e39: not silently unobserved
 
 
 def test_an_undeclared_sentinel_is_flagged_with_the_line_to_add(planted):
@@ -186,3 +188,44 @@ def test_the_demo_data_has_no_extreme_value_and_no_likely_sentinel():
     data = prepare(spec)
     assert data.extreme_values == ()
     assert not any(s.suspected_sentinels for s in DataReport.build(spec, data.frames, data).sources)
+
+
+def test_a_declared_sentinel_is_found_in_a_float32_column():
+    from mrframe.data.sentinels import mask_missing
+
+    frame = pd.DataFrame({"f32": np.array([1.5, -999.9, 2.5, -999.9], dtype=np.float32),
+                          "f64": np.array([-999.9, 1.0, 2.0, 3.0])}, index=DAYS[:4])
+    masked = mask_missing(SourceFrame(frame, "daily"), [-999.9])
+    assert masked.rejected == {DECLARED: 3}
+    assert masked.frame["f32"].isna().tolist() == [False, True, False, True]
+    assert masked.frame["f64"].isna().tolist() == [True, False, False, False]
+
+
+def _every_repeated_value_tried(column):  # noqa: ANN001, ANN202 - the module docstring's rule, value by value
+    from mrframe.data import sentinels as m
+
+    observed = column[np.isfinite(column)]
+    values, counts = np.unique(observed, return_counts=True)
+    enough = max(m.MIN_ROWS, int(np.ceil(m.MIN_SHARE * observed.size)))
+    for value, count in zip(values[counts >= enough], counts[counts >= enough], strict=True):
+        rest = observed[observed != value]
+        if rest.size < m.MIN_REST:
+            continue
+        low, high, spread = float(rest.min()), float(rest.max()), m._spread(rest)
+        distance = max(low - value, value - high, 0.0)
+        if distance > m.FAR * spread and (value < 0 <= low or value > 0 >= high or distance > 2 * (high - low)):
+            yield (float(value), int(count), low, high)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_likely_sentinels_are_those_of_the_rule_tried_on_every_repeated_value(seed):
+    from mrframe.data.sentinels import column_suspects
+
+    rng = np.random.default_rng(seed)
+    column = rng.integers(0, 40, 3_000).astype(np.float64)  # many values repeated on many rows
+    column[rng.random(column.size) < 0.1] = np.nan
+    for sentinel in rng.choice([-999.0, -1.0, 9999.0, 1e6, 20.0], size=2, replace=False):
+        column[rng.random(column.size) < 0.02] = sentinel
+    found = [(s.value, s.rows, s.low, s.high) for s in column_suspects("x", column)]
+    assert found == list(_every_repeated_value_tried(column))
+    assert len(found) <= 2  # only the smallest and the largest value can lie outside the rest

@@ -215,3 +215,23 @@ def test_window_scaling_and_anchors_work_per_region(plugins):
     assert moving.shape == (len(batch), 2, 6, 2)
     np.testing.assert_allclose(moving[0, 1, 4], [np.nanmean(window[0, :, 4, f][np.isfinite(window[0, :, 4, f])][-3:])
                                                  for f in range(2)], rtol=1e-6)
+
+
+def test_extremes_of_a_spatial_source_are_found_per_feature_pooled_over_regions(plugins):
+    spec = build_spec(document())
+    frames = prepare(spec).frames
+    frame = frames["cells"].frame.copy()
+    frame.loc["2021-03-01", ("g01", "f1")] = 1e30  # one value far outside, in the training period
+    frames["cells"] = SourceFrame(frame, "daily", counts=frames["cells"].counts, regions=frames["cells"].regions)
+    data = prepare(spec, frames=frames)
+    (extreme,) = data.extreme_values
+    assert (extreme.source, extreme.feature, extreme.count, extreme.date) == ("cells", "f1", 1, "2021-03-01")
+    assert "region g01" in extreme.text()
+    day = data.timeline.day_index("2021-03-01")
+    assert np.isnan(data.sources["cells"].values[day, 1, 1])  # masked: region g01 is the table's second
+    assert np.isfinite(data.sources["cells"].values[day, 0, 1]) or np.isnan(frame.loc["2021-03-01", ("g00", "f1")])
+    assert data.normaliser.scalings["cells"].scale[1] < 10  # the feature is not flattened by the one value
+    again = prepare(spec, frames=frames, fitted=data.preprocessing_state())  # the bounds are part of the state
+    assert np.array_equal(np.isnan(again.sources["cells"].values), np.isnan(data.sources["cells"].values))
+    with pytest.raises(DataError, match=r"source 'cells', feature 'f1' \(region g01\): 1e\+30 on 2021-03-01"):
+        prepare(build_spec(document(data=document()["data"] | {"extremes": "error"})), frames=frames)

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from mrframe.engine.baselines import (
-    MajorityClass,
+from mrframe.data.baselines import (
     forecast_baselines,
     last_observed,
     persistence,
     seasonal_naive,
 )
+from mrframe.engine.baselines import MajorityClass
 from mrframe.interfaces import TargetInfo
 from mrframe.observed import Observed
 

@@ -142,3 +142,42 @@ def test_help_documents_the_exit_statuses():
     assert "3    training stopped on a non-finite loss or gradient" in result.output
     assert "1    a file of the run could not be written" in result.output  # StorageError.exit_status
     assert "exit status is 3" in " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
+
+
+SHORT_SOURCE = """
+[sources.short]
+plugin = "synthetic"
+start = 2022-01-01
+periods = 140
+features = 2
+seed = 5
+
+[encoders.short]
+plugin = "recurrent"
+
+[heads.later]
+plugin = "regression"
+target = { source = "short", horizon = 3, anchor = "moving_average:7" }
+loss = { plugin = "masked-mse" }
+"""
+
+
+def test_anchors_after_the_anchored_sources_last_data_are_masked_and_left_out_not_nan(spec_writer, tmp_path, threads):
+    """``short`` ends on 2022-05-20, before the test split: its anchored task has no baseline there."""
+    spec = spec_writer(tmp_path, train="epochs = 1", extra=SHORT_SOURCE)
+    runner = CliRunner()
+    with threads():
+        result = runner.invoke(cli, ["run", str(spec), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    later = json.loads((run_dir / "evaluation-test.json").read_text())["tasks"]["later"]
+    assert later["count"] == 0 and "short has no observation after 2022-05-20" in later["note"]
+    with threads():
+        result = runner.invoke(cli, ["predict", str(run_dir), "--at", "2022-05-21", "--at", "2022-06-20",
+                                     "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "p.csv")
+    rows = table[table["task"] == "later"]
+    assert rows["anchor"].tolist() == ["2022-05-21", "2022-05-21"] and np.isfinite(rows["prediction"]).all()
+    assert "note: task later: 2 values without a forecast (left out)" in result.output
+    assert "non-finite" not in result.output

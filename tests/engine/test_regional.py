@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from mrframe import kinds
+from mrframe.data.baselines import persistence, seasonal_naive
 from mrframe.data.dataset import Batch, calendar_for
 from mrframe.data.pipeline import prepare
-from mrframe.engine.baselines import persistence, seasonal_naive
 from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.evaluate import TaskOutputs
 from mrframe.engine.regional import error_map_name, region_report

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import mrframe
-from mrframe.engine.baselines import target_offsets
+from mrframe.data.baselines import target_offsets
 from mrframe.engine.export.standalone import (
     ExportError,
     Standalone,

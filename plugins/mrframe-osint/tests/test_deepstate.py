@@ -177,3 +177,24 @@ def test_no_file_is_an_error(tmp_path):
         load(tmp_path)
     with pytest.raises(DataError, match="file or folder not found"):
         load(tmp_path / "absent")
+
+
+def test_validate_names_every_missing_input_path_of_the_file_sources(tmp_path, capsys):
+    import pathlib
+
+    from mrframe.cli import main
+
+    example = pathlib.Path(__file__).resolve().parents[3] / "examples" / "spatial.toml"
+    text = example.read_text().replace(
+        "regions = { grid = 0.5, bbox = [31, 46, 37, 52] }   # the same table",
+        'regions = { geojson = "data/districts.geojson" }   # the same table')
+    spec = tmp_path / "spatial.toml"  # beside no data folder: every input path is missing
+    spec.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", str(spec)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    for key, path in [("sources.fires_cells.path", "data/firms_viirs"), ("sources.front_cells.path", "data/deepstate"),
+                      ("sources.front_cells.border", "data/border.geojson"),
+                      ("sources.front_cells.regions.geojson", "data/districts.geojson")]:
+        assert f"{key}: no such file or folder: \"{tmp_path / path}\"" in err, (key, err)

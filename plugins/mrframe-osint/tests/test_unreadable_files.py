@@ -158,3 +158,19 @@ def test_firms_values_outside_their_physical_range_are_unreadable_cells(tmp_path
     with pytest.raises(DataError, match=r"f.csv, line 4, column 'acq_date': cannot read '-999'"):
         firms(path)
     assert firms(path, bad_values="missing").rejected == {"unreadable row": 2}
+
+
+def test_an_unreadable_deepstate_file_is_an_error_naming_it_or_a_counted_missing_day(tmp_path, unreadable):
+    from mrframe_osint.deepstate import DeepStateConfig, DeepStateSource
+
+    square = {"type": "Polygon", "coordinates": [[[36, 47], [38, 47], [38, 49], [36, 49], [36, 47]]]}
+    text = json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": square,
+                                                                  "properties": {}}]})
+    for day in ("20240708", "20240709", "20240710"):
+        (tmp_path / f"deepstatemap_data_{day}.geojson").write_text(text)
+    blocked = unreadable(tmp_path / "deepstatemap_data_20240709.geojson")
+    with pytest.raises(DataError, match=f"^{blocked}: permission denied; make the file readable"):
+        DeepStateSource(DeepStateConfig(tmp_path)).load()
+    source = DeepStateSource(DeepStateConfig(tmp_path, bad_files="missing")).load()
+    assert source.rejected == {"unreadable file (day missing)": 1}
+    assert source.frame["occupied_km2"].isna().tolist() == [False, True, False]

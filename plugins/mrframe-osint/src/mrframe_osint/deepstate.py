@@ -45,6 +45,7 @@ from mrframe.geo import RegionsConfig, area_km2, buffer_km, build_regions, lengt
 from mrframe.geo.geojson import check_polygon
 from mrframe.interfaces import Source, SourceFrame
 from mrframe_osint.examples import SyntheticExample
+from mrframe_osint.tables import read_error
 
 FILE_NAME = re.compile(r"deepstatemap_data_(\d{8})\.geojson")
 NATIONAL = ("occupied_km2", "occupied_change_km2")
@@ -53,12 +54,14 @@ SPATIAL = ("occupied_fraction",)
 
 @attrs.frozen
 class DeepStateConfig:
-    path: pathlib.Path = field(doc="a folder of daily DeepState files (deepstatemap_data_YYYYMMDD.geojson) or one file")
+    path: pathlib.Path = field(doc="a folder of daily DeepState files (deepstatemap_data_YYYYMMDD.geojson) or one file",
+                               exists=True)
     regions: RegionsConfig | None = field(
         None, "spatial mode: features per region, e.g. { grid = 0.5, bbox = [22, 44, 41, 53] } (see `regions` of a "
               "spatial source); unset: national features")
     border: pathlib.Path | None = field(
-        None, "GeoJSON outline of the country: adds front_line_km, the boundary away from this outline (border, coast)")
+        None, "GeoJSON outline of the country: adds front_line_km, the boundary away from this outline (border, coast)",
+        exists=True)
     border_tolerance_km: float = field(
         2.0, "boundary within this distance of the border outline counts as border or coast, not front line", min=0.0)
     bad_files: Literal["error", "missing"] = field(
@@ -110,8 +113,11 @@ def _day_of(name: str) -> np.datetime64 | None:
 def read_occupied(path: pathlib.Path) -> shapely.Geometry:
     """The occupied territory of one file: the union of its (Multi)Polygon features, checked (see
     :mod:`mrframe.geo.geojson`). GEOS parses the file in one call; when it cannot, the careful reader names
-    the problem."""
-    text = path.read_bytes()
+    the problem. A file that cannot be read at all (permission, I/O error) is a DataError naming it too."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise read_error(path, error, "GeoJSON") from None
     try:
         parsed = shapely.from_geojson(text)
     except (shapely.errors.GEOSException, ValueError):

@@ -59,7 +59,8 @@ def _check_coverage(ranges: tuple[tuple[dt.date, dt.date], ...]) -> str | None:
 
 @attrs.frozen
 class FirmsConfig:
-    path: pathlib.Path = field(doc="a FIRMS CSV file (.csv or .csv.gz) or a folder of them (archive and NRT together)")
+    path: pathlib.Path = field(doc="a FIRMS CSV file (.csv or .csv.gz) or a folder of them (archive and NRT together)",
+                               exists=True)
     instrument: Literal["auto", "VIIRS", "MODIS"] = field(
         "auto", "files to read: 'auto' needs every file to be of one instrument; VIIRS or MODIS skip the others"
     )
