@@ -244,6 +244,15 @@ class Source:
         return resolution if resolution in ("daily", "monthly") else None
 
     @classmethod
+    def declared_extent(cls, config: Any) -> Extent | None:
+        """The extent :meth:`load` will return (``"spatial"`` when its frame has regions), when it is known from
+        the config alone; lets ``mrframe validate`` check encoders' and heads' ``extents`` before loading.
+        Default: by a ``regions`` key (set: spatial, unset or 0: national); None (unknown) without one."""
+        if not hasattr(config, "regions"):
+            return None
+        return "spatial" if config.regions else "national"
+
+    @classmethod
     def example_config(cls, directory: pathlib.Path) -> Any:
         """A config that loads a small example: sources that read files write one into ``directory`` here.
         The conformance kit (:mod:`mrframe.testing`) uses it; the default works for configs without

@@ -50,6 +50,7 @@ def spec_problems(
             problems.append(Problem(join_path(join_path("encoders", name), "plugin"),
                                     f"'{encoder.plugin}' takes {' or '.join(encoder.cls.resolutions)} sources only, "
                                     f"but source '{name}' is {resolution}"))
+    problems += _extent_problems(sources, encoders, heads)
     for task, head in heads.items():
         problems += _head_problems(task, head, sources.get(head.target.source))
     if weighting is not None and heads:
@@ -59,6 +60,25 @@ def spec_problems(
         if estimate.needed > estimate.available:
             problems.append(Problem(estimate.key, estimate.message()))
     return problems
+
+
+def _extent_problems(sources: Mapping[str, Any], encoders: Mapping[str, Any],
+                     heads: Mapping[str, Any]) -> Iterable[Problem]:
+    """Encoders and heads whose ``extents`` exclude their source's declared extent: the model build's check,
+    before any data loads."""
+    extents = {name: s.component.cls.declared_extent(s.component.config) for name, s in sources.items()}
+    blocks = [(join_path("encoders", name), encoder, name, "encoder") for name, encoder in encoders.items()]
+    blocks += [(join_path("heads", task), head.component, head.target.source, "head") for task, head in heads.items()]
+    for path, block, source, role in blocks:
+        extent = extents.get(source)
+        if extent is None or extent in block.cls.extents:
+            continue
+        verb, noun = ("takes", "sources") if role == "encoder" else ("predicts", "targets")
+        example = {"encoder": ", e.g. geographic", "head": ", e.g. spatial-forecast"}[role] if extent == "spatial" else ""
+        yield Problem(join_path(path, "plugin"),
+                      f"'{block.plugin}' {verb} {' or '.join(block.cls.extents)} {noun} only, but source '{source}' "
+                      f"is {extent}: use {'an' if role == 'encoder' else 'a'} {role} that {verb} {extent} "
+                      f"{noun}{example}")
 
 
 def _run_problems(run: Any, path: pathlib.Path | None) -> Iterable[Problem]:

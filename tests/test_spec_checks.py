@@ -117,6 +117,18 @@ def test_an_encoder_of_the_other_resolution_and_a_loss_that_cannot_use_the_targe
                      "(eigh-covariance forms a covariance over the target window's steps), got 1"]
 
 
+def test_encoders_and_heads_of_the_other_extent():
+    assert problems("encoders.equipment.plugin=geographic", "heads.next_week.plugin=spatial-forecast") == [
+        "encoders.equipment.plugin: 'geographic' takes spatial sources only, but source 'equipment' is national: "
+        "use an encoder that takes national sources",
+        "heads.next_week.plugin: 'spatial-forecast' predicts spatial targets only, but source 'equipment' is "
+        "national: use a head that predicts national targets"]
+    assert problems("heads.equipment_next_week.target.source=fires_cells", spec=EXAMPLES / "spatial.toml") == [
+        "heads.equipment_next_week.plugin: 'forecast' predicts national targets only, but source 'fires_cells' is "
+        "spatial: use a head that predicts spatial targets, e.g. spatial-forecast"]
+    load_spec(EXAMPLES / "spatial.toml", ())  # firms and deepstate declare spatial through their regions key
+
+
 @pytest.mark.parametrize(("override", "key"), [
     ("model.d_model=100000", "model.d_model"),
     ("data.daily_window=1000000000", "data.daily_window"),

@@ -29,6 +29,10 @@ class CsvSource(Source):
     def declared_resolution(cls, config: object) -> str:
         return "daily"
 
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
+
     def load(self) -> SourceFrame:
         c = self.config
         if not c.path.is_file():

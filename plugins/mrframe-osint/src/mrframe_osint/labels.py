@@ -44,6 +44,9 @@ class LabelsSource(SyntheticExample, Source):
     Config = LabelsConfig
     example_format = "labels"
 
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
 
     def load(self) -> SourceFrame:
         config: LabelsConfig = self.config

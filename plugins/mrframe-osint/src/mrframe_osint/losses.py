@@ -139,6 +139,10 @@ class EquipmentSource(SyntheticExample, Source):
     def declared_resolution(cls, config: object) -> str:
         return "daily"
 
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
+
     def load(self) -> SourceFrame:
         return load_cumulative(self.config, self.missing_values)
 
@@ -152,6 +156,10 @@ class PersonnelSource(SyntheticExample, Source):
     @classmethod
     def declared_resolution(cls, config: object) -> str:
         return "daily"
+
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
 
     def load(self) -> SourceFrame:
         return load_cumulative(self.config, self.missing_values)

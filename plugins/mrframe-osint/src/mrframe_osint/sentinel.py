@@ -70,6 +70,10 @@ class SentinelSource(SyntheticExample, Source):
     def declared_resolution(cls, config: object) -> str:
         return "monthly"
 
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
+
     def load(self) -> SourceFrame:
         config: SentinelConfig = self.config
         unknown = [c for c in config.counts if config.columns is not None and c not in config.columns]
