@@ -474,6 +474,11 @@ class PredictionKind:
     baselines: ClassVar[Literal["forecast", "classes", "none"]] = "forecast"
     raw_targets: ClassVar[bool] = False
     """Targets are in the source's own units (class ids, counts): heads of this kind take ``units = "raw"``."""
+    elementwise: ClassVar[bool] = True
+    """Losses of this kind score each target element on its own, so their ``TaskLoss.count`` is the number of
+    observed target elements. False where a loss scores whole windows and may skip some (a covariance needs a few
+    observed steps): its ``count`` is then the observed elements of the windows it scored (all of them when every
+    element is observed, none when none is)."""
 
     def point(self, prediction: Prediction) -> Tensor:
         """The point forecast ``[B, S, F]`` in the prediction's units (a mean, an expected count, a class id)."""
