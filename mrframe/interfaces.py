@@ -370,6 +370,11 @@ class Loss(nn.Module):
     taking binary logits too). A head of any other kind is refused by ``mrframe validate`` and when the model is
     built (:func:`mrframe.kinds.head_problems`). :meth:`target_problems` and :meth:`declared_classes` let
     ``mrframe validate`` check the head's target table against the loss before any data is loaded.
+
+    A loss that the kind's example predictions do not suit (it needs enough observed steps per window, targets
+    in a range) defines the classmethod ``example_inputs(target, batch, seed=0, scale=1.0) -> (prediction,
+    values, mask)``: leaf prediction tensors with ``requires_grad`` whose raw outputs ``scale`` multiplies, and
+    values and mask ``[B, span, F]``; the conformance kit then checks every promise on those.
     """
 
     Config: ClassVar[type]

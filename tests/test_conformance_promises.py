@@ -1,16 +1,14 @@
 """Each promise the kit added catches a deliberately broken plugin that every other promise lets through:
 mask ignored, causality broken at one step, cross-talk between samples, a batch of one, float64, a loss of the
-wrong sign, a wrong count, a source that fills gaps or passes sentinels on, unbounded probabilities."""
+wrong sign, a wrong count, unbounded probabilities (sources: test_conformance_sources.py)."""
 
-import pathlib
 
 import attrs
-import pandas as pd
 import pytest
 import torch
 
 from mrframe.config import field
-from mrframe.interfaces import Loss, Source, SourceFrame
+from mrframe.interfaces import Loss
 from mrframe.observed import State, Stream, TaskLoss
 from mrframe.testing import (
     ConformanceError,
@@ -18,7 +16,6 @@ from mrframe.testing import (
     check_fusion,
     check_head,
     check_loss,
-    check_source,
 )
 from mrframe.testing.promises import failures
 from tests.fakes import EmptyConfig, Identity, LastStepHead, PointwiseEncoder, SquaredError
@@ -234,65 +231,6 @@ def test_a_regulariser_is_not_judged_toward_the_target():
 
     with pytest.raises(NotApplicable, match="does not read the target"):
         find("loss", "toward-target").check(Regulariser, "loss Regulariser")
-
-
-# ------------------------------------------------------------------------------------------------ sources
-
-
-@attrs.frozen
-class TableConfig:
-    path: pathlib.Path = field(doc="the CSV file", exists=True)
-
-
-class DailyTable(Source):
-    """A CSV file with one row per day; days without a row are missing."""
-
-    Config = TableConfig
-
-    def load(self):
-        frame = pd.read_csv(self.config.path, parse_dates=["date"]).set_index("date").astype(float)
-        return SourceFrame(self.fill(frame), "daily")
-
-    def fill(self, frame):
-        return frame
-
-    @classmethod
-    def example_config(cls, directory):
-        days = pd.date_range("2024-01-01", periods=12, freq="D")
-        table = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "a": range(12), "b": [1.5] * 12})
-        table.loc[3, "a"] = None
-        table.to_csv(directory / "table.csv", index=False)
-        return TableConfig(directory / "table.csv")
-
-
-class ForwardFills(DailyTable):
-    def fill(self, frame):
-        return frame.asfreq("D").ffill()
-
-
-class FillsZeros(DailyTable):
-    def fill(self, frame):
-        return frame.asfreq("D").fillna(0.0)
-
-
-class PassesSentinels(DailyTable):
-    def fill(self, frame):
-        return frame.fillna(-999.0)
-
-
-@pytest.mark.parametrize(("cls", "promise", "message"), [
-    (ForwardFills, "no-filled-gaps", r"fills gaps: dates 2024-01-05..2024-01-08 are not in the input"),
-    (FillsZeros, "no-filled-gaps", "fills gaps with zeros"),
-    (PassesSentinels, "nan-missing", "holds -999, a missing-value sentinel"),
-])
-def test_source_promise_is_caught(cls, promise, message):
-    assert broken("source", cls) == only(promise)
-    with pytest.raises(ConformanceError, match=message):
-        check_source(cls)
-
-
-def test_a_source_that_leaves_gaps_missing_keeps_every_promise():
-    assert broken("source", DailyTable) == []
 
 
 def test_every_broken_promise_is_reported_at_once():

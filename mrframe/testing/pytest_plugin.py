@@ -84,11 +84,9 @@ def _wanted(config: pytest.Config) -> set[str] | None:
 
 
 def _plugins() -> list[tuple[str, registry.PluginEntry]]:
-    found = []
-    for kind in CHECKS:
-        for name, entries in registry.entries(kind).items():
-            found.extend((kind, entry) for entry in entries[:1] if entry.name == name)
-    return found
+    """Every installed plugin of a kind the kit checks (a name two distributions claim: its first entry, whose
+    item then fails with the registry's message)."""
+    return [(kind, entries[0]) for kind in CHECKS for entries in registry.entries(kind).values()]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,9 +1,9 @@
 """Conformance of sources, one promise each: a valid SourceFrame at its native resolution, NaN as the only
 missing marker (no ±inf, no sentinel such as -999), no gap filled (forward fill, zeros), deterministic loading.
 
-The kit loads the plugin's ``example_config(directory)``. To construct a gap it rewrites the example's input
-file when it is a CSV table with one row per date (a path key declared ``exists=True``): it drops the rows of a
-stretch of dates and loads again; every value the source gives for those dates must be missing.
+The kit loads the plugin's ``example_config(directory)``. To construct a gap it removes a stretch of dates from
+the example's input (:mod:`mrframe.testing.gaps`: a CSV table or JSON records with one row per date, a folder
+with one file per date) and loads again; every value the source gives for those dates must be missing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import numpy as np
 import pandas as pd
 
@@ -22,6 +21,7 @@ from mrframe.errors import DataError
 from mrframe.interfaces import SourceFrame
 from mrframe.testing.common import fail, resolve
 from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.gaps import drop_dates
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 from mrframe.testing.spatial import check_spatial_source
 
@@ -38,12 +38,13 @@ def check_source(plugin: type | str, config: Any = None, directory: pathlib.Path
 
 
 def _loaded(cls: type, config: Any = None, directory: pathlib.Path | None = None,
-            edit: Callable[[Any], Any] | None = None) -> tuple[SourceFrame, SourceFrame, Any]:
-    """Two loads of the example (or ``config``), after ``edit(config)`` changed its files; and ``edit``'s result."""
+            edit: Callable[[Any, pathlib.Path], Any] | None = None) -> tuple[SourceFrame, SourceFrame, Any]:
+    """Two loads of the example (or ``config``), after ``edit(config, folder)`` changed the example's files;
+    and ``edit``'s result."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = directory or pathlib.Path(scratch)
         config = config if config is not None else cls.example_config(folder)
-        edited = edit(config) if edit is not None else None
+        edited = edit(config, folder) if edit is not None else None
         return cls(config).load(), cls(config).load(), edited
 
 
@@ -115,46 +116,6 @@ def _deterministic(label: str, loaded: SourceFrame, again: SourceFrame) -> None:
         check_spatial_source(label, loaded, again)
 
 
-def _csv_tables(config: Any) -> list[pathlib.Path]:
-    """The CSV files the config's ``exists=True`` path keys name."""
-    if not attrs.has(type(config)):
-        return []
-    found = []
-    for attribute in attrs.fields(type(config)):
-        value = getattr(config, attribute.name)
-        if attribute.metadata.get("exists") and isinstance(value, pathlib.Path) and value.suffix == ".csv" \
-                and value.is_file():
-            found.append(value)
-    return found
-
-
-def _date_column(table: pd.DataFrame) -> str | None:
-    for column in table.columns:
-        dates = pd.to_datetime(table[column], format="%Y-%m-%d", errors="coerce")
-        if len(dates) and dates.notna().all():
-            return column
-    return None
-
-
-def drop_dates(config: Any) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """Remove a stretch of dates (the second third) from the first CSV table with one row per date among the
-    config's input files; returns the first and last removed date, or None when there is no such table."""
-    for path in _csv_tables(config):
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        column = _date_column(table)
-        if column is None:
-            continue
-        dates = pd.to_datetime(table[column], format="%Y-%m-%d")
-        unique = np.sort(dates.unique())
-        if len(unique) < 3 or not dates.is_unique:
-            continue  # an event list: a date without rows may well mean zero events
-        start = len(unique) // 3
-        removed = unique[start : start + max(1, len(unique) // 3)]
-        table[~dates.isin(removed)].to_csv(path, index=False)
-        return pd.Timestamp(removed[0]), pd.Timestamp(removed[-1])
-    return None
-
-
 @promise("source", "no-filled-gaps")
 def _no_filled_gaps(cls: type, label: str, config: Any = None, directory: pathlib.Path | None = None) -> None:
     """Dates missing from the input stay missing: no forward fill, no zeros, no interpolation."""
@@ -162,7 +123,8 @@ def _no_filled_gaps(cls: type, label: str, config: Any = None, directory: pathli
         raise NotApplicable("the kit constructs gaps only in its own example files, never in a given config's")
     loaded, _, gap = _loaded(cls, config, directory, edit=drop_dates)
     if gap is None:
-        raise NotApplicable("the kit constructs gaps only in CSV tables with one row per date")
+        raise NotApplicable("the kit constructs gaps only in inputs with one row, record or file per date "
+                            "(mrframe.testing.gaps)")
     inside = (loaded.frame.index >= gap[0]) & (loaded.frame.index <= gap[1])
     values = _observed_values(loaded)[inside]
     if not np.isnan(values).all():
