@@ -55,6 +55,13 @@ def test_an_unknown_distribution_is_a_usage_error(tmp_path):
         assert "did you mean 'mrframe-example'?" in result.stderr
 
 
+def test_a_path_after_the_option_is_named_as_the_mistake(tmp_path):
+    result = pytest_run("--collect-only", "-q", "--mrframe-conformance", str(tmp_path))
+    assert result.returncode == 4
+    assert f"--mrframe-conformance took '{tmp_path}' for a distribution name: put paths before the option" \
+        in result.stderr
+
+
 PLANTED = '''
 import torch
 from mrframe import registry

@@ -52,8 +52,8 @@ def mix(first: Any, second: Any, from_second: Tensor) -> Any:
         return RegionalStream(mix(first.hidden, second.hidden, from_second),
                               mix(first.present, second.present, from_second), first.ends)
     if isinstance(first, Tensor):
-        if first.dim() == 0 or first.shape[0] != from_second.shape[0] or not first.is_floating_point() \
-                and first.dtype != torch.bool:
+        data = first.is_floating_point() or first.dtype == torch.bool
+        if not data or first.dim() == 0 or first.shape[0] != from_second.shape[0]:
             return first  # calendars and other integer tensors: kept, so only the data changes
         return torch.where(from_second.view(-1, *([1] * (first.dim() - 1))), second, first)
     if isinstance(first, Mapping):

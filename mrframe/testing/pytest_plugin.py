@@ -97,11 +97,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     plugins = _plugins()
     installed = {_normal(entry.distribution): entry.distribution for _, entry in plugins}
     unknown = sorted(wanted - set(installed) - {ALL})
+    paths = [value for value in config.getoption("--mrframe-conformance") if pathlib.Path(value).exists()]
+    if paths:
+        raise pytest.UsageError(
+            f"--mrframe-conformance took '{paths[0]}' for a distribution name: put paths before the option "
+            f"(pytest {paths[0]} --mrframe-conformance) or write --mrframe-conformance=DIST")
     if unknown:
         raise pytest.UsageError(
             f"--mrframe-conformance={unknown[0]}: no installed distribution of that name registers mrframe plugins"
-            f"{did_you_mean(unknown[0], list(installed))}; installed: {', '.join(sorted(installed.values()))} "
-            "(give a path before the option, or write --mrframe-conformance=DIST)")
+            f"{did_you_mean(unknown[0], list(installed))}; installed: {', '.join(sorted(installed.values()))}")
     files: dict[pathlib.Path, _PluginFile] = {}
     for kind, entry in plugins:
         if ALL not in wanted and _normal(entry.distribution) not in wanted:
