@@ -379,6 +379,11 @@ class Loss(nn.Module):
     taking binary logits too). A head of any other kind is refused by ``mrframe validate`` and when the model is
     built (:func:`mrframe.kinds.head_problems`). :meth:`target_problems` and :meth:`declared_classes` let
     ``mrframe validate`` check the head's target table against the loss before any data is loaded.
+
+    A loss that the kind's example predictions do not suit (it needs enough observed steps per window, targets
+    in a range) defines the classmethod ``example_inputs(target, batch, seed=0, scale=1.0) -> (prediction,
+    values, mask)``: leaf prediction tensors with ``requires_grad`` whose raw outputs ``scale`` multiplies, and
+    values and mask ``[B, span, F]``; the conformance kit then checks every promise on those.
     """
 
     Config: ClassVar[type]
@@ -483,6 +488,11 @@ class PredictionKind:
     baselines: ClassVar[Literal["forecast", "classes", "none"]] = "forecast"
     raw_targets: ClassVar[bool] = False
     """Targets are in the source's own units (class ids, counts): heads of this kind take ``units = "raw"``."""
+    elementwise: ClassVar[bool] = True
+    """Losses of this kind score each target element on its own, so their ``TaskLoss.count`` is the number of
+    observed target elements. False where a loss scores whole windows and may skip some (a covariance needs a few
+    observed steps): its ``count`` is then the observed elements of the windows it scored (all of them when every
+    element is observed, none when none is)."""
 
     def point(self, prediction: Prediction) -> Tensor:
         """The point forecast ``[B, S, F]`` in the prediction's units (a mean, an expected count, a class id)."""

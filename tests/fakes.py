@@ -77,7 +77,7 @@ class PointwiseEncoder(Encoder):
 
     def forward(self, x: Observed, calendar: Calendar) -> Stream:
         present = x.present
-        hidden = self.value(x.masked_values()) + self.status(x.mask.float())
+        hidden = self.value(x.masked_values()) + self.status(x.mask.to(x.values.dtype))
         hidden = torch.where(present.unsqueeze(-1), hidden, self.none)
         return Stream(hidden * self.config.d_model_scale, present)
 

@@ -76,7 +76,7 @@ class RegionPointwise(Encoder):
         self.none = nn.Parameter(torch.randn(d_model))
 
     def tokens(self, x: Observed) -> torch.Tensor:
-        hidden = self.value(x.masked_values()) + self.status(x.mask.float())
+        hidden = self.value(x.masked_values()) + self.status(x.mask.to(x.values.dtype))
         return torch.where(x.region_present.unsqueeze(-1), hidden, self.none)  # [B, T, R, D]
 
     def forward(self, x: Observed, calendar: Calendar) -> Stream:

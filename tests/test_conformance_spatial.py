@@ -6,6 +6,7 @@ from torch import nn
 
 from mrframe.observed import RegionalStream, Stream
 from mrframe.testing import ConformanceError, check_encoder, check_head, check_source
+from mrframe.testing.promises import failures
 from tests.spatial_fakes import RegionLastHead, RegionPointwise, RegionWaveSource
 
 
@@ -94,3 +95,50 @@ def test_check_spatial_head():
 def test_check_source_covers_spatial_frames():
     frame = check_source(RegionWaveSource)
     assert frame.regions is not None and len(frame.regions) == 6
+
+
+class RegionsIgnoreMask(RegionPointwise):
+    """Per-region tokens from masked_values() alone: a missing value is an observed zero."""
+
+    def tokens(self, x):
+        return torch.where(x.region_present.unsqueeze(-1), self.value(x.masked_values()), self.none)
+
+
+class NationalPeeksAtStep6(RegionPointwise):
+    """The national stream at step 5 reads step 6 (a leak at one step only)."""
+
+    def forward(self, x, calendar):
+        out = super().forward(x, calendar)
+        leak = torch.zeros_like(out.hidden)
+        leak[:, 5] = self.value(x.masked_values()[:, 6]).mean(1)
+        return Stream(out.hidden + leak, out.present, out.regional)
+
+
+class RegionsOverBatch(RegionPointwise):
+    """Centres the regional states over the batch: samples meet."""
+
+    def forward(self, x, calendar):
+        out = super().forward(x, calendar)
+        r = out.regional
+        return Stream(out.hidden, out.present, RegionalStream(r.hidden - r.hidden.mean(0, keepdim=True), r.present,
+                                                              r.ends))
+
+
+@pytest.mark.parametrize(("cls", "promises", "message"), [
+    (RegionsIgnoreMask, ["uses-mask"], "ignores the mask"),
+    (NationalPeeksAtStep6, ["causal"], "the national stream at step <= 5 changed"),
+    (RegionsOverBatch, ["batch-of-one", "independent-samples"], "cross-talk between samples"),
+])
+def test_new_spatial_encoder_promises_are_caught(cls, promises, message):
+    assert sorted(p.name for p, _ in failures("encoder", cls, resolution="daily")) == promises
+    with pytest.raises(ConformanceError, match=message):
+        check_encoder(cls, resolution="daily")
+
+
+class Float32RegionHead(RegionLastHead):
+    def forward(self, state):
+        return super().forward(state).float()
+
+
+def test_a_spatial_head_in_float32_is_caught():
+    assert [p.name for p, _ in failures("head", Float32RegionHead)] == ["float64"]

@@ -31,6 +31,7 @@ class Covariance(PredictionKind):
     keys = ("covariance",)
     headline = None
     baselines = "none"
+    elementwise = False
 
     def point(self, prediction: Prediction) -> Tensor:
         raise PluginError("a covariance prediction has no point forecast")

@@ -1,4 +1,4 @@
-"""What every plugin check shares: failures with a clear message, seeding, finiteness, config docs."""
+"""What every plugin check shares: failures with a clear message, seeding, finiteness, state and seeds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 from torch import Tensor, nn
 
 from mrframe import kinds, registry
-from mrframe.config import describe
 from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, TargetInfo
 
@@ -102,18 +101,6 @@ def same(a: Any, b: Any) -> bool:
         and torch.equal(torch.isnan(x), torch.isnan(y))
         for x, y in zip(first, second, strict=True)
     )
-
-
-def check_config(label: str, cls: type) -> None:
-    """One attrs config class whose every field has a one-line doc."""
-    config = getattr(cls, "Config", None)
-    if not (isinstance(config, type) and attrs.has(config)):
-        fail(label, "must declare its options as one attrs class `Config`")
-    for row in describe(config):
-        if not row.doc.strip():
-            fail(label, f"config key '{row.name}' has no doc: declare it with mrframe.config.field(default, \"doc\")")
-        if "\n" in row.doc:
-            fail(label, f"config key '{row.name}' needs a one-line doc")
 
 
 def check_state_dict(label: str, build: Callable[[int], nn.Module], run: Callable[[nn.Module], Any]) -> None:

@@ -1,56 +1,150 @@
-"""Conformance of fusion blocks: the state's shapes, finiteness with nothing present, causality, state, seeds."""
+"""Conformance of fusion blocks, one promise each: the state's shapes, finiteness with nothing present, causality at
+every day and month, independent samples, a batch of one, float64, state and seeds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 
 from mrframe.interfaces import ModelInfo
 from mrframe.observed import State, Stream
+from mrframe.testing.batches import check_batch_of_one, check_float64, check_independent
 from mrframe.testing.common import (
-    check_config,
     check_deterministic,
     check_finite,
     check_gradients,
     check_state_dict,
     fail,
-    resolve,
     seeded,
 )
+from mrframe.testing.configs import check_bounds, check_config
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
+from mrframe.testing.promises import promise, run_promises
 
 
 def check_fusion(plugin: type | str, config: Any = None, model: ModelInfo | None = None) -> None:
-    """Check everything DESIGN.md promises for a fusion block (``forward(State) -> State``)."""
-    cls, label = resolve("fusion", plugin)
-    check_config(label, cls)
-    config = config if config is not None else cls.Config()
-    model = model or example_model_info()
-    state = random_state(model)
+    """Check every promise of a fusion block (``forward(State) -> State``, see the module docstring); one
+    :class:`~mrframe.testing.ConformanceError` names every broken promise."""
+    run_promises("fusion", plugin, config=config, model=model)
 
-    def build(seed: int) -> torch.nn.Module:
+
+@attrs.frozen
+class FusionCase:
+    """A fusion block with the kit's model and two independent random states of it."""
+
+    cls: type
+    label: str
+    config: Any
+    model: ModelInfo
+    state: State
+    other: State
+
+    @classmethod
+    def of(cls, plugin: type, label: str, config: Any = None, model: ModelInfo | None = None) -> FusionCase:
+        model = model or example_model_info()
+        return cls(plugin, label, config if config is not None else plugin.Config(), model, random_state(model),
+                   random_state(model, seed=9))
+
+    def build(self, seed: int) -> torch.nn.Module:
         with seeded(seed):
-            return cls(config, model)
+            return self.cls(self.config, self.model)
 
-    def run(block: torch.nn.Module, inputs: State = state) -> Any:
+    def run(self, block: torch.nn.Module, state: State | None = None) -> list[Stream | None]:
         with seeded(123):
-            out = block(inputs)
+            out = block(self.state if state is None else state)
         return [out.daily, out.monthly]
 
-    block = build(0)
+
+def one_case(check: Callable[[FusionCase], None]) -> Callable[..., None]:
+    """A promise checked on the kit's fusion case."""
+
+    def run(cls: type, label: str, **options: Any) -> None:
+        check(FusionCase.of(cls, label, **options))
+
+    run.__doc__ = check.__doc__
+    return run
+
+
+@promise("fusion", "config")
+def _config(cls: type, label: str, **options: Any) -> None:
+    """One attrs Config with a one-line doc per key."""
+    check_config(label, cls)
+
+
+@promise("fusion", "config-bounds")
+def _bounds(cls: type, label: str, **options: Any) -> None:
+    """Probability-like keys are bounded within [0, 1]."""
+    check_bounds(label, cls)
+
+
+@promise("fusion", "output")
+@one_case
+def _output(case: FusionCase) -> None:
+    """A State whose daily and monthly streams keep their shapes."""
     with seeded(123):
-        out = block(state)
-    _check_shapes(label, state, out)
-    block.train()
-    for what, inputs in {"on a random state": state, "when nothing is present": absent_state(state)}.items():
-        with seeded(123):
-            result = block(inputs)
-        check_finite(label, [result.daily, result.monthly], what)
-        check_gradients(label, block, [s.hidden for s in (result.daily, result.monthly) if s is not None], what)
-    _check_causal(label, build(0).eval(), state)
-    check_state_dict(label, build, run)
-    check_deterministic(label, build, run)
+        out = case.build(0)(case.state)
+    _check_shapes(case.label, case.state, out)
+
+
+@promise("fusion", "finite")
+@one_case
+def _finite(case: FusionCase) -> None:
+    """Finite outputs and gradients on a random state and when nothing is present."""
+    block = case.build(0).train()
+    for what, inputs in {"on a random state": case.state, "when nothing is present": absent_state(case.state)}.items():
+        result = case.run(block, inputs)
+        check_finite(case.label, result, what)
+        check_gradients(case.label, block, [s.hidden for s in result if s is not None], what)
+
+
+@promise("fusion", "causal")
+@one_case
+def _causal(case: FusionCase) -> None:
+    """Day t reads no later day and no month that had not ended; month m no later month, at every t and m."""
+    _check_causal(case.label, case.build(0).eval(), case.state)
+
+
+def _apply(block: torch.nn.Module, state: State) -> list[Stream | None]:
+    out = block(state)
+    return [out.daily, out.monthly]
+
+
+@promise("fusion", "independent-samples")
+@one_case
+def _independent(case: FusionCase) -> None:
+    """No cross-talk: a sample's output depends on its own state only."""
+    check_independent(case.label, case.build, _apply, case.state, case.other)
+
+
+@promise("fusion", "batch-of-one")
+@one_case
+def _batch_of_one(case: FusionCase) -> None:
+    """A batch of one works and gives what the sample gets inside a batch."""
+    check_batch_of_one(case.label, case.build, _apply, case.state)
+
+
+@promise("fusion", "float64")
+@one_case
+def _float64(case: FusionCase) -> None:
+    """float64 parameters and states give float64, finite outputs."""
+    check_float64(case.label, case.build, _apply, case.state)
+
+
+@promise("fusion", "state-dict")
+@one_case
+def _state_dict(case: FusionCase) -> None:
+    """A copy loaded from state_dict() gives the same outputs."""
+    check_state_dict(case.label, case.build, case.run)
+
+
+@promise("fusion", "deterministic")
+@one_case
+def _deterministic(case: FusionCase) -> None:
+    """Built twice under one seed: the same outputs."""
+    check_deterministic(case.label, case.build, case.run)
 
 
 def _check_shapes(label: str, before: State, after: Any) -> None:
@@ -99,7 +193,7 @@ def _check_causal(label: str, block: torch.nn.Module, state: State) -> None:
         base = block(state)
         if base.daily is not None:
             steps = base.daily.hidden.shape[1]
-            for day in sorted({0, steps // 2, steps - 2}):
+            for day in range(steps - 1):
                 out = block(_future_of(state, day=day))
                 if not torch.allclose(out.daily.hidden[:, : day + 1], base.daily.hidden[:, : day + 1], rtol=1e-5, atol=1e-6):
                     fail(label, f"not causal: daily outputs up to day {day} changed when only later days, or months "

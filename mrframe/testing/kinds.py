@@ -12,6 +12,7 @@ compose, the point forecast and the interval bounds move with ``shift + scale * 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,16 +21,9 @@ from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, TargetInfo, Units
 from mrframe.metrics import Metric, MetricWarning
 from mrframe.testing.common import fail, same, tensors
+from mrframe.testing.promises import promise, run_promises
 
 BATCH = 6
-
-
-def _resolve(plugin: type | str) -> tuple[PredictionKind, str]:
-    if isinstance(plugin, str):
-        from mrframe import kinds
-
-        return kinds.get(plugin), f"prediction kind '{plugin}'"
-    return plugin(), f"prediction kind {plugin.__module__}.{plugin.__qualname__}"
 
 
 def _detached(prediction: Any) -> Any:
@@ -39,32 +33,89 @@ def _detached(prediction: Any) -> Any:
 
 
 def check_prediction_kind(plugin: type | str, target: TargetInfo | None = None) -> None:
-    """Check everything a prediction kind declares (see the module docstring)."""
-    kind, label = _resolve(plugin)
-    if isinstance(plugin, str) and kind.name != plugin:
-        fail(label, f"its class says name = '{kind.name}', but it is registered as '{plugin}': use the same name")
+    """Check every promise of a prediction kind (see the module docstring)."""
+    run_promises("prediction-kind", plugin, target=target)
+
+
+def _example(cls: type, target: TargetInfo | None) -> tuple[PredictionKind, Any, torch.Tensor, TargetInfo, Units]:
+    """The kind, its own example prediction and targets (float64), the target, and non-trivial units."""
+    kind = cls()
     units_kind = "raw" if kind.raw_targets else "normalised"
     target = target or TargetInfo("task", "s", "daily", ("a", "b", "c"), horizon=3, span=2, units=units_kind)
     prediction, values = kind.example(target, BATCH, torch.Generator().manual_seed(0))
-    prediction, values = _detached(prediction), values.double()
-    problem = kind.problem(prediction, target)
-    if problem is not None:
-        fail(label, f"its own example prediction is refused by problem(): {problem}")
-    shape = (BATCH, target.span, target.n_features)
     units = Units.identity(target.n_features) if kind.raw_targets else \
         Units(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64), torch.tensor([2.0, 0.5, 3.0], dtype=torch.float64),
               torch.tensor([False, True, False]))
-    columns = _check_columns(label, kind, prediction, units, shape)
-    scores = kind.scores(prediction, values, units)
-    for name, value in scores.items():
+    return kind, _detached(prediction), values.double(), target, units
+
+
+def each_example(check: Callable[[str, PredictionKind, Any, torch.Tensor, TargetInfo, Units], None]) -> Callable[..., None]:
+    """A promise checked on the kind's own example prediction."""
+
+    def run(cls: type, label: str, target: TargetInfo | None = None) -> None:
+        check(label, *_example(cls, target))
+
+    run.__doc__ = check.__doc__
+    return run
+
+
+@promise("prediction-kind", "name")
+def _name(cls: type, label: str, **options: Any) -> None:
+    """The class's name is the name it is registered under."""
+    from mrframe import registry
+
+    names = [n for n in registry.names("prediction-kind") if registry.load("prediction-kind", n) is cls]
+    if names and cls.name not in names:
+        fail(label, f"its class says name = '{cls.name}', but it is registered as '{names[0]}': use the same name")
+
+
+@promise("prediction-kind", "example")
+@each_example
+def _own_example(label: str, kind: PredictionKind, prediction: Any, values: torch.Tensor, target: TargetInfo,
+                 units: Units) -> None:
+    """problem() accepts the kind's own example prediction."""
+    problem = kind.problem(prediction, target)
+    if problem is not None:
+        fail(label, f"its own example prediction is refused by problem(): {problem}")
+
+
+@promise("prediction-kind", "columns-and-scores")
+@each_example
+def _columns_scores(label: str, kind: PredictionKind, prediction: Any, values: torch.Tensor, target: TargetInfo,
+                    units: Units) -> None:
+    """Columns and scores are [B, span, F]; a 'prediction' column; interval bounds ordered; point() [B, span, F]."""
+    shape = (BATCH, target.span, target.n_features)
+    _check_columns(label, kind, prediction, units, shape)
+    for name, value in kind.scores(prediction, values, units).items():
         if tuple(value.shape) != shape:
             fail(label, f"score '{name}' must be [B, span, F] = {shape}, got {tuple(value.shape)}")
-    _check_metrics(label, kind, units(values), columns | scores)
+    if kind.headline is not None and tuple(kind.point(prediction).shape) != shape:
+        fail(label, f"point() must give [B, span, F] = {shape}, got {tuple(kind.point(prediction).shape)}")
+
+
+@promise("prediction-kind", "metrics")
+@each_example
+def _metrics(label: str, kind: PredictionKind, prediction: Any, values: torch.Tensor, target: TargetInfo,
+             units: Units) -> None:
+    """metrics() returns Metric values including the headline, on all elements and on a prefix."""
+    shape = (BATCH, target.span, target.n_features)
+    columns = kind.columns(prediction, units) | kind.scores(prediction, values, units)
+    _check_metrics(label, kind, units(values), {k: v for k, v in columns.items() if tuple(v.shape) == shape})
+
+
+@promise("prediction-kind", "non-finite")
+@each_example
+def _non_finite(label: str, kind: PredictionKind, prediction: Any, values: torch.Tensor, target: TargetInfo,
+                units: Units) -> None:
+    """A NaN prediction gives NaN columns and scores, never an exception."""
     _check_non_finite(label, kind, prediction, values, units)
-    if kind.headline is not None:
-        point = kind.point(prediction)
-        if tuple(point.shape) != shape:
-            fail(label, f"point() must give [B, span, F] = {shape}, got {tuple(point.shape)}")
+
+
+@promise("prediction-kind", "affine")
+@each_example
+def _affine(label: str, kind: PredictionKind, prediction: Any, values: torch.Tensor, target: TargetInfo,
+            units: Units) -> None:
+    """affine() is exact: identity, composition, and point and bounds move with shift + scale * y."""
     _check_affine(label, kind, prediction)
 
 

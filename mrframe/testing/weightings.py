@@ -1,16 +1,18 @@
-"""Conformance of weighting policies: reported weights are the gradient's weights, finite totals over wide
-scales, absent tasks weigh 0, state round trip."""
+"""Conformance of weighting policies, one promise each: reported weights are the gradient's weights, finite
+totals over wide scales, absent tasks weigh 0, state round trip."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from mrframe.interfaces import StepContext, Weighted
 from mrframe.observed import TaskLoss
-from mrframe.testing.common import check_config, fail, resolve, seeded
+from mrframe.testing.common import fail, seeded
+from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.promises import NotApplicable, promise, run_promises
 
 
 def task_losses(values: Sequence[float], counts: Sequence[int], size: int = 10) -> dict[str, TaskLoss]:
@@ -22,9 +24,11 @@ def task_losses(values: Sequence[float], counts: Sequence[int], size: int = 10) 
 
 
 def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> None:
-    """Check everything DESIGN.md promises for a weighting policy (``combine(losses, context) -> Weighted``)."""
-    cls, label = resolve("weighting", plugin)
-    check_config(label, cls)
+    """Check every promise of a weighting policy (``combine(losses, context) -> Weighted``)."""
+    run_promises("weighting", plugin, config=config, tasks=tasks)
+
+
+def _build(cls: type, config: Any, tasks: int) -> tuple[Callable[[int], Any], list[str]]:
     config = config if config is not None else cls.Config()
     names = [f"t{i}" for i in range(tasks)]
 
@@ -32,10 +36,28 @@ def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> N
         with seeded(seed):
             return cls(config, names)
 
-    policy = build(0)
+    return build, names
+
+
+@promise("weighting", "config")
+def _config(cls: type, label: str, **options: Any) -> None:
+    """One attrs Config with a one-line doc per key."""
+    check_config(label, cls)
+
+
+@promise("weighting", "config-bounds")
+def _bounds(cls: type, label: str, **options: Any) -> None:
+    """Probability-like keys are bounded within [0, 1]."""
+    check_bounds(label, cls)
+
+
+@promise("weighting", "weights-are-gradients")
+def _weights(cls: type, label: str, config: Any = None, tasks: int = 3) -> None:
+    """Reported weights are d total / d L_i, the total is finite over wide loss scales, absent tasks weigh 0."""
     if getattr(cls, "owns_backward", False):
-        _check_state(label, policy, build, names)
-        return  # gradient surgery itself is checked by the policy's own tests
+        raise NotApplicable("gradient surgery is checked by the policy's own tests")
+    build, names = _build(cls, config, tasks)
+    policy = build(0)
     generator = torch.Generator().manual_seed(0)
     for step in range(12):  # across warm-up and after: policies may change behaviour with the epoch
         epoch = step // 3
@@ -48,12 +70,25 @@ def check_weighting(plugin: type | str, config: Any = None, tasks: int = 3) -> N
         _check_result(label, result, losses, f"at step {step} (losses {values}, counts {counts})", policy)
         if step % 3 == 2:
             policy.end_epoch(epoch, {k: values[i] for i, k in enumerate(names)})
-    empty = task_losses([0.0] * tasks, [0] * tasks)
-    empty = {k: TaskLoss.none_valid(v.value.view(1), v.size) for k, v in empty.items()}
+
+
+@promise("weighting", "no-valid-task")
+def _no_valid_task(cls: type, label: str, config: Any = None, tasks: int = 3) -> None:
+    """With no valid task the total is finite and differentiable."""
+    if getattr(cls, "owns_backward", False):
+        raise NotApplicable("gradient surgery is checked by the policy's own tests")
+    policy = _build(cls, config, tasks)[0](0)
+    empty = {k: TaskLoss.none_valid(v.value.view(1), v.size) for k, v in task_losses([0.0] * tasks, [0] * tasks).items()}
     result = policy.combine(empty, StepContext(epoch=5, step=20, training=True))
     if not torch.isfinite(result.total) or not result.total.requires_grad:
         fail(label, "with no valid task the total must be finite and differentiable")
-    _check_state(label, policy, build, names)
+
+
+@promise("weighting", "state-dict")
+def _state_dict(cls: type, label: str, config: Any = None, tasks: int = 3) -> None:
+    """A copy loaded from state_dict() combines the same."""
+    build, names = _build(cls, config, tasks)
+    _check_state(label, build(0), build, names)
 
 
 def _check_result(label: str, result: Any, losses: dict[str, TaskLoss], when: str, policy: Any) -> None:

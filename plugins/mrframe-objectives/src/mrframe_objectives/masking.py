@@ -1,14 +1,7 @@
-"""Masked reductions shared by the losses: nothing at an unobserved target place reaches a value or a gradient.
+"""Masked reductions shared by the losses (the core's :mod:`mrframe.masking`, re-exported here) and the checks of
+what reaches a loss.
 
-Two rules make a loss NaN-proof at masked places:
-
-1. **Sanitise before a nonlinearity.** ``torch.where(mask, f(x), 0)`` alone is not enough: the backward of
-   ``where`` sends 0 to the masked places, but ``f``'s own backward then multiplies that 0 by ``f'(x)``, which is
-   NaN or inf for a NaN or extreme ``x`` (0 · inf = NaN). :func:`observed_or` first replaces masked inputs by a
-   harmless constant, so ``f`` never sees them.
-2. **Select before summing.** :func:`masked_mean` selects with ``where`` (never multiplies by the mask: 0 · NaN is
-   NaN) and divides by ``max(1, count)``, so with no observed target the result is an exact 0 that keeps a
-   gradient path to the prediction.
+Their two rules (sanitise before a nonlinearity, select before summing) are stated in :mod:`mrframe.masking`.
 
 It also holds the checks of what reaches a loss: the prediction's keys (:func:`require_key`), the observed target
 values (:func:`check_targets`) and, for losses of class ids and counts, the target's units (:class:`RawTargetLoss`).
@@ -19,38 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
 
 from mrframe.interfaces import Loss, TargetInfo
-from mrframe.observed import TaskLoss
+from mrframe.masking import masked_mean, masked_weighted_mean, observed_or
 
 __all__ = ["observed_or", "masked_mean", "masked_weighted_mean", "require_key", "check_targets", "RawTargetLoss"]
-
-
-def observed_or(x: Tensor, mask: Tensor, fill: float = 0.0) -> Tensor:
-    """``x`` where ``mask`` is True, ``fill`` elsewhere; ``mask`` ``[B, S, F]`` broadcasts over extra trailing
-    dimensions of ``x`` (e.g. classes)."""
-    while mask.dim() < x.dim():
-        mask = mask.unsqueeze(-1)
-    return torch.where(mask, x, torch.as_tensor(fill, dtype=x.dtype, device=x.device))
-
-
-def masked_mean(elementwise: Tensor, mask: Tensor) -> TaskLoss:
-    """``sum_{observed} l / max(1, count)`` with ``count`` the observed elements (no host synchronisation)."""
-    count = mask.sum()
-    total = torch.where(mask, elementwise, torch.zeros((), dtype=elementwise.dtype, device=elementwise.device)).sum()
-    return TaskLoss(total / count.clamp(min=1).to(elementwise.dtype), count, mask.numel())
-
-
-def masked_weighted_mean(elementwise: Tensor, weights: Tensor, mask: Tensor) -> TaskLoss:
-    """``sum_{observed} l / sum_{observed} w`` (``l`` already carries its weight ``w >= 0``); an exact 0 when
-    nothing observed has a positive weight."""
-    count = mask.sum()
-    zero = torch.zeros((), dtype=elementwise.dtype, device=elementwise.device)
-    total = torch.where(mask, elementwise, zero).sum()
-    norm = torch.where(mask, weights, zero).sum()
-    return TaskLoss(total / torch.where(norm > 0, norm, 1.0), count, mask.numel())
 
 
 def require_key(prediction: Any, keys: tuple[str, ...], loss: str) -> Mapping[str, Tensor]:
