@@ -122,3 +122,22 @@ def test_files_outside_the_example_are_never_edited(tmp_path):
 
 def broken_with_config(config):
     return sorted(p.name for p, _ in failures("source", DailyTable, config=config))
+
+
+def test_declarations_that_disagree_with_the_load_are_caught():
+    class SaysMonthly(DailyTable):
+        @classmethod
+        def declared_resolution(cls, config):
+            return "monthly"
+
+    class SaysSpatial(DailyTable):
+        @classmethod
+        def declared_extent(cls, config):
+            return "spatial"
+
+    assert broken(SaysMonthly) == ["declared"]
+    with pytest.raises(ConformanceError, match="declared_resolution.config. says 'monthly', but load.. returns a daily"):
+        check_source(SaysMonthly)
+    assert broken(SaysSpatial) == ["declared"]
+    with pytest.raises(ConformanceError, match="declared_extent.config. says 'spatial', but load.. returns a national"):
+        check_source(SaysSpatial)

@@ -132,3 +132,17 @@ def _no_filled_gaps(cls: type, label: str, config: Any = None, directory: pathli
         zeros = " with zeros" if (values[~np.isnan(values)] == 0).all() else ""
         fail(label, f"fills gaps{zeros}: dates {gap[0].date()}..{gap[1].date()} are not in the input, but column "
                     f"'{column}' has values there; leave them NaN (the core marks them missing)")
+
+
+@promise("source", "declared")
+def _declared(cls: type, label: str, config: Any = None, directory: pathlib.Path | None = None) -> None:
+    """What ``declared_resolution`` and ``declared_extent`` say before loading is what ``load`` returns
+    (``mrframe validate`` checks encoders and heads against the declarations)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        config = config if config is not None else cls.example_config(directory or pathlib.Path(scratch))
+        loaded = cls(config).load()
+    extent = "spatial" if loaded.regions is not None else "national"
+    for what, declared, actual in (("resolution", cls.declared_resolution(config), loaded.resolution),
+                                   ("extent", cls.declared_extent(config), extent)):
+        if declared is not None and declared != actual:
+            fail(label, f"declared_{what}(config) says {declared!r}, but load() returns a {actual} frame")
