@@ -95,18 +95,28 @@ def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
 
 
 def plot_skill(folds: pd.DataFrame, path: pathlib.Path, title: str) -> bool:
-    """Skill against the strongest baseline per fold and task (bars; 0 = as good as that baseline)."""
+    """Skill against the strongest baseline per fold and task (bars; 0 = as good as that baseline). A skill of
+    ``-inf`` (a baseline without error the model did not match) is a hatched bar to the bottom, marked -inf."""
     rows = folds.dropna(subset=["skill"])
     if rows.empty:
         return False
     tasks = list(dict.fromkeys(rows["task"]))
     folds_seen = sorted(rows["fold"].unique())
+    skills = rows["skill"].to_numpy(dtype=float)
+    finite = skills[np.isfinite(skills)]
+    bottom = 1.2 * min(float(finite.min()) if len(finite) else 0.0, -1.0 if len(finite) < len(skills) else 0.0)
     width = 0.8 / len(tasks)
     fig, ax = pyplot().subplots(figsize=(max(6.0, 1.2 * len(folds_seen) * len(tasks)), 4))
     for i, task in enumerate(tasks):
-        part = rows[rows["task"] == task].set_index("fold").reindex(folds_seen)
-        ax.bar(np.arange(len(folds_seen)) + (i - (len(tasks) - 1) / 2) * width, part["skill"], width=width,
-               label=task)
+        part = rows[rows["task"] == task].set_index("fold").reindex(folds_seen)["skill"].to_numpy(dtype=float)
+        x = np.arange(len(folds_seen)) + (i - (len(tasks) - 1) / 2) * width
+        worst = np.isneginf(part)
+        bars = ax.bar(x, np.where(worst, bottom, part), width=width, label=task)
+        for bar, lowest in zip(bars, worst, strict=True):
+            if lowest:
+                bar.set_hatch("//")
+                ax.annotate("-inf", (bar.get_x() + bar.get_width() / 2, bottom), ha="center", va="bottom",
+                            fontsize=8)
     ax.axhline(0.0, color="black", linewidth=1)
     ax.set_xticks(np.arange(len(folds_seen)), [f"fold {f}" for f in folds_seen])
     ax.set(ylabel="skill vs strongest baseline", title=title)
