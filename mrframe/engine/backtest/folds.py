@@ -97,6 +97,7 @@ def data_span(spec: Spec, frames: dict[str, SourceFrame]) -> tuple[dt.date, dt.d
 def plan_folds(spec: Spec, first_day: dt.date, last_day: dt.date, options: FoldOptions) -> list[Fold]:
     """The folds of ``spec`` on data from ``first_day`` to ``last_day`` (the last target observation: see
     :func:`data_span`); a layout that cannot work is a :class:`MrframeError` naming the option to change."""
+    _check_options(options)
     split = spec.data.split
     end = min(split.until, last_day) if split.until is not None else last_day
     origins, test_days = _origins(split.test_from, end, options)
@@ -120,6 +121,22 @@ def plan_folds(spec: Spec, first_day: dt.date, last_day: dt.date, options: FoldO
         until = min(origin + _days(test_days[i] - 1), end)
         folds.append(Fold(i + 1, train_from, val_from, origin, until))
     return folds
+
+
+def _check_options(options: FoldOptions) -> None:
+    """Options that contradict each other are an error, never silently ignored."""
+    if options.at:
+        for given, name in ((options.folds, "--folds"), (options.step, "--step")):
+            if given is not None:
+                raise MrframeError(f"--at gives the origins: drop {name} (or drop --at)")
+        seen = set()
+        for day in options.at:
+            if day in seen:
+                raise MrframeError(f"--at {day} is given twice: each origin makes one fold")
+            seen.add(day)
+    if options.train_days is not None and options.window != "sliding":
+        raise MrframeError("--train-days sets the training length of --window sliding; an expanding window trains "
+                           "from the spec's start: add --window sliding or drop --train-days")
 
 
 def _origins(test_from: dt.date | None, end: dt.date, options: FoldOptions) -> tuple[list[dt.date], list[int]]:
