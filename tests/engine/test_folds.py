@@ -32,6 +32,9 @@ def test_default_folds_tile_the_test_period_with_expanding_training(tiny_spec):
     assert [(f.val_from, f.test_from, f.until) for f in folds] == [
         (D(2022, 5, 1), D(2022, 6, 10), D(2022, 6, 29)), (D(2022, 5, 21), D(2022, 6, 30), D(2022, 7, 19))]
     assert all(f.train_from == D(2022, 1, 15) for f in folds)  # expanding: the spec's own start
+    three = plan_folds(spec, D(2022, 1, 1), D(2022, 7, 19), FoldOptions(folds=3))  # 40 days: 13, 13 and 14
+    assert [(f.test_from, f.until) for f in three] == [
+        (D(2022, 6, 10), D(2022, 6, 22)), (D(2022, 6, 23), D(2022, 7, 5)), (D(2022, 7, 6), D(2022, 7, 19))]
     assert folds[1].overrides() == ["data.split.val_from=2022-05-21", "data.split.test_from=2022-06-30",
                                     "data.split.until=2022-07-19", "data.split.train_from=2022-01-15"]
 

@@ -8,7 +8,8 @@ only the ``T`` days before that (``sliding``)::
     sliding:               [o-V-T ...... o-V)[o-V ...... o)[o ..... o+D)
 
 Origins: ``--at`` dates, or ``--folds K`` origins ``step`` days apart starting at the base spec's ``test_from``
-(``step`` defaults to the base test period split into ``K`` windows, so the folds tile it). ``D`` (``--test-days``)
+(``step`` defaults to the base test period split into ``K`` windows, so the folds tile it: the last one also
+takes the days the division leaves over). ``D`` (``--test-days``)
 defaults to ``step`` (with ``--at``: the gap to the next origin); ``V`` to the base spec's validation length and
 ``T`` to its training length. The **embargo** is the base rule applied inside each fold
 (:mod:`mrframe.data.split`): a training anchor needs every target before ``o - V``, a validation anchor every
@@ -156,4 +157,7 @@ def _origins(test_from: dt.date | None, end: dt.date, options: FoldOptions) -> t
         step = options.step
         folds = options.folds or max(1, period // step)
     origins = [test_from + _days(i * step) for i in range(folds)]
-    return origins, [options.test_days or step] * folds
+    test_days = [options.test_days or step] * folds
+    if options.step is None and options.test_days is None:  # tiling: the last fold takes the days left over
+        test_days[-1] = period - step * (folds - 1)
+    return origins, test_days
