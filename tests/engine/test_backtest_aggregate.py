@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mrframe.cli import main
 from mrframe.engine.backtest import aggregate
 from mrframe.engine.backtest.folds import Fold
 from mrframe.engine.backtest.runner import Backtest
@@ -73,3 +74,15 @@ def test_every_baseline_metric_per_fold_and_an_exact_baseline_counts_against_the
     lines = aggregate.lines(summary, 2)
     assert "  skill against the strongest baseline -inf ± nan; beats it in 1 of 2 folds" in lines
     assert any(line.startswith("  moving_average_7  mae") and "crps 0.75 ± " in line for line in lines)
+
+
+def test_a_backtest_directory_given_for_a_run_names_its_folds(tmp_path, capsys):
+    backtest = _backtest(tmp_path, [_fold_report(point_outputs([1.0], [1.0], persistence=[2.0]))])
+    RunDirectory(tmp_path).write_json(tmp_path / "backtest.json", {"folds": []})
+    (tmp_path / "spec.toml").write_text("")
+    with pytest.raises(SystemExit) as stopped:
+        main(["evaluate", str(backtest.path)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {tmp_path}: a backtest directory, not a run; its folds are the runs (e.g. {tmp_path / 'fold-01'}), "
+        f"and `mrframe backtest --collect {tmp_path}` aggregates them"]

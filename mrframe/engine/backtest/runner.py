@@ -38,11 +38,11 @@ import attrs
 
 from mrframe.engine.backtest.folds import Fold, FoldOptions
 from mrframe.engine.distributed import die_with_parent
-from mrframe.engine.rundir import RunDirectory, json_ready
+from mrframe.engine.rundir import BACKTEST_PLAN, RunDirectory, json_ready
 from mrframe.errors import MrframeError
 from mrframe.spec import Spec, load_spec
 
-PLAN = "backtest.json"
+PLAN = BACKTEST_PLAN
 DONE = ("finished", "stopped early")
 """A fold whose summary says one of these is complete."""
 
