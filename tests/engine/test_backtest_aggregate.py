@@ -86,3 +86,16 @@ def test_a_backtest_directory_given_for_a_run_names_its_folds(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [
         f"error: {tmp_path}: a backtest directory, not a run; its folds are the runs (e.g. {tmp_path / 'fold-01'}), "
         f"and `mrframe backtest --collect {tmp_path}` aggregates them"]
+
+
+def test_a_fold_that_failed_before_any_checkpoint_starts_again_instead_of_resuming(tmp_path):
+    """`mrframe run --resume` refuses a directory without a checkpoint, so such a fold could never finish."""
+    backtest = _backtest(tmp_path, [_fold_report(point_outputs([1.0], [1.0], persistence=[2.0]))] * 2)
+    failed, interrupted = (backtest.run_directory(f) for f in backtest.folds)
+    failed.write_json(failed.summary, {"status": "failed", "error": "RuntimeError: a plugin bug"})
+    interrupted.write_json(interrupted.summary, {"status": "interrupted"})
+    interrupted.best.parent.mkdir()
+    interrupted.best.write_bytes(b"a checkpoint")
+    assert [backtest.state(f) for f in backtest.folds] == ["new", "started"]
+    failed.summary.write_text('{"status": "finished"}')
+    assert backtest.state(backtest.folds[0]) == "done"
