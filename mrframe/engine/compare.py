@@ -150,8 +150,8 @@ def _row_date(data: PreparedData, info: Any, row: int) -> str:
 
 def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
     """One line per task with its metrics, its skill against the strongest baseline, then one line per
-    baseline: its headline metric beside the model's and the verdict, and for a spatial task in how many regions
-    the model beats each baseline."""
+    baseline: its headline metric beside the model's and the verdict (and both CRPS where both have one), and for
+    a spatial task in how many regions the model beats each baseline."""
     lines = [f"{title}, {report['samples']} samples:"]
     for task, t in report["tasks"].items():
         head = f"  {task} [{t['kind']}, {t['count']} targets]:"
@@ -172,8 +172,11 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
                 lines.append(f"    {name}: undefined on every target")
                 continue
             verdict = "beats" if b["beats"] else "does NOT beat"
+            crps = (f"; crps {number(b['model']['crps'])} vs {number(b['baseline']['crps'])}"
+                    if headline != "crps" and "crps" in b["model"] and "crps" in b["baseline"] else "")
             lines.append(f"    {verdict} {name}: {headline} {number(b['model'][headline])} vs "
-                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})")
+                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})"
+                         f"{crps}")
         beats = t.get("regions", {}).get("beats", {})
         if beats:
             counts = "; ".join(f"{name} in {b['regions']} (ties {b['ties']}) of {b['of']}" for name, b in beats.items())

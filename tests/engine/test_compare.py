@@ -46,3 +46,16 @@ def test_a_baseline_without_error_is_the_strongest_and_not_beaten():
         "kind": "point", "count": 4, "metrics": {"mae": 0.075}, "dropped": 0, "headline": "mae",
         "baselines": compared, **summary}}}
     assert "    skill -inf against the strongest baseline, persistence: does NOT beat it" in evaluation_lines(report, "x")
+
+
+def test_the_console_shows_the_crps_beside_a_distributional_baseline_s():
+    outputs = point_outputs([1.0, 2.0], [1.5, 2.5], moving_average_7=[1.0, 3.0], persistence=[0.0, 0.0])
+    outputs.baselines["moving_average_7"]["crps"] = np.array([0.25, 0.25])
+    outputs.columns["crps"] = np.abs(outputs.target - outputs.columns["prediction"])
+    compared = compare_with_baselines(outputs)
+    report = {"samples": 2, "split": "test", "tasks": {"t": {
+        "kind": "point", "count": 2, "metrics": {"mae": 0.5}, "dropped": 0, "headline": "mae",
+        "baselines": compared, **summarise(compared)}}}
+    lines = evaluation_lines(report, "x")
+    assert "    does NOT beat moving_average_7: mae 0.5 vs 0.5 on 2 targets (skill 0); crps 0.5 vs 0.25" in lines
+    assert "    beats persistence: mae 0.5 vs 1.5 on 2 targets (skill 0.6667)" in lines  # no CRPS given for it
