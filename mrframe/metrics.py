@@ -17,6 +17,8 @@ a single class in ``y_true``) is NaN with a :class:`MetricWarning`, never an exc
 ``mean_score``         the mean of a per-element score (e.g. CRPS), over its finite values
 ``coverage``           fraction of targets inside ``[lower, upper]`` (infinite bounds allowed)
 ``width``              mean of ``upper - lower`` over the same elements
+``interval_score``     mean ``(u - l) + (2 / a) (l - y)_+ + (2 / a) (y - u)_+`` of a central ``1 - a``
+                       interval ``[l, u]`` (Gneiting & Raftery 2007): width plus a penalty per miss
 =====================  ===============================================================================
 
 :func:`forecast_metrics` and :func:`classification_metrics` compute a split's metrics from the per-element
@@ -36,8 +38,8 @@ import attrs
 import numpy as np
 
 __all__ = ["Metric", "MetricWarning", "mae", "rmse", "roc_auc", "average_precision", "accuracy", "macro_f1", "brier",
-           "ece", "reliability", "mean_score", "coverage", "width", "forecast_metrics", "classification_metrics",
-           "interval_levels", "n_classes", "class_probabilities"]
+           "ece", "reliability", "mean_score", "coverage", "width", "interval_score", "forecast_metrics",
+           "classification_metrics", "interval_levels", "n_classes", "class_probabilities"]
 
 BINS = 10
 """Equal-width probability bins of the calibration error and the reliability diagram."""
@@ -206,6 +208,20 @@ def width(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Metric:
     return Metric(float(np.mean(hi - lo)), int(keep.sum()), dropped)
 
 
+def interval_score(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> Metric:
+    """Mean interval score of the central ``level`` % intervals ``[lower, upper]``, ``a = 1 - level / 100``:
+    ``(u - l) + (2 / a) max(l - y, 0) + (2 / a) max(y - u, 0)`` (lower is better; a proper score when ``l``
+    and ``u`` are meant as the ``a/2`` and ``1 - a/2`` quantiles), over the elements :func:`coverage` uses."""
+    keep, dropped = _interval_rows(y_true, lower, upper)
+    if not keep.any():
+        return _undefined("interval score", "no finite pair", 0, dropped)
+    y, lo, hi = (np.asarray(a, dtype=np.float64).reshape(-1)[keep] for a in (y_true, lower, upper))
+    alpha = 1.0 - level / 100.0
+    with np.errstate(invalid="ignore"):  # an infinite bound: infinite width, no miss on that side
+        penalty = (2.0 / alpha) * (np.where(y < lo, lo - y, 0.0) + np.where(y > hi, y - hi, 0.0))
+    return Metric(float(np.mean((hi - lo) + penalty)), int(keep.sum()), dropped)
+
+
 def interval_levels(columns: Mapping[str, np.ndarray]) -> list[int]:
     """The central-interval levels (percent) with both ``lower_L`` and ``upper_L`` columns, ascending."""
     return sorted(int(k[6:]) for k in columns if k.startswith("lower_") and k[6:].isdigit() and f"upper_{k[6:]}" in columns)
@@ -213,7 +229,8 @@ def interval_levels(columns: Mapping[str, np.ndarray]) -> list[int]:
 
 def forecast_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[str, Metric]:
     """``mae`` and ``rmse`` of ``prediction``; ``crps`` (mean of the per-element ``crps`` column) and
-    ``coverage_L`` / ``width_L`` for every central interval ``lower_L``/``upper_L``, where present."""
+    ``coverage_L`` / ``width_L`` / ``interval_score_L`` for every central interval ``lower_L``/``upper_L``, where
+    present."""
     out = {"mae": mae(y_true, columns["prediction"]), "rmse": rmse(y_true, columns["prediction"])}
     if "crps" in columns:
         out["crps"] = mean_score(y_true, columns["crps"], "CRPS")
@@ -221,6 +238,7 @@ def forecast_metrics(y_true: np.ndarray, columns: Mapping[str, np.ndarray]) -> d
         lower, upper = columns[f"lower_{level}"], columns[f"upper_{level}"]
         out[f"coverage_{level}"] = coverage(y_true, lower, upper)
         out[f"width_{level}"] = width(y_true, lower, upper)
+        out[f"interval_score_{level}"] = interval_score(y_true, lower, upper, level)
     return out
 
 

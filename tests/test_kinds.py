@@ -12,7 +12,9 @@ import torch
 from mrframe import kinds
 from mrframe.errors import PluginError
 from mrframe.interfaces import Head, Loss, TargetInfo, Units
+from mrframe.kinds.forecast import Gaussian
 from mrframe.scores import crps_ensemble, quantile_grid
+from mrframe.testing import ConformanceError, check_prediction_kind
 
 TARGET = TargetInfo("t", "s", "daily", ("a", "b"), horizon=3, span=3)
 
@@ -143,3 +145,28 @@ def test_units_rescaled_per_element_map_quantiles_and_interval_bounds_exactly():
     half = torch.full((3, 2), 0.7, dtype=torch.float64)
     columns = point.columns(values / scale, units.scaled(scale), {"halfwidth_50": half, "halfwidth_90": 2 * half})
     torch.testing.assert_close(columns["lower_90"], units(values - 1.4 * scale))
+
+
+class _NegativeCRPS(Gaussian):
+    name = "gaussian"
+
+    def scores(self, prediction, values, units):  # noqa: ANN001, ANN201
+        return {k: -v if k == "crps" else v for k, v in super().scores(prediction, values, units).items()}
+
+
+class _CrossedIntervals(Gaussian):
+    name = "gaussian"
+
+    def columns(self, prediction, units, calibration=None):  # noqa: ANN001, ANN201
+        out = super().columns(prediction, units, calibration)
+        out["lower_50"], out["lower_90"] = out["lower_90"], out["lower_50"]
+        return out
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    (_NegativeCRPS, "score 'crps' must be >= 0"),
+    (_CrossedIntervals, "the central 50 % interval must lie inside the 90 % one"),
+])
+def test_the_kit_catches_a_negative_crps_and_crossed_intervals(kind, message):
+    with pytest.raises(ConformanceError, match=message):
+        check_prediction_kind(kind)

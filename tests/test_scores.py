@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mrframe import metrics as M
+from mrframe.interfaces import Units
 from mrframe.kinds.forecast import Point
 from mrframe.scores import crps_ensemble, crps_gaussian, ensemble_columns, ensemble_quantile, pit_ensemble
 
@@ -48,6 +49,23 @@ def test_interval_metrics_count_infinite_bounds_and_drop_nan_ones():
     coverage = M.coverage(y, lower, upper)
     assert coverage.value == pytest.approx(2 / 3) and coverage.n == 3 and coverage.dropped == 1
     assert M.width(y, lower, upper).value == math.inf
+
+
+def test_the_interval_score_is_the_width_plus_2_over_alpha_times_each_miss():
+    y = np.array([0.0, 5.0, -3.0, 2.0, 1.0])
+    lower, upper = np.array([-1.0, 0.0, -1.0, np.nan, -np.inf]), np.array([1.0, 4.0, 1.0, 3.0, 2.0])
+    score = M.interval_score(y, lower, upper, 90)
+    assert (score.n, score.dropped) == (4, 1) and score.value == math.inf  # an infinite bound: infinite width
+    finite = M.interval_score(y[:3], lower[:3], upper[:3], 90)
+    assert finite.value == pytest.approx(np.mean([2.0, 4.0 + 20.0 * 1.0, 2.0 + 20.0 * 2.0]))
+    assert M.interval_score(y[:3], lower[:3], upper[:3], 50).value == pytest.approx(np.mean([2.0, 8.0, 10.0]))
+    # proper: for N(0, 1) targets the true 5 % / 95 % quantiles score better than narrower or wider bounds
+    sample = np.random.default_rng(0).normal(size=200_000)
+    scores = [M.interval_score(sample, np.full_like(sample, -z), np.full_like(sample, z), 90).value
+              for z in (1.3, 1.6449, 2.0)]
+    assert scores[1] < scores[0] and scores[1] < scores[2]
+    columns = {"prediction": y[:3], "lower_90": lower[:3], "upper_90": upper[:3]}
+    assert M.forecast_metrics(y[:3], columns)["interval_score_90"].value == pytest.approx(finite.value)
 
 
 def test_ece_and_reliability_of_binary_and_multiclass_forecasts():
@@ -91,3 +109,15 @@ def test_split_conformal_intervals_reach_their_level_on_exchangeable_residuals()
     none = kind.calibrate(torch.zeros(3, 1, 1, dtype=torch.float64), torch.ones(3, 1, 1, dtype=torch.float64),
                           torch.zeros(3, 1, 1, dtype=torch.bool))
     assert math.isnan(none["halfwidth_90"].item())
+
+
+def test_a_point_forecast_s_crps_is_its_absolute_error_in_source_units():
+    """So a point model's CRPS compares with a moving average's (an ensemble) and with a Gaussian model's."""
+    units = Units(torch.tensor([10.0], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64),
+                  torch.tensor([False]))
+    prediction = torch.tensor([[[0.5], [math.nan]]], dtype=torch.float64)
+    values = torch.tensor([[[-1.0], [0.0]]], dtype=torch.float64)
+    crps = Point().scores(prediction, values, units)["crps"]
+    assert crps[0, 0, 0].item() == pytest.approx(3.0) and math.isnan(crps[0, 1, 0])
+    one_member = crps_ensemble(units(prediction)[..., None], units(values))
+    assert torch.allclose(crps[0, 0], one_member[0, 0])

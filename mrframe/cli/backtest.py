@@ -79,8 +79,9 @@ def backtest(spec: str | None, overrides: tuple[str, ...], folds: int | None, st
         options = FoldOptions(folds, step, tuple(d.date() for d in at), test_days, val_days, window, train_days)
         layout = _layout(loaded, options)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        plan = runner.create(out or pathlib.Path(loaded.run.out_dir or "runs") / f"{loaded.name}-backtest-{stamp}",
-                             loaded, layout, options)
+        path = out or pathlib.Path(loaded.run.out_dir or "runs") / f"{loaded.name}-backtest-{stamp}"
+        runner.Backtest(path, tuple(layout)).select(fold)  # a --fold out of range writes nothing
+        plan = runner.create(path, loaded, layout, options)
     selected = plan.select(fold)
     click.echo(f"mrframe backtest: {len(plan.folds)} folds in {plan.path}")
     for f in selected:

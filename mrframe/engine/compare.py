@@ -4,9 +4,11 @@ what to say when a split has no target at all.
 * Each baseline is scored by the task kind's own :meth:`~mrframe.interfaces.PredictionKind.metrics` on the
   targets where both its and the model's point prediction are finite; the model **beats** it when its
   ``headline`` metric (lower is better: ``mae`` for forecasts, ``brier`` for classes) is lower there.
-* Skill against a baseline: ``1 - headline_model / headline_baseline`` on those targets (> 0: better). The
-  **strongest** baseline is the one the model has the least skill against, so the task's ``skill`` is the
-  smallest of them and the model ``beats_strongest`` only when it beats every baseline.
+* Skill against a baseline: ``1 - headline_model / headline_baseline`` on those targets (> 0: better); against a
+  baseline without error (``headline_baseline = 0``, e.g. persistence on a count that stayed at zero) it is 0 when
+  the model is exact too and ``-inf`` when it is not. The **strongest** baseline is the one the model has the
+  least skill against, so the task's ``skill`` is the smallest of them and the model ``beats_strongest`` only
+  when it beats every baseline.
 * ``mase``: ``mean_i |y_i - y_hat_i| / d_f(i)``, with ``d_f`` the mean absolute one-step change of feature ``f``
   over the training split's targets (consecutive observed steps, source units; a spatial target's pooled over its
   regions, as its scaling is): a naive one-step forecast scores about 1 in training.
@@ -74,14 +76,24 @@ def compare_with_baselines(outputs: TaskOutputs, majority: MajorityClass | None 
             "baseline": {k: m.value for k, m in baseline.items()},
             "model": {k: m.value for k, m in model.items() if k in baseline},
             "beats": bool(ours < theirs),
-            "skill": 1.0 - ours / theirs if theirs > 0 else math.nan,
+            "skill": skill(ours, theirs),
         }
     return result
 
 
+def skill(model: float, baseline: float) -> float:
+    """``1 - model / baseline`` for a lower-is-better metric; 0 when both are 0, ``-inf`` when only the baseline
+    is (nothing beats an exact baseline), NaN when either is undefined."""
+    if math.isnan(model) or math.isnan(baseline):
+        return math.nan
+    if baseline > 0:
+        return 1.0 - model / baseline
+    return 0.0 if model <= baseline else -math.inf
+
+
 def summarise(baselines: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """``skill`` against the strongest baseline, its name and whether the model beats it (None without any)."""
-    scored = {name: b["skill"] for name, b in baselines.items() if b["elements"] and math.isfinite(b["skill"])}
+    scored = {name: b["skill"] for name, b in baselines.items() if b["elements"] and not math.isnan(b["skill"])}
     if not scored:
         return {"skill": None, "strongest": None, "beats_strongest": None}
     strongest = min(scored, key=scored.get)
@@ -138,8 +150,8 @@ def _row_date(data: PreparedData, info: Any, row: int) -> str:
 
 def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
     """One line per task with its metrics, its skill against the strongest baseline, then one line per
-    baseline: its headline metric beside the model's and the verdict, and for a spatial task in how many regions
-    the model beats each baseline."""
+    baseline: its headline metric beside the model's and the verdict (and both CRPS where both have one), and for
+    a spatial task in how many regions the model beats each baseline."""
     lines = [f"{title}, {report['samples']} samples:"]
     for task, t in report["tasks"].items():
         head = f"  {task} [{t['kind']}, {t['count']} targets]:"
@@ -160,8 +172,11 @@ def evaluation_lines(report: Mapping[str, Any], title: str) -> list[str]:
                 lines.append(f"    {name}: undefined on every target")
                 continue
             verdict = "beats" if b["beats"] else "does NOT beat"
+            crps = (f"; crps {number(b['model']['crps'])} vs {number(b['baseline']['crps'])}"
+                    if headline != "crps" and "crps" in b["model"] and "crps" in b["baseline"] else "")
             lines.append(f"    {verdict} {name}: {headline} {number(b['model'][headline])} vs "
-                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})")
+                         f"{number(b['baseline'][headline])} on {b['elements']} targets (skill {number(b['skill'])})"
+                         f"{crps}")
         beats = t.get("regions", {}).get("beats", {})
         if beats:
             counts = "; ".join(f"{name} in {b['regions']} (ties {b['ties']}) of {b['of']}" for name, b in beats.items())

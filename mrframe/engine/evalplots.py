@@ -5,8 +5,9 @@
 * Reliability diagram: for each classification task, the observed frequency against the forecast probability
   per bin (:func:`mrframe.metrics.reliability`), with the diagonal of perfect calibration and the bin counts.
 * Forecasts against actuals: per task and feature, the ``horizon``-step forecast (the last step of the span) and
-  its central 90 % / 50 % intervals where the kind gives them, against the observed values, on the target date;
-  ``marks`` draws vertical lines (the forecast origins of a backtest's folds).
+  its central 90 % / 50 % intervals where the kind gives them, against the observed values, on the target date
+  (a spatial task's averaged over its regions); ``marks`` draws vertical lines (the forecast origins of a
+  backtest's folds).
 """
 
 from __future__ import annotations
@@ -66,17 +67,36 @@ def plot_reliability(outputs: Mapping[str, Any], path: pathlib.Path, title: str)
     return True
 
 
+def forecast_panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The panels :func:`plot_forecasts` draws: per task and feature, a title and one row per target date of
+    the last step of the task's span (``target_date``, ``prediction``, ``actual`` and the interval columns).
+
+    A spatial task's rows (a ``region`` on each) are averaged over its regions per date, forecasts and actuals
+    over the same observed targets, without intervals (interval bounds do not average); a panel per region would
+    not fit hundreds of regions, and one line through all of them would zigzag between regions."""
+    last = table[table["step"] == table.groupby("task")["step"].transform("max")]
+    panels = []
+    for (task, feature), rows in last.groupby(["task", "feature"], sort=False):
+        spatial = "region" in rows and rows["region"].notna().any()
+        if spatial:
+            regions = rows["region"].nunique()
+            rows = rows.groupby("target_date", as_index=False)[["prediction", "actual"]].mean()
+            title = f"{task}: {feature}, mean over {regions} regions"
+        else:
+            title = f"{task}: {feature}"
+        panels.append((title, rows.sort_values("target_date")))
+    return panels
+
+
 def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
                    marks: Sequence[np.datetime64] = ()) -> bool:
-    """Forecasts (the last step of each task's span) against actuals, one panel per task and feature; False
-    (nothing written) when the table has no point forecast."""
+    """Forecasts (the last step of each task's span) against actuals, one panel per task and feature
+    (:func:`forecast_panels`); False (nothing written) when the table has no point forecast."""
     if table.empty or "prediction" not in table:
         return False
-    last = table[table["step"] == table.groupby("task")["step"].transform("max")]
-    panels = list(last.groupby(["task", "feature"], sort=False))
+    panels = forecast_panels(table)
     fig, axes = pyplot().subplots(len(panels), 1, figsize=(11, 2.6 * len(panels)), squeeze=False)
-    for ax, ((task, feature), rows) in zip(axes[:, 0], panels, strict=True):
-        rows = rows.sort_values("target_date")
+    for ax, (name, rows) in zip(axes[:, 0], panels, strict=True):
         dates = pd.to_datetime(rows["target_date"])
         for level, alpha in ((90, 0.15), (50, 0.3)):
             if f"lower_{level}" in rows and rows[f"lower_{level}"].notna().any():
@@ -86,7 +106,7 @@ def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
         ax.plot(dates, rows["actual"], ".", color="black", markersize=2.5, label="actual")
         for mark in marks:
             ax.axvline(pd.Timestamp(mark), color="#c05621", linewidth=0.8, linestyle=":")
-        ax.set_title(f"{task}: {feature}", loc="left", fontsize=9)
+        ax.set_title(name, loc="left", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="upper left", fontsize=8, ncol=4)
     fig.suptitle(title)
@@ -95,18 +115,28 @@ def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
 
 
 def plot_skill(folds: pd.DataFrame, path: pathlib.Path, title: str) -> bool:
-    """Skill against the strongest baseline per fold and task (bars; 0 = as good as that baseline)."""
+    """Skill against the strongest baseline per fold and task (bars; 0 = as good as that baseline). A skill of
+    ``-inf`` (a baseline without error the model did not match) is a hatched bar to the bottom, marked -inf."""
     rows = folds.dropna(subset=["skill"])
     if rows.empty:
         return False
     tasks = list(dict.fromkeys(rows["task"]))
     folds_seen = sorted(rows["fold"].unique())
+    skills = rows["skill"].to_numpy(dtype=float)
+    finite = skills[np.isfinite(skills)]
+    bottom = 1.2 * min(float(finite.min()) if len(finite) else 0.0, -1.0 if len(finite) < len(skills) else 0.0)
     width = 0.8 / len(tasks)
     fig, ax = pyplot().subplots(figsize=(max(6.0, 1.2 * len(folds_seen) * len(tasks)), 4))
     for i, task in enumerate(tasks):
-        part = rows[rows["task"] == task].set_index("fold").reindex(folds_seen)
-        ax.bar(np.arange(len(folds_seen)) + (i - (len(tasks) - 1) / 2) * width, part["skill"], width=width,
-               label=task)
+        part = rows[rows["task"] == task].set_index("fold").reindex(folds_seen)["skill"].to_numpy(dtype=float)
+        x = np.arange(len(folds_seen)) + (i - (len(tasks) - 1) / 2) * width
+        worst = np.isneginf(part)
+        bars = ax.bar(x, np.where(worst, bottom, part), width=width, label=task)
+        for bar, lowest in zip(bars, worst, strict=True):
+            if lowest:
+                bar.set_hatch("//")
+                ax.annotate("-inf", (bar.get_x() + bar.get_width() / 2, bottom), ha="center", va="bottom",
+                            fontsize=8)
     ax.axhline(0.0, color="black", linewidth=1)
     ax.set_xticks(np.arange(len(folds_seen)), [f"fold {f}" for f in folds_seen])
     ax.set(ylabel="skill vs strongest baseline", title=title)

@@ -33,6 +33,9 @@ import attrs
 from mrframe.engine.files import atomic_write, previous_version
 from mrframe.errors import MrframeError
 
+BACKTEST_PLAN = "backtest.json"
+"""The file that makes a directory a backtest directory (:mod:`mrframe.engine.backtest.runner`)."""
+
 
 @attrs.frozen
 class RunDirectory:
@@ -58,6 +61,11 @@ class RunDirectory:
     def existing(cls, path: pathlib.Path) -> RunDirectory:
         """An existing run directory (it must hold the resolved spec)."""
         path = pathlib.Path(path)
+        if (path / BACKTEST_PLAN).is_file():
+            first = sorted(path.glob("fold-*"))
+            example = first[0] if first else path / "fold-01"
+            raise MrframeError(f"{path}: a backtest directory, not a run; its folds are the runs (e.g. {example}), "
+                               f"and `mrframe backtest --collect {path}` aggregates them")
         if not (path / "spec.toml").is_file():
             raise MrframeError(f"{path}: not a run directory (no spec.toml in it)")
         return cls(path)

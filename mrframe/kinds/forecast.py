@@ -1,6 +1,6 @@
 """The ``point`` and ``gaussian`` prediction kinds.
 
-``point``: a tensor ``[B, S, F]``. With a calibration (:meth:`Point.calibrate`, fitted on the validation split)
+``point``: a tensor ``[B, S, F]``; its ``crps`` is the absolute error (:meth:`Point.scores`). With a calibration (:meth:`Point.calibrate`, fitted on the validation split)
 its columns hold **split-conformal** central intervals: for each horizon step ``s`` and feature ``f``, the
 half-width at level ``L`` is the ``ceil((n + 1) L / 100)``-th smallest absolute validation residual
 ``|y - y_hat|`` of the ``n`` observed validation targets at ``(s, f)``, and the interval is
@@ -54,6 +54,13 @@ class Point(PredictionKind):
             out[f"lower_{level}"] = units(prediction - half)
             out[f"upper_{level}"] = units(prediction + half)
         return out
+
+    def scores(self, prediction: Prediction, values: Tensor, units: Units) -> dict[str, Tensor]:
+        """``crps``: the CRPS of a point forecast (a distribution with all its mass on ``y_hat``) is its absolute
+        error ``|y - y_hat|`` in the source's units, so a point model's CRPS stands beside a distributional
+        baseline's (the moving averages') and a Gaussian model's. Its conformal intervals are not a distribution
+        and do not enter it; they are scored by coverage and the interval score."""
+        return {"crps": (units(values) - units(prediction)).abs()}
 
     def calibrate(self, prediction: Prediction, values: Tensor, mask: Tensor) -> dict[str, Tensor]:
         """Split-conformal half-widths ``[S, F]`` per level (module docstring); NaN where nothing was observed."""

@@ -2,7 +2,8 @@
 
 ``check_prediction_kind(kind)`` builds the kind's own example prediction and checks that its point forecast is
 ``[B, S, F]``; its columns are ``[B, S, F]`` tensors with a ``prediction`` column (unless it declares no headline)
-and with every ``lower_L`` ordered below its ``upper_L``; its scores are ``[B, S, F]``; its metrics return
+and with every ``lower_L`` ordered below its ``upper_L`` and narrower intervals inside wider ones; its scores
+are ``[B, S, F]``, a ``crps`` never negative and a ``pit`` within ``[0, 1]``; its metrics return
 :class:`~mrframe.metrics.Metric` values and include the declared ``headline``, on the model's columns and on a
 prefix of the elements alike; non-finite predictions give NaN, never an exception; and, where the kind defines
 :meth:`~mrframe.interfaces.PredictionKind.affine`, that it is exact: the identity map changes nothing, two maps
@@ -19,7 +20,7 @@ import torch
 
 from mrframe.errors import PluginError
 from mrframe.interfaces import PredictionKind, TargetInfo, Units
-from mrframe.metrics import Metric, MetricWarning
+from mrframe.metrics import Metric, MetricWarning, interval_levels
 from mrframe.testing.common import fail, same, tensors
 from mrframe.testing.promises import promise, run_promises
 
@@ -86,9 +87,11 @@ def _columns_scores(label: str, kind: PredictionKind, prediction: Any, values: t
     """Columns and scores are [B, span, F]; a 'prediction' column; interval bounds ordered; point() [B, span, F]."""
     shape = (BATCH, target.span, target.n_features)
     _check_columns(label, kind, prediction, units, shape)
-    for name, value in kind.scores(prediction, values, units).items():
+    scores = kind.scores(prediction, values, units)
+    for name, value in scores.items():
         if tuple(value.shape) != shape:
             fail(label, f"score '{name}' must be [B, span, F] = {shape}, got {tuple(value.shape)}")
+    _check_scores(label, scores)
     if kind.headline is not None and tuple(kind.point(prediction).shape) != shape:
         fail(label, f"point() must give [B, span, F] = {shape}, got {tuple(kind.point(prediction).shape)}")
 
@@ -132,7 +135,26 @@ def _check_columns(label: str, kind: PredictionKind, prediction: Any, units: Uni
         if key.startswith("lower_") and f"upper_{key[6:]}" in columns:
             if not bool((columns[key] <= columns[f"upper_{key[6:]}"]).all()):
                 fail(label, f"column '{key}' lies above 'upper_{key[6:]}' somewhere")
+    levels = interval_levels(columns)
+    for inner, outer in zip(levels, levels[1:], strict=False):
+        nested = (columns[f"lower_{outer}"] <= columns[f"lower_{inner}"]) & \
+            (columns[f"upper_{inner}"] <= columns[f"upper_{outer}"])
+        if not bool(nested.all()):
+            fail(label, f"the central {inner} % interval must lie inside the {outer} % one (lower_{outer} <= "
+                        f"lower_{inner}, upper_{inner} <= upper_{outer})")
     return columns
+
+
+def _check_scores(label: str, scores: dict[str, torch.Tensor]) -> None:
+    """A CRPS is never negative and a PIT is a probability."""
+    if "crps" in scores:
+        crps = scores["crps"][torch.isfinite(scores["crps"])]
+        if bool((crps < 0).any()):
+            fail(label, f"score 'crps' must be >= 0 (it integrates a squared difference), got {float(crps.min()):g}")
+    if "pit" in scores:
+        pit = scores["pit"][~torch.isnan(scores["pit"])]
+        if bool(((pit < 0) | (pit > 1)).any()):
+            fail(label, "score 'pit' is F(y), a probability: it must lie in [0, 1]")
 
 
 def _check_metrics(label: str, kind: PredictionKind, target: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mrframe.cli import main
 from mrframe.data.dataset import BatchLoader
 from mrframe.data.pipeline import load_sources, prepare
 from mrframe.engine.backtest.folds import FoldOptions, plan_folds
@@ -31,6 +32,9 @@ def test_default_folds_tile_the_test_period_with_expanding_training(tiny_spec):
     assert [(f.val_from, f.test_from, f.until) for f in folds] == [
         (D(2022, 5, 1), D(2022, 6, 10), D(2022, 6, 29)), (D(2022, 5, 21), D(2022, 6, 30), D(2022, 7, 19))]
     assert all(f.train_from == D(2022, 1, 15) for f in folds)  # expanding: the spec's own start
+    three = plan_folds(spec, D(2022, 1, 1), D(2022, 7, 19), FoldOptions(folds=3))  # 40 days: 13, 13 and 14
+    assert [(f.test_from, f.until) for f in three] == [
+        (D(2022, 6, 10), D(2022, 6, 22)), (D(2022, 6, 23), D(2022, 7, 5)), (D(2022, 7, 6), D(2022, 7, 19))]
     assert folds[1].overrides() == ["data.split.val_from=2022-05-21", "data.split.test_from=2022-06-30",
                                     "data.split.until=2022-07-19", "data.split.train_from=2022-01-15"]
 
@@ -51,10 +55,27 @@ def test_sliding_windows_explicit_origins_and_steps(tiny_spec):
     (FoldOptions(at=(D(2023, 1, 1),)), "outside the data"),
     (FoldOptions(folds=2, val_days=150), "leaving no training period"),
     (FoldOptions(folds=100), "has only 40 days"),
+    (FoldOptions(at=(D(2022, 6, 15),), folds=2), "--at gives the origins: drop --folds"),
+    (FoldOptions(at=(D(2022, 6, 15),), step=10), "--at gives the origins: drop --step"),
+    (FoldOptions(at=(D(2022, 6, 15), D(2022, 7, 1), D(2022, 6, 15))), "--at 2022-06-15 is given twice"),
+    (FoldOptions(folds=2, train_days=30), "--train-days sets the training length of --window sliding"),
 ])
 def test_impossible_layouts_name_the_option_to_change(tiny_spec, options, message):
     with pytest.raises(MrframeError, match=message):
         plan_folds(spec_of(tiny_spec), D(2022, 1, 1), D(2022, 7, 19), options)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--folds", "2", "--fold", "3"], "error: --fold 3: the backtest in {out} has folds 1 .. 2"),
+    (["--folds", "2", "--at", "2022-06-15"], "error: --at gives the origins: drop --folds (or drop --at)"),
+])
+def test_a_bad_backtest_option_is_one_line_exit_2_and_leaves_no_directory(tiny_spec, tmp_path, capsys, args, message):
+    out = tmp_path / "bt"
+    with pytest.raises(SystemExit) as stopped:
+        main(["backtest", str(tiny_spec()), *args, "--out", str(out)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [message.format(out=out)]
+    assert not out.exists()
 
 
 def _perturbed_after(frames, origin: np.datetime64):  # noqa: ANN001, ANN202

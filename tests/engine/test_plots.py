@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from mrframe.engine import plots
+from mrframe.engine.evalplots import forecast_panels
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
 from mrframe.hooks import EpochRecord, RunInfo
@@ -38,3 +41,18 @@ def test_short_epochs_wait_for_the_end_and_long_ones_redraw(tmp_path, monkeypatc
     assert drawn == [3, 3, 3, 4, 4, 4]
     hook.mrframe_run_end(run, {})  # nothing new to draw
     assert len(drawn) == 6
+
+
+def test_a_spatial_task_s_forecasts_are_drawn_averaged_over_its_regions_one_point_per_date():
+    rows = [{"task": task, "step": step, "target_date": date, "feature": "f", "region": region,
+             "prediction": 1.0 + i, "lower_90": 0.0, "upper_90": 9.0, "actual": 2.0 * i}
+            for task, regions in (("cells", ["g0", "g1", "g2"]), ("national", [None]))
+            for step, date in ((0, "2024-01-02"), (1, "2024-01-03"), (1, "2024-01-04"))
+            for i, region in enumerate(regions)]
+    panels = dict(forecast_panels(pd.DataFrame(rows)))
+    cells = panels["cells: f, mean over 3 regions"]
+    assert cells["target_date"].tolist() == ["2024-01-03", "2024-01-04"]  # the span's last step, once a date
+    assert cells["prediction"].tolist() == [2.0, 2.0] and cells["actual"].tolist() == [2.0, 2.0]
+    assert "lower_90" not in cells  # interval bounds do not average over regions
+    national = panels["national: f"]
+    assert national["prediction"].tolist() == [1.0, 1.0] and national["upper_90"].tolist() == [9.0, 9.0]

@@ -8,7 +8,8 @@ only the ``T`` days before that (``sliding``)::
     sliding:               [o-V-T ...... o-V)[o-V ...... o)[o ..... o+D)
 
 Origins: ``--at`` dates, or ``--folds K`` origins ``step`` days apart starting at the base spec's ``test_from``
-(``step`` defaults to the base test period split into ``K`` windows, so the folds tile it). ``D`` (``--test-days``)
+(``step`` defaults to the base test period split into ``K`` windows, so the folds tile it: the last one also
+takes the days the division leaves over). ``D`` (``--test-days``)
 defaults to ``step`` (with ``--at``: the gap to the next origin); ``V`` to the base spec's validation length and
 ``T`` to its training length. The **embargo** is the base rule applied inside each fold
 (:mod:`mrframe.data.split`): a training anchor needs every target before ``o - V``, a validation anchor every
@@ -97,6 +98,7 @@ def data_span(spec: Spec, frames: dict[str, SourceFrame]) -> tuple[dt.date, dt.d
 def plan_folds(spec: Spec, first_day: dt.date, last_day: dt.date, options: FoldOptions) -> list[Fold]:
     """The folds of ``spec`` on data from ``first_day`` to ``last_day`` (the last target observation: see
     :func:`data_span`); a layout that cannot work is a :class:`MrframeError` naming the option to change."""
+    _check_options(options)
     split = spec.data.split
     end = min(split.until, last_day) if split.until is not None else last_day
     origins, test_days = _origins(split.test_from, end, options)
@@ -122,6 +124,22 @@ def plan_folds(spec: Spec, first_day: dt.date, last_day: dt.date, options: FoldO
     return folds
 
 
+def _check_options(options: FoldOptions) -> None:
+    """Options that contradict each other are an error, never silently ignored."""
+    if options.at:
+        for given, name in ((options.folds, "--folds"), (options.step, "--step")):
+            if given is not None:
+                raise MrframeError(f"--at gives the origins: drop {name} (or drop --at)")
+        seen = set()
+        for day in options.at:
+            if day in seen:
+                raise MrframeError(f"--at {day} is given twice: each origin makes one fold")
+            seen.add(day)
+    if options.train_days is not None and options.window != "sliding":
+        raise MrframeError("--train-days sets the training length of --window sliding; an expanding window trains "
+                           "from the spec's start: add --window sliding or drop --train-days")
+
+
 def _origins(test_from: dt.date | None, end: dt.date, options: FoldOptions) -> tuple[list[dt.date], list[int]]:
     if options.at:
         origins = sorted(options.at)
@@ -139,4 +157,7 @@ def _origins(test_from: dt.date | None, end: dt.date, options: FoldOptions) -> t
         step = options.step
         folds = options.folds or max(1, period // step)
     origins = [test_from + _days(i * step) for i in range(folds)]
-    return origins, [options.test_days or step] * folds
+    test_days = [options.test_days or step] * folds
+    if options.step is None and options.test_days is None:  # tiling: the last fold takes the days left over
+        test_days[-1] = period - step * (folds - 1)
+    return origins, test_days

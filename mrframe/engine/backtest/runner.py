@@ -12,7 +12,8 @@ Layout::
 
 Each fold is trained by ``python -m mrframe run --run-dir FOLD`` (``--resume FOLD`` once it has a checkpoint),
 so a fold is resumable exactly like any run and a killed backtest resumes where it stopped: finished folds are
-skipped, interrupted ones resume from their last checkpoint. With ``jobs`` processes at once each gets
+skipped, interrupted ones resume from their last checkpoint, and one that failed before any checkpoint starts
+again. With ``jobs`` processes at once each gets
 ``max(1, cores // jobs)`` threads (``OMP_NUM_THREADS``; fewer if the caller's ``OMP_NUM_THREADS`` says so), so
 two folds never fight over two cores. A fold process
 holds an exclusive lock on ``FOLD/.lock`` while it runs (inherited from the launcher, so it lasts as long as the
@@ -38,11 +39,11 @@ import attrs
 
 from mrframe.engine.backtest.folds import Fold, FoldOptions
 from mrframe.engine.distributed import die_with_parent
-from mrframe.engine.rundir import RunDirectory, json_ready
+from mrframe.engine.rundir import BACKTEST_PLAN, RunDirectory, json_ready
 from mrframe.errors import MrframeError
 from mrframe.spec import Spec, load_spec
 
-PLAN = "backtest.json"
+PLAN = BACKTEST_PLAN
 DONE = ("finished", "stopped early")
 """A fold whose summary says one of these is complete."""
 
@@ -66,13 +67,15 @@ class Backtest:
         return RunDirectory(self.path / fold.name)
 
     def state(self, fold: Fold) -> str:
-        """``done``, ``started`` (has a checkpoint or a summary: resume it) or ``new``."""
+        """``done``, ``started`` (has a checkpoint: resume it) or ``new`` (train it from the start, also when an
+        earlier attempt failed before writing any checkpoint: there is nothing to resume from)."""
         run = self.run_directory(fold)
         if run.summary.is_file():
             status = json.loads(run.summary.read_text()).get("status")
             if status in DONE:
                 return "done"
-        return "started" if run.last.is_file() or run.summary.is_file() else "new"
+        checkpoints = (run.last, run.last_prev, run.best)
+        return "started" if any(f.exists() or f.is_symlink() for f in checkpoints) else "new"
 
     def select(self, index: int | None) -> list[Fold]:
         if index is None:
