@@ -200,7 +200,7 @@ class Trainer:
         dataset = self.loader.dataset
         self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=self.epoch + 1, batches=plan.n_steps)
         self.network.train()
-        for index in range(self.batch // self.config.accumulate, plan.n_steps):
+        for index in range(plan.steps_done(self.batch), plan.n_steps):
             micro = plan.step_batches(index)
             batches = [dataset.batch(plan.batch(b)).to(self.device) for b in micro]
             outcome = self.train_step(batches, plan.step_weights(index), index=index, stop=stop_requested())
