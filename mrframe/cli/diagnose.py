@@ -15,6 +15,7 @@ from mrframe.engine.diagnose import as_rows, summary_counts
 from mrframe.engine.diagnose import diagnose as run_diagnosis
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.session import choose_checkpoint, load_network
+from mrframe.errors import EXIT_CHECK_FAILED
 from mrframe.spec import load_spec
 
 
@@ -32,7 +33,7 @@ from mrframe.spec import load_spec
 def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathlib.Path | None, checkpoint: str,
              splits: tuple[str, ...], show_all: bool, out: pathlib.Path | None) -> None:
     """Forward and backward every sample of every split and print a per-sample table: OK, or non-finite with
-    the first module (and op) that produced the non-finite value. Exit status 1 if any sample fails.
+    the first module (and op) that produced the non-finite value. Exit status 5 if any sample fails.
 
     Without --run the model is freshly initialised from run.seed (what training would start from).
 
@@ -74,4 +75,4 @@ def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathli
             writer.writerows(rows)
         click.echo(f"written: {out}")
     if any(not s.ok for s in statuses):
-        sys.exit(1)
+        sys.exit(EXIT_CHECK_FAILED)

@@ -88,7 +88,12 @@ def run(
                 click.echo(f"note: {line}")
         arguments = ["--resume", str(directory.path)] if resume else ["--run-dir", str(directory.path)]
         arguments += ["--allow-changes"] * allow_changes + ["--debug"] * debug
-        sys.exit(distributed.launch(nproc, arguments))
+        ended = distributed.launch(nproc, arguments)
+        if ended.status != 0 and resume is None:
+            _remove_if_unused(directory)  # the workers left it to the launcher (they train into --run-dir)
+        if ended.line is not None:
+            click.echo(ended.line, err=True)
+        sys.exit(ended.status)
     device = distributed.init_from_environment(loaded.train.device)
     echo = click.echo if distributed.rank() == 0 else _quiet
     try:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mrframe.cli import cli
+from mrframe.errors import EXIT_CHECK_FAILED
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_diagnose_names_failing_samples_and_module(tiny_spec, bomb, tmp_path):
     spec = tiny_spec(encoder="bomb", encoder_keys='anchors = ["2022-02-03", "2022-05-10"]\nonce = false')
     out = tmp_path / "diagnose.csv"
     result = CliRunner().invoke(cli, ["diagnose", str(spec), "--out", str(out)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == EXIT_CHECK_FAILED, result.output
     lines = [line for line in result.output.splitlines() if "non-finite" in line and "bomb" in line]
     assert len(lines) == 2
     assert "2022-02-03" in lines[0] and "train" in lines[0] and "model.encoders.daily.bomb" in lines[0]
@@ -140,5 +141,6 @@ def test_warnings_are_printed_once_without_source_lines(capsys):
 def test_help_documents_the_exit_statuses():
     result = CliRunner().invoke(cli, ["--help"])
     assert "3    training stopped on a non-finite loss or gradient" in result.output
-    assert "1    a file of the run could not be written" in result.output  # StorageError.exit_status
+    assert "4    a file of the run could not be written" in result.output  # StorageError.exit_status
+    assert "1    internal error" in result.output and "5    a check found problems" in result.output
     assert "exit status is 3" in " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())

@@ -23,6 +23,7 @@ from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
 from mrframe.engine.trainer import NonFiniteError, Trainer
 from mrframe.engine.writers import MetricsWriter
+from mrframe.errors import EXIT_STORAGE
 from mrframe.hooks import hookimpl, plugin_manager
 from mrframe.spec import load_spec
 from mrframe.testing.faults import flip_bit, full_disk, snapshot
@@ -318,7 +319,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_previous_checkpoint(
                             lambda builtin=(), named=(): original(builtin=[*builtin, fill], named=named))
         code, _, err = mrframe(capsys, "run", spec, "--out", tmp_path / "runs")
     line = one_error_line(err)
-    assert code == 1 and "last.pt: cannot write it (No space left on device)" in line, err
+    assert code == EXIT_STORAGE and "last.pt: cannot write it (No space left on device)" in line, err
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 3  # the previous one, intact
     assert not [p for p in run_dir.rglob(".*.tmp")]
