@@ -353,6 +353,8 @@ class Trainer:
             "batch": self.batch,
             "step": self.step,
             "processes": distributed.world_size(),
+            "settings": {"train.precision": self.precision.name,
+                         "train.compile": "on" if wants_compile(self.config.compile) else "off"},
             **self.core_state(),
             "scheduler": self.schedule.state_dict(),
             "rng": capture_rng(),

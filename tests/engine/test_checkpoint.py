@@ -56,7 +56,7 @@ def test_checkpoint_contents_load_with_weights_only(reference):
     path, full, _ = reference
     for name in ("last.pt", "best.pt"):
         state = torch.load(full.directory.checkpoints / name, weights_only=True)
-        assert {"format", "spec", "epoch", "batch", "step", "model", "losses", "weighting", "optimizer", "scheduler",
+        assert {"format", "spec", "epoch", "batch", "step", "settings", "model", "losses", "weighting", "optimizer", "scheduler",
                 "scaler", "rng", "preprocessing", "progress"} <= set(state)
         assert state["preprocessing"].keys() == full.data.preprocessing_state().keys()
         assert all(isinstance(v, torch.Tensor) for v in state["preprocessing"].values())
