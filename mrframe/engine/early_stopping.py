@@ -9,7 +9,8 @@ A non-finite ``x_e`` never improves and leaves ``s`` unchanged. Training stops o
 row have not improved and at least ``min_epochs`` epochs have run.
 
 An epoch that is no *candidate* (the weighting policy's warm-up, :meth:`Weighting.in_warmup
-<mrframe.interfaces.Weighting.in_warmup>`) counts towards ``min_epochs`` only: it neither improves, nor enters
+<mrframe.interfaces.Weighting.in_warmup>`, or a non-finite validation loss that the guard let pass, whatever the
+monitored metric says) counts towards ``min_epochs`` only: it neither improves, nor enters
 ``s``, nor counts against ``patience``, and the monitor (``auto``) is chosen on the first candidate epoch.
 """
 
