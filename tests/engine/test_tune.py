@@ -70,6 +70,8 @@ def test_each_outcome_is_recorded_and_the_study_goes_on(tiny_spec, tmp_path, bom
     pruned = json.loads((tmp_path / "trials" / "trial-0003" / "summary.json").read_text())
     assert pruned["status"].startswith("stopped: pruned after epoch") and pruned["epochs"] == 1
     assert "evaluation" in pruned and not pruned["evaluation"]  # no final evaluation for a pruned run
+    rows = (tmp_path / "trials" / "trial-0003" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["epoch"] for row in rows] == [1]  # the epoch it was pruned after is written too
 
     best = results.write(tmp_path, study, spec, spec.to_dict())
     assert best["best"]["trial"] == 2 and best["trials"] == {"fail": 2, "complete": 1, "pruned": 1}
