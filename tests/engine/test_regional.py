@@ -107,3 +107,18 @@ def test_the_guard_report_names_the_region_of_a_spatial_target_s_largest_value()
                           loss=math.nan, grad_norm=math.nan, culprit=None, rows=[0], batch=batch, sources={},
                           bad_parameters=(), targets={"cellwise": target}) | {"replayed": True}
     assert "Extreme targets: cellwise.a@g02 = -40" in paragraph(report)
+
+
+def test_a_spatial_run_that_fails_before_training_leaves_no_directory(tmp_path, capsys):
+    """The data report of a spatial source draws a map too (plots/data_regions_SOURCE.png); a run that fails
+    after the report but before training (fp16 needs CUDA) still leaves nothing behind."""
+    from mrframe.cli import main
+
+    with fake_plugins(), spatial_fakes():
+        path = tmp_path / "spatial.toml"
+        path.write_text(build_spec(document(train={"epochs": 1, "precision": "fp16"})).to_toml())
+        with pytest.raises(SystemExit) as exit_:
+            main(["run", str(path), "--out", str(tmp_path / "runs"), "--set", "train.device=cpu"])
+    assert exit_.value.code == 2, capsys.readouterr().err
+    assert "fp16" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").iterdir())
