@@ -109,6 +109,23 @@ def test_diagnose_names_failing_samples_and_module(tiny_spec, bomb, tmp_path):
     assert (table.status == "non-finite").sum() == 2 and (table.status == "OK").sum() == len(table) - 2
 
 
+@pytest.mark.parametrize("command", ["diagnose", "predict"])
+def test_an_out_file_that_cannot_be_written_is_refused_before_any_work(trained, tmp_path, capsys, command):
+    from mrframe.cli import main
+
+    spec, run_dir, _ = trained
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    arguments = {"diagnose": ["diagnose", str(spec)], "predict": ["predict", str(run_dir), "--at", "2022-06-20"]}
+    for out in (tmp_path / "missing" / "x.csv", blocker / "x.csv"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*arguments[command], "--out", str(out)])
+        captured = capsys.readouterr()
+        assert exit_.value.code == 2 and "Traceback" not in captured.err, captured.err
+        assert captured.err.strip().splitlines() == [captured.err.strip()] and "does not exist" in captured.err
+        assert captured.out == ""  # refused before the model was loaded
+
+
 def test_a_non_finite_stop_is_its_own_line_after_the_bar_and_exits_3(spec_writer, tmp_path, bomb, capsys):
     from mrframe.cli import main
 
