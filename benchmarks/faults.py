@@ -431,7 +431,8 @@ def main() -> None:
     disk_kind = "a 64 MiB tmpfs (unshare -rm) filled with dd once the first checkpoint exists: real ENOSPC"
     if disk is None:
         disk_kind = "simulated: every write of the run directory fails with ENOSPC (mrframe.testing.faults)"
-        disk = faulty_run("full disk (simulated ENOSPC)", "one line, previous checkpoint intact", "disk", 1, None)(ctx)
+        disk = faulty_run("full disk (simulated ENOSPC)", "one line, previous checkpoint intact", "disk", EXIT_STORAGE,
+                          None)(ctx)
     cases: list[Case] = [*RESUME_CASES, *MODEL_CASES, predict_without_best, *FRESH_RUN_CASES]
     cases += [] if args.skip_launcher else [kill_the_launcher]
     outcomes.append(disk)
