@@ -38,6 +38,7 @@ import torch
 
 from mrframe.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mrframe.engine.guard import NonFiniteError
+from mrframe.errors import EXIT_INTERNAL, EXIT_STORAGE
 from mrframe.testing.faults import flip_bit, processes_mentioning, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -294,7 +295,7 @@ def faulty_run(name: str, expected: str, fault: str, code: int, status: str | No
         _, _, newest = record(run)
         summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
         said = status is None or (summary.get("status") == status and "error" in summary)
-        stopped = result.code == 1 and "RuntimeError: a bug" in result.err if fault == "bug" else result.clean(code)
+        stopped = result.code == EXIT_INTERNAL and "RuntimeError: a bug" in result.err if fault == "bug" else result.clean(code)
         return Outcome(name, expected, stopped and said, newest is None or newest[0] != 1, False,
                        result.line() if fault != "bug" else f"exit {result.code}; summary: {summary.get('error')}")
 
@@ -329,8 +330,8 @@ def full_disk_tmpfs(ctx: Context) -> Outcome | None:
                     (work / "disk.err").read_text())
     (run,) = (work / "disk-runs").iterdir()
     _, _, newest = record(run)
-    expected = "one line, exit 1, previous checkpoint intact"
-    ok = result.clean(1) and "No space left on device" in result.err
+    expected = f"one line, exit {EXIT_STORAGE}, previous checkpoint intact"
+    ok = result.clean(EXIT_STORAGE) and "No space left on device" in result.err
     return Outcome("full disk (tmpfs, real ENOSPC)", expected, ok, newest is None, False, result.line())
 
 
@@ -398,7 +399,7 @@ MODEL_CASES = [
 FRESH_RUN_CASES = [
     faulty_run("NaN parameters at a checkpoint", "not saved, previous kept, status says so", "nan-parameters",
                NonFiniteError.exit_status, "stopped: non-finite"),
-    faulty_run("a bug in a hook", "traceback (a bug); summary says failed", "bug", 1, "failed"),
+    faulty_run("a bug in a hook", "traceback (a bug); summary says failed", "bug", EXIT_INTERNAL, "failed"),
     two_identical_runs,
 ]
 
@@ -430,7 +431,8 @@ def main() -> None:
     disk_kind = "a 64 MiB tmpfs (unshare -rm) filled with dd once the first checkpoint exists: real ENOSPC"
     if disk is None:
         disk_kind = "simulated: every write of the run directory fails with ENOSPC (mrframe.testing.faults)"
-        disk = faulty_run("full disk (simulated ENOSPC)", "one line, previous checkpoint intact", "disk", 1, None)(ctx)
+        disk = faulty_run("full disk (simulated ENOSPC)", "one line, previous checkpoint intact", "disk", EXIT_STORAGE,
+                          None)(ctx)
     cases: list[Case] = [*RESUME_CASES, *MODEL_CASES, predict_without_best, *FRESH_RUN_CASES]
     cases += [] if args.skip_launcher else [kill_the_launcher]
     outcomes.append(disk)

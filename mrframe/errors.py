@@ -1,10 +1,19 @@
-"""Exceptions whose message is written for the user.
+"""Exceptions whose message is written for the user, and the exit statuses of the ``mrframe`` command.
 
 Every error mrframe raises on bad input is a :class:`MrframeError`. The CLI prints ``str(error)`` (one line per
-problem, no traceback unless ``--debug``) and exits with the error's ``exit_status``: 2 for bad input (a spec,
-a data file, an argument), 3 when training stopped on a non-finite loss or gradient
-(:class:`mrframe.engine.guard.NonFiniteError`), 1 when a file of the run could not be written
-(:class:`mrframe.engine.files.StorageError`).
+problem, no traceback unless ``--debug``) and exits with the error's ``exit_status``. Each status has one
+meaning, so a script can tell the causes apart:
+
+====  ==========================================================================================================
+0     success
+1     internal error: a bug in mrframe or a plugin (the traceback is printed)
+2     bad input: a spec, a data file, a path or an argument (:class:`MrframeError`)
+3     training stopped on a non-finite loss or gradient (:class:`mrframe.engine.guard.NonFiniteError`)
+4     a file of the run could not be written, e.g. a full disk (:class:`mrframe.engine.files.StorageError`)
+5     a check found problems: ``diagnose`` (a non-finite sample), ``plugins --strict`` (a broken plugin)
+6     the model cannot be exported in the requested format (``mrframe export``)
+130   interrupted (Ctrl-C)
+====  ==========================================================================================================
 """
 
 from __future__ import annotations
@@ -13,9 +22,13 @@ from collections.abc import Iterable
 
 import attrs
 
-EXIT_STORAGE = 1
+EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_NONFINITE = 3
+EXIT_STORAGE = 4
+EXIT_CHECK_FAILED = 5
+EXIT_UNSUPPORTED = 6
+EXIT_INTERRUPTED = 130
 
 
 class MrframeError(Exception):

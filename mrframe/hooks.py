@@ -18,9 +18,10 @@ plugin is registered under the ``mrframe.hooks`` entry-point group and enabled b
 
 Every hook receives the :class:`RunInfo`; hooks that write files check ``run.writes`` (only rank 0 of a
 distributed run writes to the run directory). A hook that decides the run should end (a pruned trial of
-``mrframe tune``) raises :class:`StopTraining` from ``mrframe_epoch_end``. Implementations are called
-last-registered first: a hook plugin that reads what the built-in writers wrote at the same call marks its
-implementation ``@hookimpl(trylast=True)``.
+``mrframe tune``) raises :class:`StopTraining` from ``mrframe_epoch_end``, marked ``@hookimpl(trylast=True)``
+so that every other hook sees the epoch first (the built-in metrics writer records it before any other hook in
+any case: ``tryfirst``). Implementations are otherwise called last-registered first: a hook plugin that reads
+what the built-in writers wrote at the same call marks its implementation ``@hookimpl(trylast=True)``.
 
 Numbering is the same in hooks, the console, ``metrics.csv`` and the non-finite reports, and counts from 1:
 **epoch** ``e`` is the e-th pass over the training split (``epoch 3/10`` on the progress bar); **step** ``n`` is

@@ -8,16 +8,15 @@ A spec names its components by table: ``[sources.NAME]``, ``[encoders.SOURCE]``,
 Relative paths are relative to the spec file. See docs/spec.md.
 
 Only the plugins the spec names are imported. Problems are collected across the whole spec and raised
-together as one :class:`~mrframe.errors.SpecError`.
+together as one :class:`~mrframe.errors.SpecError`. Reading the file, ``--set`` overrides and spec versions are
+the document's business (:mod:`mrframe.spec_document`); checks across tables are :mod:`mrframe.spec_checks`'.
 """
 
 from __future__ import annotations
 
-import copy
 import pathlib
 import re
-import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -38,14 +37,18 @@ from mrframe.data import anchoring
 from mrframe.data.config import DataConfig
 from mrframe.engine.config import TrainConfig
 from mrframe.engine.tune.config import TuneConfig, tune_section
-from mrframe.errors import MrframeError, PluginError, Problem, SpecError, did_you_mean
+from mrframe.errors import PluginError, Problem, SpecError, did_you_mean
 from mrframe.spec_checks import spec_problems
+from mrframe.spec_document import (  # noqa: F401 - the spec's public names, as they always were
+    CURRENT_VERSION,
+    MIGRATIONS,
+    TOO_DEEP,
+    apply_overrides,
+    migrate,
+    read_document,
+)
 
-CURRENT_VERSION = 1
 DEFAULT_WEIGHTING = "uniform"
-
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
-"""``MIGRATIONS[n]`` turns a version-``n`` document into a version-``n+1`` one."""
 
 SECTIONS = (
     "version", "run", "data", "model", "train", "sources", "encoders", "fusion", "heads", "weighting", "hooks",
@@ -203,71 +206,6 @@ class Spec:
 # ------------------------------------------------------------------------------------------------ loading
 
 
-def read_document(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a spec file as a plain document and apply ``--set key.path=value`` overrides."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise MrframeError(f"{path}: spec file not found")
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise SpecError([Problem("", f"not valid TOML: {error}")], source=str(path)) from None
-    except UnicodeDecodeError as error:
-        raise SpecError([Problem("", f"not UTF-8 text: {error}")], source=str(path)) from None
-    except RecursionError:
-        raise SpecError([Problem("", TOO_DEEP)], source=str(path)) from None
-    except OSError as error:
-        raise MrframeError(f"{path}: cannot read the spec file ({error.strerror or error})") from None
-    return apply_overrides(document, overrides)
-
-
-TOO_DEEP = "arrays or tables are nested too deeply (a spec needs a few levels, not hundreds)"
-
-
-def apply_overrides(document: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Set ``a.b.c=value`` in a copy of ``document``. Values stay text until the field they land in types them;
-    a numeric part indexes a list (``fusion.0.layers=2``)."""
-    try:
-        document = copy.deepcopy(document)
-    except RecursionError:
-        raise SpecError([Problem("", TOO_DEEP)]) from None
-    problems = []
-    for text in overrides:
-        key, sep, value = text.partition("=")
-        parts = [p.strip() for p in key.strip().split(".")]
-        if not sep or not all(parts):
-            problems.append(Problem("--set", f"expected KEY.PATH=VALUE, got {show_value(text)}"))
-            continue
-        node: Any = document
-        for i, part in enumerate(parts[:-1]):
-            where = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    problems.append(Problem(f"--set {key}", f"{where}: no list item {part} (the list has {len(node)})"))
-                    break
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict | list):
-                    problems.append(Problem(f"--set {key}", f"{where} is {show_value(node)}, not a table"))
-                    break
-            else:
-                problems.append(Problem(f"--set {key}", f"{where} is {show_value(node)}, not a table"))
-                break
-        else:
-            last = parts[-1]
-            if isinstance(node, list):
-                if last.isdigit() and int(last) < len(node):
-                    node[int(last)] = CliText(value.strip())
-                else:
-                    problems.append(Problem(f"--set {key}", f"no list item {last} (the list has {len(node)})"))
-            else:
-                node[last] = CliText(value.strip())
-    if problems:
-        raise SpecError(problems)
-    return document
-
-
 def load_spec(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Spec:
     """Read, override, migrate and validate a spec file; raises :class:`SpecError` listing every problem."""
     path = pathlib.Path(path)
@@ -292,7 +230,7 @@ def _build_spec(
     document: Mapping[str, Any], base_dir: pathlib.Path | None, path: pathlib.Path | None, source: str | None
 ) -> Spec:
     problems: list[Problem] = []
-    document = _migrate(dict(document), problems)
+    document = migrate(dict(document), problems)
     for key in document:
         if key not in SECTIONS:
             problems.append(Problem(key, "unknown section" + did_you_mean(key, SECTIONS)))
@@ -513,24 +451,3 @@ def _build_head(
     if component is None or target is None or loss is None:
         return None
     return HeadSpec(component, target, loss)
-
-
-def _migrate(document: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    version = document.get("version")
-    if isinstance(version, CliText) and version.isdigit():
-        version = int(version)
-    if version is None:
-        problems.append(Problem("version", f"missing; add `version = {CURRENT_VERSION}` at the top of the spec"))
-        return document
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.append(Problem("version", f"expected a positive integer, got {show_value(version)}"))
-        return document
-    if version > CURRENT_VERSION:
-        problems.append(Problem("version", f"spec version {version} is newer than this mrframe understands "
-                                           f"({CURRENT_VERSION}): upgrade mrframe"))
-        return document
-    while version < CURRENT_VERSION:
-        document = MIGRATIONS[version](document)
-        version += 1
-    document["version"] = version
-    return document

@@ -8,7 +8,9 @@ Each table is first validated on its own (:func:`mrframe.config.structure`); the
 * a head, its loss and its target source agree on the number of classes wherever they declare one
   (``declared_classes``);
 * the weighting policy can be built for the spec's tasks (it checks e.g. that its priors name existing tasks);
-* the run's name can name a folder, and the model fits in memory (:func:`memory_estimate`, a lower bound).
+* the run's name can name a folder, and the model fits in memory (:func:`memory_estimate`, a lower bound);
+* ``train.early_stopping.monitor`` names a metric the run will have (:func:`mrframe.engine.early_stopping.
+  monitor_problem`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def spec_problems(
         problems += _head_problems(task, head, sources.get(head.target.source))
     if weighting is not None and heads:
         problems += _weighting_problems(weighting, tuple(heads))
+    if train is not None and heads:
+        problems += _monitor_problems(train.early_stopping.monitor, heads)
     if None not in (data, model, train):
         estimate = memory_estimate(data, model, train, encoders, tuple(fusion), heads, resolutions)
         if estimate.needed > estimate.available:
@@ -87,6 +91,20 @@ def _run_problems(run: Any, path: pathlib.Path | None) -> Iterable[Problem]:
         if message:
             yield Problem("run.name", f"not set, so the spec file's name names the run, but it {message}; set "
                                       "[run] name")
+
+
+def _monitor_problems(monitor: str, heads: Mapping[str, Any]) -> Iterable[Problem]:
+    from mrframe.engine.early_stopping import monitor_problem
+
+    task_kinds = {}
+    for task, head in heads.items():
+        try:
+            task_kinds[task] = kinds.of_head(head.component.cls, head.component.config)
+        except Exception:  # noqa: BLE001 - the head's own problem is reported by _head_problems
+            task_kinds[task] = None
+    message = monitor_problem(monitor, task_kinds)
+    if message is not None:
+        yield Problem("train.early_stopping.monitor", message)
 
 
 def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:

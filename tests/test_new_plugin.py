@@ -54,6 +54,15 @@ def test_bad_names_and_existing_folders_are_refused_without_writing(tmp_path, ca
     assert list((tmp_path / "mrframe-acme").iterdir()) == []
 
 
+def test_an_unwritable_out_folder_is_one_line_with_status_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run_main(["new", "plugin", "acme", "--out", str(blocker / "sub")], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: --out {blocker / 'sub'}: cannot write mrframe-acme there (")
+    assert blocker.read_text() == "not a folder"
+
+
 def venv_on_top_of_this_one(folder: pathlib.Path) -> pathlib.Path:
     """A virtual environment that sees this one's packages (a .pth runs their .pth files too) and installs
     into its own: installing a plugin there leaves the test environment untouched."""

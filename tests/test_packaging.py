@@ -36,6 +36,18 @@ def test_torch_is_pinned_by_constraints_and_ranged_in_pyproject():
         assert "constraints.txt" in text
 
 
+def test_make_the_readme_and_tox_install_the_same_extras():
+    """``make install``, the README's manual install and ``tox -e all`` (and the envs built on it) agree."""
+    found = {
+        "Makefile": re.findall(r"-e '\.\[([\w,]+)\]'", (REPO / "Makefile").read_text()),
+        "README.md": re.findall(r"-e '\.\[([\w,]+)\]'", (REPO / "README.md").read_text()),
+        "tox.ini [testenv:all]": re.findall(r"-e \{toxinidir\}\[([\w,]+)\]\n    -e \{toxinidir\}/plugins",
+                                            (REPO / "tox.ini").read_text()),
+    }
+    assert all(len(extras) == 1 for extras in found.values()), found
+    assert {set(extras[0].split(",")) == {"test", "tune", "export"} for extras in found.values()} == {True}, found
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mrframe import registry
-from mrframe.errors import PluginError
+from mrframe.errors import EXIT_CHECK_FAILED, PluginError
 from tests.distributions import make_distribution, run_cli
 from tests.fakes import FAKE_SPEC, WaveSource
 
@@ -129,7 +129,7 @@ def test_strict_listing_fails_when_any_plugin_is_broken(acme_in_process):
     from mrframe.cli import cli
 
     result = CliRunner().invoke(cli, ["plugins", "--strict"])
-    assert result.exit_code == 1 and "3 broken plugins (listed as BROKEN above)" in result.output
+    assert result.exit_code == EXIT_CHECK_FAILED and "3 broken plugins (listed as BROKEN above)" in result.output
     result = CliRunner().invoke(cli, ["plugins", "--strict", "--kind", "encoder"])
     assert result.exit_code == 0 and "acme-pointwise" in result.output
 

@@ -2,8 +2,8 @@
 
 Errors caused by the user's input are printed as one line per problem, without a traceback, and exit with
 status 2; a training stopped by the non-finite guard prints its report's paragraph on its own line and exits
-with status 3; other errors with a message for the user (a full disk) exit with their own status
-(:data:`EXIT_STATUSES`). ``--debug`` (anywhere on the command line) shows the traceback too. Warnings are
+with status 3; other errors with a message for the user (a full disk) exit with their own status; each status
+has one meaning (:data:`EXIT_STATUSES`, :mod:`mrframe.errors`). ``--debug`` (anywhere on the command line) shows the traceback too. Warnings are
 printed once per message as ``warning: ...``, without the source line that raised them.
 """
 
@@ -13,8 +13,8 @@ import contextlib
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import click
 
@@ -29,16 +29,27 @@ from mrframe.cli.predict import predict
 from mrframe.cli.run import run
 from mrframe.cli.tune import tune
 from mrframe.cli.validate import validate
-from mrframe.errors import EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_STORAGE, MrframeError
+from mrframe.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_NONFINITE,
+    EXIT_STORAGE,
+    EXIT_UNSUPPORTED,
+    MrframeError,
+)
 
 EXIT_STATUSES = f"""\b
 Exit status:
   0    success
-  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept);
-       diagnose: some sample is not finite; plugins --strict: some plugin is broken
-  {EXIT_BAD_INPUT}    bad input: a spec, a data file or an argument (one line per problem)
+  {EXIT_INTERNAL}    internal error: a bug in mrframe or a plugin (the traceback is printed)
+  {EXIT_BAD_INPUT}    bad input: a spec, a data file, a path or an argument (one line per problem)
   {EXIT_NONFINITE}    training stopped on a non-finite loss or gradient (the guard's report is printed)
-  130  interrupted (Ctrl-C; `mrframe run --resume RUN_DIR` continues)
+  {EXIT_STORAGE}    a file of the run could not be written (a full disk; the earlier file is kept)
+  {EXIT_CHECK_FAILED}    a check found problems: diagnose (a non-finite sample), plugins --strict (a broken plugin)
+  {EXIT_UNSUPPORTED}    export: the model cannot be exported in that format
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; `mrframe run --resume RUN_DIR` continues)
 """
 
 
@@ -67,35 +78,41 @@ cli.add_command(tune)
 cli.add_command(export)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, report: Callable[[int, str], bool] | None = None) -> None:
     """Console entry point: run the command; user errors exit with their status (:data:`EXIT_STATUSES`)
-    without a traceback."""
+    without a traceback. ``report(status, line)`` is offered each error's one line first (a worker of a
+    multi-process run hands it to its launcher, :func:`mrframe.engine.distributed.record_failure`); the line
+    is printed unless it returns True."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+
+    def fail(status: int, line: str) -> NoReturn:
+        if report is None or not report(status, line):
+            click.echo(line, err=True)
+        sys.exit(status)
+
     try:
         with console_warnings():
             cli.main(args=args, prog_name="mrframe", standalone_mode=False)
     except click.ClickException as error:
+        if report is not None and report(error.exit_code, f"error: {error.format_message()}"):
+            sys.exit(error.exit_code)
         error.show()
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        fail(EXIT_INTERRUPTED, "aborted")
     except MrframeError as error:
         if debug:
             traceback.print_exc()
         label = "stopped" if error.exit_status == EXIT_NONFINITE else "error"
-        click.echo(f"{label}: {error}", err=True)
-        sys.exit(error.exit_status)
+        fail(error.exit_status, f"{label}: {error}")
     except MemoryError as error:
         if debug:
             traceback.print_exc()
-        click.echo(f"error: out of memory ({error or 'no detail'}); lower train.batch_size, the data windows or "
-                   "model.d_model", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        fail(EXIT_BAD_INPUT, f"error: out of memory ({error or 'no detail'}); lower train.batch_size, the data "
+             "windows or model.d_model")
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        fail(EXIT_INTERRUPTED, "interrupted")
 
 
 @contextlib.contextmanager

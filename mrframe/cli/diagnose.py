@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import pathlib
 import sys
 
 import click
 from tqdm.auto import tqdm
 
-from mrframe.cli.options import common
+from mrframe.cli.options import check_output_file, common
 from mrframe.engine.checkpoint import load_checkpoint
 from mrframe.engine.diagnose import as_rows, summary_counts
 from mrframe.engine.diagnose import diagnose as run_diagnosis
+from mrframe.engine.files import atomic_write
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.session import choose_checkpoint, load_network
+from mrframe.errors import EXIT_CHECK_FAILED
 from mrframe.spec import load_spec
 
 
@@ -32,7 +35,7 @@ from mrframe.spec import load_spec
 def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathlib.Path | None, checkpoint: str,
              splits: tuple[str, ...], show_all: bool, out: pathlib.Path | None) -> None:
     """Forward and backward every sample of every split and print a per-sample table: OK, or non-finite with
-    the first module (and op) that produced the non-finite value. Exit status 1 if any sample fails.
+    the first module (and op) that produced the non-finite value. Exit status 5 if any sample fails.
 
     Without --run the model is freshly initialised from run.seed (what training would start from).
 
@@ -41,6 +44,8 @@ def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathli
       mrframe diagnose examples/minimal.toml
       mrframe diagnose examples/minimal.toml --run runs/minimal-20250101-120000 --out diagnose.csv
     """
+    if out is not None:
+        check_output_file(out)
     loaded = load_spec(spec, overrides)
     state, source = None, "initial weights (run.seed)"
     if run_dir is not None:
@@ -67,11 +72,12 @@ def diagnose(spec: str, overrides: tuple[str, ...], debug: bool, run_dir: pathli
     for split, (ok, bad) in summary_counts(statuses).items():
         click.echo(f"{split}: {ok} OK, {bad} non-finite")
     if out is not None:
-        with open(out, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["split", "index", "anchor", "status", "phase", "module", "op"],
-                                    extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=["split", "index", "anchor", "status", "phase", "module", "op"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(out, lambda handle: handle.write(text.getvalue()), binary=False)
         click.echo(f"written: {out}")
     if any(not s.ok for s in statuses):
-        sys.exit(1)
+        sys.exit(EXIT_CHECK_FAILED)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.resources
 import pathlib
 import re
+import shutil
 from importlib.resources.abc import Traversable
 
 import click
@@ -50,7 +51,12 @@ def write_plugin(name: str, out: pathlib.Path) -> pathlib.Path:
     target = out / f"mrframe-{name}"
     if target.exists():
         raise MrframeError(f"{target}: already exists; choose another NAME or --out folder (nothing was written)")
-    _copy(template(), target, renames(name))
+    try:
+        _copy(template(), target, renames(name))
+    except OSError as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise MrframeError(f"--out {out}: cannot write {target.name} there ({error.strerror or error}); choose "
+                           "another --out folder (nothing was left behind)") from None
     return target
 
 

@@ -11,12 +11,12 @@ import click
 from mrframe import registry
 from mrframe.cli.options import debug_option
 from mrframe.config import describe
-from mrframe.errors import PluginError, did_you_mean
+from mrframe.errors import EXIT_CHECK_FAILED, PluginError, did_you_mean
 
 
 @click.group(invoke_without_command=True)
 @click.option("--kind", type=click.Choice(list(registry.GROUPS)), help="Only this kind of plugin.")
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any listed plugin is broken (a CI gate).")
+@click.option("--strict", is_flag=True, help="Exit with status 5 when any listed plugin is broken (a CI gate).")
 @debug_option
 @click.pass_context
 def plugins(ctx: click.Context, kind: str | None, strict: bool, debug: bool) -> None:
@@ -51,7 +51,7 @@ def plugins(ctx: click.Context, kind: str | None, strict: bool, debug: bool) -> 
                    + " (pip install -e plugins/<distribution> from a checkout).")
     if strict and broken:
         click.echo(f"{broken} broken plugin{'s' * (broken != 1)} (listed as BROKEN above)", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 @plugins.command()

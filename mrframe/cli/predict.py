@@ -8,7 +8,7 @@ import pathlib
 import click
 import numpy as np
 
-from mrframe.cli.options import debug_option
+from mrframe.cli.options import check_output_file, debug_option
 from mrframe.engine.files import atomic_write, nonfinite_predictions, result_target
 from mrframe.engine.predict import predict as predict_table
 from mrframe.engine.predict import undefined_frames
@@ -38,6 +38,8 @@ def predict(run_dir: pathlib.Path, dates: tuple[dt.datetime, ...], out: pathlib.
     Example:
       mrframe predict runs/minimal-20250101-120000 --at 2024-09-30
     """
+    if out is not None:
+        check_output_file(out)
     run = load_run(run_dir, checkpoint)
     click.echo(run.used)
     days = [d.date() for d in dates]

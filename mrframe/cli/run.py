@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from mrframe.cli.options import debug_option, set_option
-from mrframe.data.report import write_data_report
+from mrframe.data.report import HEATMAP, REPORT_JSON, REPORT_TEXT, region_map_name, write_data_report
 from mrframe.data.sentinels import Suspect
 from mrframe.engine import distributed
 from mrframe.engine.compare import evaluation_lines
@@ -88,7 +88,12 @@ def run(
                 click.echo(f"note: {line}")
         arguments = ["--resume", str(directory.path)] if resume else ["--run-dir", str(directory.path)]
         arguments += ["--allow-changes"] * allow_changes + ["--debug"] * debug
-        sys.exit(distributed.launch(nproc, arguments))
+        ended = distributed.launch(nproc, arguments)
+        if ended.status != 0 and resume is None:
+            _remove_if_unused(directory, loaded)  # the workers left it to the launcher (they train into --run-dir)
+        if ended.line is not None:
+            click.echo(ended.line, err=True)
+        sys.exit(ended.status)
     device = distributed.init_from_environment(loaded.train.device)
     echo = click.echo if distributed.rank() == 0 else _quiet
     try:
@@ -96,7 +101,7 @@ def run(
         summary = train_run(loaded, directory, point, device, echo)
     except MrframeError:
         if spec is not None and distributed.rank() == 0:
-            _remove_if_unused(directory)
+            _remove_if_unused(directory, loaded)
         raise
     finally:
         distributed.shutdown()
@@ -104,15 +109,18 @@ def run(
         sys.exit(130)
 
 
-SETUP_FILES = {"spec.toml", "data_report.txt", "data_report.json", "plots/data_observed.png"}
-"""What a run directory holds before training starts."""
+def setup_files(spec: Spec) -> set[str]:
+    """What a run directory of ``spec`` holds before training starts: the spec and the data report
+    (:func:`mrframe.data.report.write_data_report`: its text, JSON, heatmap and each spatial source's map)."""
+    maps = {f"plots/{region_map_name(name)}" for name in spec.sources}
+    return {"spec.toml", REPORT_TEXT, REPORT_JSON, f"plots/{HEATMAP}", *maps}
 
 
-def _remove_if_unused(directory: RunDirectory) -> None:
+def _remove_if_unused(directory: RunDirectory, spec: Spec) -> None:
     """A fresh run that failed before training (bad data, a block that cannot be built) leaves no directory;
     one that trained at all keeps everything (its non-finite reports above all)."""
     files = {p.relative_to(directory.path).as_posix() for p in directory.path.rglob("*") if p.is_file()}
-    if files <= SETUP_FILES:
+    if files <= setup_files(spec):
         shutil.rmtree(directory.path, ignore_errors=True)
 
 

@@ -106,7 +106,11 @@ def _directory(path: pathlib.Path, spec: Spec) -> pathlib.Path:
     text = _comparable(spec)
     existing = path / "spec.toml"
     if existing.is_file():
-        if _comparable(load_spec(existing)) != text:
+        found = load_spec(existing)
+        if found.tune is None:
+            raise MrframeError(f"{path} is not a tune directory (its spec.toml has no [tune] section: a run "
+                               "directory?); choose another --out")
+        if _comparable(found) != text:
             raise MrframeError(f"{path} tunes another spec; choose another --out (or tune that one with its own spec)")
     else:
         path.mkdir(parents=True, exist_ok=True)

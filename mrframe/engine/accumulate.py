@@ -32,6 +32,12 @@ class EpochPlan:
     def n_steps(self) -> int:
         return -(-self.n_batches // self.accumulate)
 
+    def steps_done(self, batches_done: int) -> int:
+        """Optimizer steps of the epoch completed once its first ``batches_done`` micro-batches have been used:
+        ``ceil(batches_done / accumulate)``, since only the last step may hold fewer than ``accumulate``
+        micro-batches (a training position is always the end of a step)."""
+        return -(-batches_done // self.accumulate)
+
     def batch(self, index: int) -> np.ndarray:
         """Sample positions of micro-batch ``index``."""
         return self.order[index * self.batch_size : (index + 1) * self.batch_size]

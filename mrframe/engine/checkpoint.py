@@ -9,6 +9,8 @@ A checkpoint (``checkpoints/last.pt``, ``last.prev.pt``, ``best.pt``) is a dict 
 ``spec``            the resolved spec as TOML text
 ``epoch``/``batch``  where training continues: epoch (0-based) and micro-batch index within it
 ``step``            optimizer steps taken; ``processes``: how many processes trained
+``settings``        ``train.precision`` and ``train.compile`` as the run resolved them (``auto`` through the
+                    device and the environment; :func:`mrframe.engine.resume.resolved_settings`)
 ``model``, ``losses``, ``weighting``   state dicts of the trained modules (weighting-policy state included)
 ``optimizer``, ``scheduler``, ``scaler``   AdamW, the learning-rate scale, the fp16 gradient scaler
 ``rng``             torch (CPU and CUDA), NumPy and Python RNG states
@@ -44,16 +46,17 @@ import torch
 from mrframe.engine.files import atomic_write
 from mrframe.errors import MrframeError
 
-CHECKPOINT_FORMAT = 3
+CHECKPOINT_FORMAT = 4
 
 LAYOUT: dict[str, type | tuple[type, ...]] = {
     "format": int, "checksum": str, "spec": str, "epoch": int, "batch": int, "step": int, "processes": int,
+    "settings": dict,
     "model": dict, "losses": dict, "weighting": dict, "optimizer": dict, "scheduler": dict, "scaler": dict,
     "rng": dict, "preprocessing": dict, "progress": dict,
 }
 """Every key of a checkpoint and its type."""
 NESTED = {"rng": ("torch", "numpy", "python"), "progress": ("sums", "early_stopping", "guard", "log"),
-          "optimizer": ("state", "param_groups")}
+          "optimizer": ("state", "param_groups"), "settings": ("train.precision", "train.compile")}
 """Keys that must be present inside some of them."""
 
 

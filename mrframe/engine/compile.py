@@ -9,7 +9,13 @@ compiled run's evaluation exactly.
 The first time a block's compiled forward raises (dynamo cannot trace it, the backend fails, the platform has no
 C++ compiler or no dynamo), the call is repeated eagerly from the same RNG state. When that succeeds the block runs
 eagerly from then on and one line names it and the reason; when it fails too, the error is the block's own and is
-raised as it would be without compilation. So a run never stops because of compilation.
+raised as it would be without compilation. Backward graphs are compiled lazily, at the first backward pass: when
+a training step raises outside the blocks' forward while blocks are compiled, the step is repeated eagerly from
+the same RNG state and every block runs eagerly from then on (:func:`fall_back`, one line); an error the eager
+step raises too is its own. So a run never stops because of compilation.
+
+The guard's replay of a failed step (:mod:`mrframe.engine.locate`) runs every block eagerly (:func:`eagerly`):
+its module hooks and anomaly mode watch the operations one by one, which compiled code does not show.
 
 Shapes are compiled dynamic from the start, so a smaller last batch costs no recompilation and the kernels a step
 runs do not depend on which batch sizes came before: a compiled run resumes exactly. Compiled code draws its dropout
@@ -20,6 +26,7 @@ one graph, which donated buffers forbid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -56,6 +63,43 @@ def compile_blocks(
         block.forward = _Fallback(where, block.forward, compiled, report)
 
 
+def compiled(model: nn.Module) -> bool:
+    """Whether some block of ``model`` still runs compiled code in training steps."""
+    return any(not wrapper.failed for wrapper in _wrappers(model))
+
+
+@contextlib.contextmanager
+def eagerly(model: nn.Module) -> Iterator[None]:
+    """Inside, every block of ``model`` runs its eager forward (compiled or not; nothing falls back)."""
+    wrappers = [w for w in _wrappers(model) if not w.eager_only]
+    for wrapper in wrappers:
+        wrapper.eager_only = True
+    try:
+        yield
+    finally:
+        for wrapper in wrappers:
+            wrapper.eager_only = False
+
+
+def fall_back(model: nn.Module, error: BaseException) -> bool:
+    """A training step raised ``error`` outside the blocks' forward (a backward graph that could not be compiled):
+    every block still compiled runs eagerly from now on, reported in one line. False when no block was compiled
+    (the error is not compilation's)."""
+    wrappers = [w for w in _wrappers(model) if not w.failed]
+    if not wrappers:
+        return False
+    for wrapper in wrappers:
+        wrapper.failed = True
+    names = ", ".join(w.where for w in wrappers)
+    wrappers[0].report(f"train.compile: {names} run{'s' * (len(wrappers) == 1)} eagerly, the backward pass could "
+                       f"not be compiled ({_reason(error)})")
+    return True
+
+
+def _wrappers(model: nn.Module) -> list[_Fallback]:
+    return [block.forward for _, block in _blocks(model) if isinstance(block.forward, _Fallback)]
+
+
 def _blocks(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """``(name, block)`` in the naming of ``AssembledModel.parameter_counts``."""
     for name, encoder in model.encoders.items():
@@ -75,9 +119,10 @@ class _Fallback:
         self.compiled = compiled
         self.report = report
         self.failed = False
+        self.eager_only = False  # inside eagerly()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.failed or not torch.is_grad_enabled():
+        if self.failed or self.eager_only or not torch.is_grad_enabled():
             return self.eager(*args, **kwargs)
         rng = _rng_state()
         try:

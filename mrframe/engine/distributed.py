@@ -13,20 +13,28 @@ launcher alone, which passes SIGINT and SIGTERM on to torchrun once (torchrun pa
 finish their step, save a checkpoint and exit). When the launcher dies without a chance to pass anything on
 (SIGKILL), the kernel sends torchrun SIGTERM, and each worker likewise when torchrun dies
 (:func:`die_with_parent`, Linux; elsewhere the processes must be stopped by hand).
+
+A worker that fails leaves its exit status and one-line error in a file for the launcher
+(:func:`record_failure`); the launcher prints the line of the first worker that failed and exits with its
+status (2 bad input, 3 non-finite stop...), not torchrun's traceback and status 1.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -128,15 +136,36 @@ def gather(value: Any) -> list[Any]:
     return out
 
 
-def launch(nproc: int, arguments: Sequence[str]) -> int:
-    """Run ``mrframe.engine.worker ARGUMENTS`` in ``nproc`` processes through torchrun; returns its exit status.
+FAILURES_VARIABLE = "MRFRAME_WORKER_FAILURES"
+"""Environment variable of a worker that :func:`launch` started: the folder for :func:`record_failure`."""
+
+
+@attrs.frozen
+class Ended:
+    """How a multi-process run ended: the exit status and, when a worker failed with a message, its line."""
+
+    status: int
+    line: str | None = None
+
+
+def launch(nproc: int, arguments: Sequence[str]) -> Ended:
+    """Run ``mrframe.engine.worker ARGUMENTS`` in ``nproc`` processes through torchrun and wait for them.
+    When a worker failed with a message (:func:`record_failure`), the first such failure's status and line;
+    else torchrun's exit status (a worker's own when it failed without a message, e.g. 130 on Ctrl-C).
     SIGINT and SIGTERM are passed on to torchrun; torchrun dies with the launcher (see the module's docstring)."""
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+        sys.executable, "-m", "mrframe.engine.torchrun", "--standalone", f"--nproc-per-node={nproc}",
         "-m", "mrframe.engine.worker", *arguments,
     ]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    with tempfile.TemporaryDirectory(prefix="mrframe-workers-") as failures:
+        env = dict(os.environ, **{FAILURES_VARIABLE: failures})
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+        status = _run_torchrun(command, env)
+        recorded = _first_failure(pathlib.Path(failures))
+    return recorded if recorded is not None else Ended(status)
+
+
+def _run_torchrun(command: Sequence[str], env: dict[str, str]) -> int:
     prctl, launcher = _prctl(), os.getpid()  # looked up before the fork: the child only calls it
 
     def in_child() -> None:
@@ -153,6 +182,38 @@ def launch(nproc: int, arguments: Sequence[str]) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def record_failure(status: int, line: str) -> bool:
+    """In a worker of :func:`launch`: leave this process's exit status and one-line error for the launcher,
+    which prints it once for all processes. False (nothing recorded) in any other process."""
+    folder = os.environ.get(FAILURES_VARIABLE)
+    if not folder or not pathlib.Path(folder).is_dir():
+        return False
+    record = {"status": status, "line": line, "time": time.time(), "rank": int(os.environ.get("RANK", "0"))}
+    target = pathlib.Path(folder) / f"rank-{record['rank']}.json"
+    try:
+        partial = target.with_suffix(".partial")
+        partial.write_text(json.dumps(record), encoding="utf-8")
+        partial.replace(target)
+    except OSError:
+        return False
+    return True
+
+
+def _first_failure(folder: pathlib.Path) -> Ended | None:
+    """The earliest recorded failure (ties: the lowest rank); the others follow from it (peers of a failed
+    process fail too, or fail the same way on the same data)."""
+    records = []
+    for file in folder.glob("rank-*.json"):
+        try:
+            records.append(json.loads(file.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    if not records:
+        return None
+    first = min(records, key=lambda r: (r["time"], r["rank"]))
+    return Ended(int(first["status"]), str(first["line"]))
 
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)

@@ -9,17 +9,23 @@ A non-finite ``x_e`` never improves and leaves ``s`` unchanged. Training stops o
 row have not improved and at least ``min_epochs`` epochs have run.
 
 An epoch that is no *candidate* (the weighting policy's warm-up, :meth:`Weighting.in_warmup
-<mrframe.interfaces.Weighting.in_warmup>`) counts towards ``min_epochs`` only: it neither improves, nor enters
+<mrframe.interfaces.Weighting.in_warmup>`, or a non-finite validation loss that the guard let pass, whatever the
+monitored metric says) counts towards ``min_epochs`` only: it neither improves, nor enters
 ``s``, nor counts against ``patience``, and the monitor (``auto``) is chosen on the first candidate epoch.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
+import torch
+
 from mrframe.engine.config import EarlyStoppingConfig
-from mrframe.errors import MrframeError
+from mrframe.errors import MrframeError, did_you_mean
+from mrframe.interfaces import PredictionKind, TargetInfo
+from mrframe.units import Units
 
 ANCHORED = "val_anchored"
 """The metric name of the weighting policy's anchored validation score."""
@@ -36,6 +42,54 @@ def resolve_monitor(config: EarlyStoppingConfig, metrics: Mapping[str, float]) -
         known = ", ".join(sorted(k for k in metrics if k.startswith("val")))
         raise MrframeError(f"train.early_stopping.monitor: no metric named '{name}'; validation metrics: {known}")
     return name, mode_of(name, config.mode)
+
+
+EPOCH_METRICS = ("val_loss", ANCHORED, "train_loss", "lr", "grad_norm", "grad_norm_max", "skipped_steps")
+"""The metrics of every epoch (``metrics.csv`` columns) that belong to no task."""
+
+
+def epoch_metric_names(task_kinds: Mapping[str, PredictionKind | None]) -> list[str] | None:
+    """Every ``metrics.csv`` column a run whose heads predict ``task_kinds`` (task -> kind) will have, known before
+    any data is loaded; None when some kind's metric names cannot be told (:func:`kind_metric_names`)."""
+    names = list(EPOCH_METRICS)
+    for task, kind in task_kinds.items():
+        metrics = kind_metric_names(kind) if kind is not None else None
+        if metrics is None:
+            return None
+        names += [f"train/{task}/loss", f"weight/{task}"]
+        names += [f"val/{task}/{name}" for name in ("loss", "count", "dropped", *metrics)]
+    return names
+
+
+def kind_metric_names(kind: PredictionKind) -> list[str] | None:
+    """The names ``kind.metrics`` gives an epoch's validation split (the kind's own columns and scores, no
+    calibration), from the kind's example prediction; None when the kind gives no example to compute them on."""
+    target = TargetInfo("task", "source", "daily", ("x",), horizon=1, span=2, units="raw" if kind.raw_targets
+                        else "normalised")
+    try:
+        prediction, values = kind.example(target, 8, torch.Generator().manual_seed(0))
+        units = Units.identity(1)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            columns = kind.columns(prediction, units) | kind.scores(prediction, values, units)
+            metrics = kind.metrics(units(values).reshape(-1).numpy(),
+                                   {k: v.detach().reshape(-1).numpy() for k, v in columns.items()})
+    except Exception:  # noqa: BLE001 - a kind without a usable example: its metric names are not known up front
+        return None
+    return list(metrics)
+
+
+def monitor_problem(monitor: str, task_kinds: Mapping[str, PredictionKind | None]) -> str | None:
+    """What is wrong with ``train.early_stopping.monitor = monitor`` for a run with these tasks, or None: it must
+    be ``auto`` or a metric every epoch will have (:func:`epoch_metric_names`; not checked when those cannot be
+    told)."""
+    if monitor == "auto":
+        return None
+    names = epoch_metric_names(task_kinds)
+    if names is None or monitor in names:
+        return None
+    shown = ", ".join(n for n in names if n.startswith("val"))
+    return f"no metric named '{monitor}'{did_you_mean(monitor, names)}; validation metrics: {shown} (or auto)"
 
 
 def mode_of(name: str, mode: str = "auto") -> str:

@@ -27,6 +27,7 @@ import torch
 
 from mrframe.data.dataset import Batch, BatchLoader, WindowDataset
 from mrframe.engine.checkpoint import capture_rng, detached_copy, restore_rng
+from mrframe.engine.compile import eagerly
 from mrframe.engine.config import TrainConfig
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.locate import Replay, failing_rows, nonfinite_kind, replay, select_rows
@@ -136,20 +137,21 @@ class Guard:
         """Replay the step's micro-batches from the RNG state it started with; the first micro-batch whose
         loss, gradients or gradient norm are non-finite is the one reported, with its failing rows (when every
         one is finite, the first micro-batch's replay is kept for its largest gradients). The RNG continues as
-        if nothing was replayed."""
+        if nothing was replayed. Compiled blocks run eagerly here (:func:`mrframe.engine.compile.eagerly`)."""
         if token.rng is None:
             return Located(None, None)
         after = capture_rng()
         restore_rng(token.rng)
         first = None
         try:
-            for index, batch in enumerate(batches):
-                result = replay(network, batch, context, precision)
-                first = first or result
-                if not result.finite:
-                    rows = result.culprit.rows if result.culprit is not None else ()
-                    return Located(index, result, rows or failing_rows(network, batch, context, precision))
-            return Located(None, first)
+            with eagerly(network.model):
+                for index, batch in enumerate(batches):
+                    result = replay(network, batch, context, precision)
+                    first = first or result
+                    if not result.finite:
+                        rows = result.culprit.rows if result.culprit is not None else ()
+                        return Located(index, result, rows or failing_rows(network, batch, context, precision))
+                return Located(None, first)
         finally:
             restore_rng(after)
 

@@ -36,6 +36,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from mrframe.data.dataset import Batch
+from mrframe.engine.compile import eagerly
 from mrframe.engine.device import Precision, to_float32
 from mrframe.engine.network import Network, Objective
 from mrframe.interfaces import StepContext
@@ -235,11 +236,12 @@ def _own_gradients(network: Network) -> Iterator[None]:
 
 
 def replay(network: Network, batch: Batch, context: StepContext, precision: Precision | None = None) -> Replay:
-    """Forward and backward ``batch`` once (in the network's current mode) and locate the first non-finite
-    value. Parameter gradients are left as they were."""
+    """Forward and backward ``batch`` once (in the network's current mode, every block eager: compiled code
+    would hide the operations the hooks watch) and locate the first non-finite value. Parameter gradients are
+    left as they were."""
     precision = precision or Precision(batch.index.device.type, None)
     watcher = _Watcher()
-    with _own_gradients(network):
+    with _own_gradients(network), eagerly(network.model):
         with warnings.catch_warnings(record=True), torch.autograd.detect_anomaly(check_nan=True):
             warnings.simplefilter("always")
             with _hooked(network, watcher), watcher:

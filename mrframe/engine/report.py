@@ -75,17 +75,23 @@ def extreme_inputs(batch: Batch, rows: Sequence[int], sources: Mapping[str, Sour
 
 def extreme_targets(batch: Batch, rows: Sequence[int], targets: Mapping[str, TargetInfo]) -> list[dict[str, Any]]:
     """The ``TOP_INPUTS`` (task, feature) pairs with the largest observed absolute target among ``rows``, each
-    with the sample, the date and the value; only normalised targets can be extreme (raw ones are counts or
-    class ids in the source's units)."""
+    with the sample, the date and the value (a spatial target's feature is named ``feature@region`` after the
+    region where it is largest); only normalised targets can be extreme (raw ones are counts or class ids in
+    the source's units)."""
     rows = list(rows) or list(range(len(batch)))
     anchors = batch.calendar.anchor_day.detach().cpu().numpy()[rows]
     index = batch.index.detach().cpu().numpy()[rows]
     found = []
     for task, observed in batch.targets.items():
         info = targets.get(task)
-        values = torch.where(observed.mask, observed.values, 0.0)[rows].detach().double().cpu().numpy()  # [R, S, F]
+        values = torch.where(observed.mask, observed.values, 0.0)[rows].detach().double().cpu().numpy()  # [N, S, F]
         if not values.size or not observed.mask[rows].any():
             continue
+        region = None
+        if values.ndim == 4:  # spatial [N, S, R, F]: at each step, the region where the value is largest
+            region = np.argmax(np.abs(values), axis=2)
+            values = np.take_along_axis(values, region[:, :, None], axis=2)[:, :, 0]
+        ids = info.regions.ids if info is not None and info.regions is not None else None
         size = np.abs(values)
         features = info.features if info is not None else tuple(f"f{i}" for i in range(values.shape[2]))
         for f, feature in enumerate(features):
@@ -93,6 +99,8 @@ def extreme_targets(batch: Batch, rows: Sequence[int], targets: Mapping[str, Tar
             anchor = np.datetime64(int(anchors[r]), "D")
             date = _target_date(anchor, info, int(s)) if info is not None else str(anchor)
             normalised = info is None or info.units == "normalised"
+            if region is not None:
+                feature = f"{feature}@{ids[region[r, s, f]] if ids else region[r, s, f]}"
             found.append({
                 "task": task, "feature": feature, "sample": int(index[r]), "anchor": str(anchor), "date": date,
                 "value": float(values[r, s, f]), "extreme": bool(normalised and size[r, s, f] >= EXTREME),

@@ -8,7 +8,9 @@
 * when none is readable, a directory that records training (:meth:`RunDirectory.records`) is refused with one
   line and left as it is; only a run that never reached its first checkpoint starts from the beginning;
 * a spec edited since the checkpoint was written is refused, naming every changed key, unless the only changes
-  are to :data:`HARMLESS_CHANGES` and the user allows them (``--allow-changes``);
+  are to :data:`HARMLESS_CHANGES` and the user allows them (``--allow-changes``); the precision and compilation
+  the run trained with (``train.precision``, ``train.compile`` as resolved from ``auto`` and the environment,
+  :func:`resolved_settings`) count as keys of the spec, so a resume under another ``$MRFRAME_PRECISION`` is an edit;
 * a run whose state is final and whose summary says it ended is left alone ("nothing to resume");
 * only when the run will continue is the directory mended (:func:`mend`): unreadable checkpoint files are
   moved aside (``NAME.unreadable.pt``, kept for inspection) and the state resumed from is copied to
@@ -26,6 +28,8 @@ from typing import Any
 import attrs
 
 from mrframe.engine.checkpoint import CheckpointError, load_checkpoint, position
+from mrframe.engine.compile import wants_compile
+from mrframe.engine.device import resolve_device, resolve_precision
 from mrframe.engine.early_stopping import EarlyStopping
 from mrframe.engine.files import StorageError, atomic_write, free_name
 from mrframe.engine.rundir import RunDirectory
@@ -34,11 +38,27 @@ from mrframe.spec import Spec
 
 HARMLESS_CHANGES = (
     "train.epochs", "train.checkpoint_every", "train.early_stopping.patience", "train.early_stopping.min_epochs",
-    "train.nonfinite", "train.max_skips", "train.max_rollbacks", "run.hooks",
+    "train.nonfinite", "train.max_skips", "train.max_rollbacks", "train.precision", "train.compile", "run.hooks",
+    "hooks.*", "tune.*",
 )
-"""Spec keys ``--allow-changes`` lets a resumed run continue with, edited: they change how long training goes
-on, how often it saves and what it does on failures, not what was trained so far. Changing ``train.epochs``
-stretches or shortens the learning-rate schedule from the current step on."""
+"""Spec keys ``--allow-changes`` lets a resumed run continue with, edited (``NAME.*``: every key under
+``NAME``): they change how long training goes on, how often it saves, what it does on failures, the precision
+and compilation of later steps, the hooks that watch it and the search space of ``mrframe tune``, not what was
+trained so far. Changing ``train.epochs`` stretches or shortens the learning-rate schedule from the current step
+on; changing the precision or compilation makes the rest of the run differ from an uninterrupted one."""
+
+
+def harmless(key: str) -> bool:
+    """Whether ``key`` (dotted) is one of :data:`HARMLESS_CHANGES`, or is or lies under one of its ``NAME.*``."""
+    return any(key == entry or (entry.endswith(".*") and (key == entry[:-2] or key.startswith(entry[:-1])))
+               for entry in HARMLESS_CHANGES)
+
+
+def resolved_settings(spec: Spec) -> dict[str, str]:
+    """What ``train.precision`` and ``train.compile`` mean for a run of ``spec`` here and now (``auto`` resolved
+    through the device and the environment); checkpoints keep them (``settings``)."""
+    precision = resolve_precision(spec.train.precision, resolve_device(spec.train.device))
+    return {"train.precision": precision.name, "train.compile": "on" if wants_compile(spec.train.compile) else "off"}
 
 ENDED = ("finished", "stopped early")
 
@@ -137,12 +157,17 @@ def check_spec_edits(
     directory: RunDirectory, file: pathlib.Path, state: Mapping[str, Any], spec: Spec, allow_changes: bool
 ) -> list[str]:
     """Refuse a spec edited since ``state`` was written, naming the changed keys, unless all of them are
-    harmless and allowed; returns a line per allowed change."""
+    harmless and allowed; returns a line per allowed change. The resolved precision and compilation count
+    as keys."""
     changes = spec_changes(tomllib.loads(state["spec"]), tomllib.loads(spec.to_toml()))
+    known = {k for k, _, _ in changes}
+    now = resolved_settings(spec)
+    changes += [(f"{key} (resolved)", old, now[key]) for key, old in state["settings"].items()
+                if key in now and key not in known and old != now[key]]
     if not changes:
         return []
     shown = ", ".join(f"{k} ({_show(a)} -> {_show(b)})" for k, a, b in changes)
-    harmful = [k for k, _, _ in changes if k not in HARMLESS_CHANGES]
+    harmful = [k for k, _, _ in changes if not harmless(k.removesuffix(" (resolved)"))]
     where = f"{directory.spec} differs from the spec {_short(file)} was trained with: {shown}"
     if harmful:
         raise MrframeError(f"{where}; a resumed run continues the same training, so restore "

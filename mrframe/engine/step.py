@@ -5,7 +5,8 @@ total is back-propagated as ``w_b * total_b`` (through the fp16 gradient scaler 
 are synchronised across processes on the last micro-batch only). After the group the gradients are unscaled,
 the total norm is clipped, and the loss and the norm are checked for finiteness with **one** host
 synchronisation that also brings back everything the step reports. A non-finite step leaves the parameters
-and the optimizer untouched; the guard decides what happens next.
+and the optimizer untouched; the guard decides what happens next. A step whose compiled backward cannot be
+compiled is repeated eagerly (:func:`mrframe.engine.compile.fall_back`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import torch
 from torch import nn
 
 from mrframe.data.dataset import Batch
+from mrframe.engine import compile as compiling
 from mrframe.engine import distributed
+from mrframe.engine.checkpoint import capture_rng, restore_rng
 from mrframe.engine.device import Precision
 from mrframe.engine.network import Network
 from mrframe.interfaces import StepContext, Weighted
@@ -84,20 +87,14 @@ class Stepper:
         distributed run learns it at the same step."""
         tasks = self.network.tasks
         device = self.parameters[0].device if self.parameters else torch.device("cpu")
-        total = torch.zeros((), device=device)
-        task_sum = torch.zeros(len(tasks), dtype=torch.float64, device=device)
-        task_count = torch.zeros(len(tasks), dtype=torch.float64, device=device)
-        weight_sum = torch.zeros(len(tasks), device=device)
-        self.optimizer.zero_grad(set_to_none=True)
-        for i, (batch, weight) in enumerate(zip(batches, weights, strict=True)):
-            last = i == len(batches) - 1
-            result, losses = self._micro_step(batch, weight, context, sync=last)
-            total = total + weight * result.total.detach().float()
-            values = torch.stack([losses[t].value.detach().double() for t in tasks])
-            counts = torch.stack([losses[t].count.to(torch.float64) for t in tasks])
-            task_sum += torch.where(counts > 0, values * counts, 0.0)
-            task_count += counts
-            weight_sum += weight * torch.stack([result.weights[t].detach().float() for t in tasks])
+        rng = capture_rng() if compiling.compiled(self.network.model) else None
+        try:
+            total, task_sum, task_count, weight_sum = self._accumulate(batches, weights, context, device)
+        except Exception as error:
+            if rng is None or not compiling.fall_back(self.network.model, error):
+                raise
+            restore_rng(rng)  # the step again, eagerly: an error it raises too is the step's own
+            total, task_sum, task_count, weight_sum = self._accumulate(batches, weights, context, device)
         if self.network.weighting.owns_backward and self.distributed:
             distributed.average_gradients(self.parameters)
         self.scaler.unscale_(self.optimizer)
@@ -125,6 +122,28 @@ class Stepper:
         self.scaler.update()  # ends this step's unscale_ bookkeeping (a pass-through without fp16)
         self.optimizer.zero_grad(set_to_none=True)
         return outcome
+
+    def _accumulate(
+        self, batches: Sequence[Batch], weights: Sequence[float], context: StepContext, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward every micro-batch into ``.grad``; the weighted total, each task's loss sum and
+        observed count, and the weighted task weights."""
+        tasks = self.network.tasks
+        total = torch.zeros((), device=device)
+        task_sum = torch.zeros(len(tasks), dtype=torch.float64, device=device)
+        task_count = torch.zeros(len(tasks), dtype=torch.float64, device=device)
+        weight_sum = torch.zeros(len(tasks), device=device)
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, (batch, weight) in enumerate(zip(batches, weights, strict=True)):
+            last = i == len(batches) - 1
+            result, losses = self._micro_step(batch, weight, context, sync=last)
+            total = total + weight * result.total.detach().float()
+            values = torch.stack([losses[t].value.detach().double() for t in tasks])
+            counts = torch.stack([losses[t].count.to(torch.float64) for t in tasks])
+            task_sum += torch.where(counts > 0, values * counts, 0.0)
+            task_count += counts
+            weight_sum += weight * torch.stack([result.weights[t].detach().float() for t in tasks])
+        return total, task_sum, task_count, weight_sum
 
     def _micro_step(
         self, batch: Batch, weight: float, context: StepContext, sync: bool

@@ -200,7 +200,7 @@ class Trainer:
         dataset = self.loader.dataset
         self.hooks.hook.mrframe_epoch_start(run=self.run, epoch=self.epoch + 1, batches=plan.n_steps)
         self.network.train()
-        for index in range(self.batch // self.config.accumulate, plan.n_steps):
+        for index in range(plan.steps_done(self.batch), plan.n_steps):
             micro = plan.step_batches(index)
             batches = [dataset.batch(plan.batch(b)).to(self.device) for b in micro]
             outcome = self.train_step(batches, plan.step_weights(index), index=index, stop=stop_requested())
@@ -244,11 +244,11 @@ class Trainer:
     def end_epoch(self) -> None:
         """Evaluate, update early stopping and the policy, checkpoint, and tell the hooks."""
         metrics = self.sums.metrics() | {"lr": self.optimizer.param_groups[0]["lr"]} | self.validate()
-        self.check_validation(metrics)
+        failed = self.check_validation(metrics)
         train_losses = {t: metrics[f"train/{t}/loss"] for t in self.network.tasks}
         self.network.weighting.end_epoch(self.epoch, train_losses)
         warmup = self.network.weighting.in_warmup(self.epoch)  # never a candidate for best (a3dro's regrets are 0)
-        improved = self.stopper.update(self.epoch, metrics, candidate=not warmup)
+        improved = self.stopper.update(self.epoch, metrics, candidate=not warmup and not failed)
         record = EpochRecord(self.epoch + 1, self.step, metrics)
         self.log.add_epoch({"epoch": self.epoch + 1, "step": self.step, **metrics})
         self.epoch, self.batch = self.epoch + 1, 0
@@ -263,16 +263,17 @@ class Trainer:
         return validation_metrics(self.network, self.data.datasets["val"], self.config.batch_size, self.device,
                                   self.precision, context)
 
-    def check_validation(self, metrics: Mapping[str, float]) -> None:
+    def check_validation(self, metrics: Mapping[str, float]) -> bool:
         """Report a non-finite validation loss like a failed step, with its samples; ``nonfinite = "raise"``
-        stops the run, the other policies go on (the epoch cannot be the best)."""
+        stops the run, the other policies go on and the epoch is no candidate for the best, whatever the
+        monitor (a metric over the finite predictions may well be finite). True when the loss was non-finite."""
         tasks = [t for t in self.network.tasks if metrics.get(f"val/{t}/count", 0.0) > 0
                  and not math.isfinite(metrics.get(f"val/{t}/loss", 0.0))]
         context = StepContext(epoch=self.epoch, step=self.step, training=False)
         found = validation_failure(self.network, self.data.datasets["val"], self.config.batch_size, self.precision,
                                    context) if tasks else None
         if found is None:
-            return
+            return bool(tasks)
         report = build_report(
             failure="validation loss", step=self.step, epoch=self.epoch + 1, batch_index=found.number,
             micro_batch=None, micro_batches=1, loss=math.nan, grad_norm=math.nan,
@@ -286,6 +287,7 @@ class Trainer:
         self._publish(report, batch_tensors(found.batch), action, stops=stops)
         if stops:
             raise NonFiniteError(report["message"])
+        return True
 
     # ------------------------------------------------------------------------------------------- the guard
 
@@ -353,6 +355,8 @@ class Trainer:
             "batch": self.batch,
             "step": self.step,
             "processes": distributed.world_size(),
+            "settings": {"train.precision": self.precision.name,
+                         "train.compile": "on" if wants_compile(self.config.compile) else "off"},
             **self.core_state(),
             "scheduler": self.schedule.state_dict(),
             "rng": capture_rng(),

@@ -29,7 +29,7 @@ class MetricsWriter:
         if run.writes:
             self.write()
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # before any hook that may end the run (StopTraining) at this epoch
     def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
         if run.writes:
             self.write()

@@ -56,7 +56,7 @@ def test_checkpoint_contents_load_with_weights_only(reference):
     path, full, _ = reference
     for name in ("last.pt", "best.pt"):
         state = torch.load(full.directory.checkpoints / name, weights_only=True)
-        assert {"format", "spec", "epoch", "batch", "step", "model", "losses", "weighting", "optimizer", "scheduler",
+        assert {"format", "spec", "epoch", "batch", "step", "settings", "model", "losses", "weighting", "optimizer", "scheduler",
                 "scaler", "rng", "preprocessing", "progress"} <= set(state)
         assert state["preprocessing"].keys() == full.data.preprocessing_state().keys()
         assert all(isinstance(v, torch.Tensor) for v in state["preprocessing"].values())
@@ -113,6 +113,25 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(reference, tmp_path)
     resumed = Trainer(stopped.spec, prepare(stopped.spec, fitted=state["preprocessing"]), stopped.directory)
     resumed.restore(state)
     assert json_ready(resumed.fit()["final"]) == json_ready(summary["final"])
+
+
+def test_ctrl_c_after_an_epoch_s_short_last_step_resumes_without_repeating_it(reference, tmp_path):
+    """The epoch's micro-batches do not divide into ``accumulate``: its last optimizer step holds fewer. Stopped
+    right after that step (position: the epoch's last micro-batch), the resumed run must not train it again."""
+    path, full, summary = reference
+    plan = full.plan(0)
+    assert plan.n_batches % plan.accumulate != 0, "the reference epoch must end in a short optimizer step"
+    stopped = trainer(path, tmp_path, "stopped")
+    stopped.hooks.register(AtStep(full.steps_per_epoch, lambda: os.kill(os.getpid(), signal.SIGINT)))
+    assert stopped.fit()["status"] == "interrupted"
+    state = load_checkpoint(stopped.directory.last)
+    assert (state["epoch"], state["batch"], state["step"]) == (0, plan.n_batches, full.steps_per_epoch)
+    resumed = Trainer(stopped.spec, prepare(stopped.spec, fitted=state["preprocessing"]), stopped.directory)
+    resumed.restore(state)
+    again = resumed.fit()
+    assert again["steps"] == summary["steps"]
+    assert json_ready(resumed.log.epochs) == json_ready(full.log.epochs)
+    assert json_ready(again["evaluation"]) == json_ready(summary["evaluation"])
 
 
 def test_resuming_an_early_stopped_run_trains_no_further(tiny_spec, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mrframe.cli import cli
+from mrframe.errors import EXIT_CHECK_FAILED
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +100,30 @@ def test_diagnose_names_failing_samples_and_module(tiny_spec, bomb, tmp_path):
     spec = tiny_spec(encoder="bomb", encoder_keys='anchors = ["2022-02-03", "2022-05-10"]\nonce = false')
     out = tmp_path / "diagnose.csv"
     result = CliRunner().invoke(cli, ["diagnose", str(spec), "--out", str(out)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == EXIT_CHECK_FAILED, result.output
     lines = [line for line in result.output.splitlines() if "non-finite" in line and "bomb" in line]
     assert len(lines) == 2
     assert "2022-02-03" in lines[0] and "train" in lines[0] and "model.encoders.daily.bomb" in lines[0]
     assert "2022-05-10" in lines[1] and "val" in lines[1] and "log" in lines[1]
     table = pd.read_csv(out)
     assert (table.status == "non-finite").sum() == 2 and (table.status == "OK").sum() == len(table) - 2
+
+
+@pytest.mark.parametrize("command", ["diagnose", "predict"])
+def test_an_out_file_that_cannot_be_written_is_refused_before_any_work(trained, tmp_path, capsys, command):
+    from mrframe.cli import main
+
+    spec, run_dir, _ = trained
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    arguments = {"diagnose": ["diagnose", str(spec)], "predict": ["predict", str(run_dir), "--at", "2022-06-20"]}
+    for out in (tmp_path / "missing" / "x.csv", blocker / "x.csv"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*arguments[command], "--out", str(out)])
+        captured = capsys.readouterr()
+        assert exit_.value.code == 2 and "Traceback" not in captured.err, captured.err
+        assert captured.err.strip().splitlines() == [captured.err.strip()] and "does not exist" in captured.err
+        assert captured.out == ""  # refused before the model was loaded
 
 
 def test_a_non_finite_stop_is_its_own_line_after_the_bar_and_exits_3(spec_writer, tmp_path, bomb, capsys):
@@ -140,7 +158,8 @@ def test_warnings_are_printed_once_without_source_lines(capsys):
 def test_help_documents_the_exit_statuses():
     result = CliRunner().invoke(cli, ["--help"])
     assert "3    training stopped on a non-finite loss or gradient" in result.output
-    assert "1    a file of the run could not be written" in result.output  # StorageError.exit_status
+    assert "4    a file of the run could not be written" in result.output  # StorageError.exit_status
+    assert "1    internal error" in result.output and "5    a check found problems" in result.output
     assert "exit status is 3" in " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
 
 

@@ -81,3 +81,46 @@ def test_compiled_blocks_keep_their_state_dict_and_train_like_eager_ones(tiny_sp
     compiling.compile_blocks(compiled.network.model, report=lines.append, backend="eager")
     assert list(compiled.network.state_dict()) == keys
     assert two_steps(compiled) == two_steps(eager) and lines == []
+
+
+def no_backward_compiler():  # noqa: ANN201
+    """A backend whose forward graphs compile but whose backward graphs (compiled at the first backward) cannot."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    def backward(graph, inputs):  # noqa: ANN001, ANN202
+        raise RuntimeError("no backward compiler here")
+
+    return aot_autograd(fw_compiler=lambda graph, inputs: graph, bw_compiler=backward)
+
+
+def test_a_backward_that_cannot_compile_falls_back_in_one_line(tiny_spec):
+    eager = two_steps(trainer_for(tiny_spec(name="eager.toml", train="compile = 'off'")))
+    trainer = trainer_for(tiny_spec(train="compile = 'off'"))
+    lines: list[str] = []
+    compiling.compile_blocks(trainer.network.model, report=lines.append, backend=no_backward_compiler())
+    assert two_steps(trainer) == eager  # the step ran again eagerly from the same RNG state
+    assert lines == ["train.compile: encoders.daily, encoders.monthly, heads.next run eagerly, the backward pass "
+                     "could not be compiled (RuntimeError: no backward compiler here)"]
+    assert not compiling.compiled(trainer.network.model)
+
+
+def test_an_error_of_the_step_itself_is_raised_once_the_eager_step_fails_too(tiny_spec):
+    trainer = trainer_for(tiny_spec(train="compile = 'off'"))
+    lines: list[str] = []
+    compiling.compile_blocks(trainer.network.model, report=lines.append, backend="eager")
+    trainer.network.weighting.combine = lambda losses, context: (_ for _ in ()).throw(ValueError("the policy's own"))
+    with pytest.raises(ValueError, match="the policy's own"):
+        two_steps(trainer)
+
+
+def test_the_guard_replays_a_compiled_step_eagerly_and_names_the_module(tiny_spec, bomb, tmp_path):
+    from mrframe.engine.guard import NonFiniteError
+
+    path = tiny_spec(encoder="bomb", train="compile = 'off'", encoder_keys='anchors = ["2022-02-03"]')
+    trainer = trainer_for(path)
+    trainer.hooks.register(bomb)
+    lines: list[str] = []
+    compiling.compile_blocks(trainer.network.model, report=lines.append, backend="aot_eager")
+    with pytest.raises(NonFiniteError, match=r"`model\.encoders\.daily\.bomb` in the forward pass, at op `log`"):
+        trainer.fit()
+    assert lines == [] and compiling.compiled(trainer.network.model)  # the replay made no block fall back

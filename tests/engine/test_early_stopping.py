@@ -75,3 +75,24 @@ def test_an_epoch_that_is_no_candidate_is_never_best_and_does_not_pick_the_monit
     assert stopper.monitor is None and stopper.bad_epochs == 0 and stopper.epochs_seen == 1
     assert stopper.update(1, {"val_loss": 0.4, "val_anchored": 0.3})
     assert stopper.monitor == "val_anchored" and stopper.best_epoch == 1 and stopper.best == 0.3
+
+
+@pytest.mark.parametrize(("monitor", "suggestion"), [("val/next/maae", "val/next/mae"), ("val/nxt/rmse", "val/next/rmse"),
+                                                     ("val_los", "val_loss")])
+def test_validate_refuses_a_misspelled_monitor_with_a_suggestion(tiny_spec, capsys, monitor, suggestion):
+    from mrframe.cli import main
+
+    path = tiny_spec(train=f"[train.early_stopping]\nmonitor = '{monitor}'")
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate", str(path)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "train.early_stopping.monitor" in line]
+    assert exit_.value.code == 2 and len(lines) == 1, lines
+    assert f"no metric named '{monitor}' (did you mean '{suggestion}'?)" in lines[0]
+
+
+@pytest.mark.parametrize("monitor", ["auto", "val/next/mae", "val/next/loss", "train_loss", "val_anchored"])
+def test_validate_accepts_every_metric_an_epoch_has(tiny_spec, monitor):
+    from mrframe.spec import load_spec
+
+    spec = load_spec(tiny_spec(train=f"[train.early_stopping]\nmonitor = '{monitor}'"))
+    assert spec.train.early_stopping.monitor == monitor

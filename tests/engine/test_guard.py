@@ -255,3 +255,19 @@ def test_numbering_is_the_same_in_hooks_console_metrics_and_reports(tiny_spec, b
     # the failed step would have been step 6, the 6th batch of epoch 1: the numbers a hook saw around it
     assert (report["epoch"], report["step"], report["batch"]) == (1, 6, 6)
     assert (1, 5, 5) in seen["steps"] and (1, 6, 7) in seen["steps"]  # the skipped step has no number
+
+
+def test_an_epoch_with_a_non_finite_validation_loss_is_never_best_under_a_metric_monitor(tiny_spec, bomb, tmp_path):
+    """One validation sample turns NaN every epoch: the loss is NaN, the MAE (over the finite predictions) is not;
+    the guard goes on (``skip``) and says the epoch cannot be the best, so no epoch becomes best."""
+    path = tiny_spec(encoder="bomb", encoder_keys='anchors = ["2022-05-10"]\nonce = false', train="""
+        nonfinite = "skip"
+        [train.early_stopping]
+        monitor = "val/next/mae"
+        """)
+    trainer = trainer_for(path, tmp_path, bomb)
+    summary = trainer.fit()
+    epochs = trainer.log.epochs
+    assert all(math.isnan(e["val/next/loss"]) and math.isfinite(e["val/next/mae"]) for e in epochs)
+    assert summary["best"]["epoch"] == 0 and not trainer.directory.best.exists()
+    assert summary["evaluation"]["val"]["checkpoint"] == "last"

@@ -95,6 +95,20 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_sp
             assert summary["final"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
 
 
+def test_a_worker_s_error_is_one_line_with_its_exit_status(tiny_spec, tmp_path):
+    """The data fail in the workers (no training sample), not in the launcher: the launcher prints the workers'
+    one line once, exits 2 as a single process would, and leaves no run directory behind."""
+    spec = tiny_spec(train="epochs = 1")
+    failed = subprocess.run([*MRFRAME, "run", str(spec), "--nproc", "2", "--out", str(tmp_path / "runs"),
+                             "--set", "data.split.train_from=2022-04-29"], env=env(), capture_output=True, text=True,
+                            timeout=300)
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr and "ChildFailedError" not in failed.stderr, failed.stderr[-3000:]
+    (line,) = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: no training sample: ")
+    assert not any((tmp_path / "runs").iterdir())
+
+
 def test_the_unused_parameter_probe():
     from torch import nn
 

@@ -17,7 +17,7 @@ from mrframe.data.pipeline import prepare
 from mrframe.engine.compare import evaluation_lines
 from mrframe.engine.evaluate import TaskOutputs
 from mrframe.engine.regional import error_map_name, region_report
-from mrframe.engine.report import extreme_inputs
+from mrframe.engine.report import build_report, extreme_inputs, extreme_targets, paragraph
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.trainer import Trainer
 from mrframe.interfaces import SourceInfo, TargetInfo
@@ -91,3 +91,34 @@ def test_the_guard_report_names_the_region_of_a_spatial_input_s_largest_value():
     found = extreme_inputs(batch, [], {"cells": info})
     assert found[0]["feature"] == "a@g02" and found[0]["sample"] == 8 and found[0]["extreme"]
     assert found[0]["date"] == str(np.datetime64(19001, "D"))
+
+
+def test_the_guard_report_names_the_region_of_a_spatial_target_s_largest_value():
+    raw = torch.zeros(2, 2, 3, 1)  # [N, span, R, F]: two samples, span 2, three regions, one feature
+    raw[0, 1, 2, 0] = -40.0
+    raw[1, 0, 0, 0] = float("nan")  # unobserved
+    target = TargetInfo("cellwise", "cells", "daily", ("a",), horizon=7, span=2, regions=grid(1, 3))
+    batch = Batch({}, {"cellwise": Observed.build(raw)}, calendar_for(np.array([19000, 19001]), 5, 2),
+                  torch.tensor([7, 8]))
+    found = extreme_targets(batch, [], {"cellwise": target})
+    assert found == [{"task": "cellwise", "feature": "a@g02", "sample": 7, "anchor": str(np.datetime64(19000, "D")),
+                      "date": str(np.datetime64(19000 + 7, "D")), "value": -40.0, "extreme": True}]
+    report = build_report(failure="loss", step=1, epoch=1, batch_index=1, micro_batch=None, micro_batches=1,
+                          loss=math.nan, grad_norm=math.nan, culprit=None, rows=[0], batch=batch, sources={},
+                          bad_parameters=(), targets={"cellwise": target}) | {"replayed": True}
+    assert "Extreme targets: cellwise.a@g02 = -40" in paragraph(report)
+
+
+def test_a_spatial_run_that_fails_before_training_leaves_no_directory(tmp_path, capsys):
+    """The data report of a spatial source draws a map too (plots/data_regions_SOURCE.png); a run that fails
+    after the report but before training (fp16 needs CUDA) still leaves nothing behind."""
+    from mrframe.cli import main
+
+    with fake_plugins(), spatial_fakes():
+        path = tmp_path / "spatial.toml"
+        path.write_text(build_spec(document(train={"epochs": 1, "precision": "fp16"})).to_toml())
+        with pytest.raises(SystemExit) as exit_:
+            main(["run", str(path), "--out", str(tmp_path / "runs"), "--set", "train.device=cpu"])
+    assert exit_.value.code == 2, capsys.readouterr().err
+    assert "fp16" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").iterdir())

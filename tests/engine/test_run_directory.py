@@ -16,13 +16,20 @@ import torch
 
 from mrframe.cli import main
 from mrframe.data.pipeline import prepare
-from mrframe.engine.checkpoint import CheckpointError, content_checksum, load_checkpoint, save_checkpoint
+from mrframe.engine.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    content_checksum,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mrframe.engine.files import StorageError, atomic_write
 from mrframe.engine.resume import find_resume_point
 from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.runlog import RunLog
 from mrframe.engine.trainer import NonFiniteError, Trainer
 from mrframe.engine.writers import MetricsWriter
+from mrframe.errors import EXIT_STORAGE
 from mrframe.hooks import hookimpl, plugin_manager
 from mrframe.spec import load_spec
 from mrframe.testing.faults import flip_bit, full_disk, snapshot
@@ -131,7 +138,8 @@ def test_last_is_kept_as_last_prev_and_a_full_disk_changes_neither(tmp_path):
 
 def _state():  # noqa: ANN202
     """A minimal state with the checkpoint layout (what save_checkpoint/load_checkpoint need)."""
-    return {"format": 3, "spec": "", "epoch": 0, "batch": 0, "step": 0, "processes": 1,
+    return {"format": CHECKPOINT_FORMAT, "spec": "", "epoch": 0, "batch": 0, "step": 0, "processes": 1,
+            "settings": {"train.precision": "fp32", "train.compile": "off"},
             "model": {"w": torch.ones(2)}, "losses": {}, "weighting": {},
             "optimizer": {"state": {}, "param_groups": []}, "scheduler": {}, "scaler": {},
             "rng": {"torch": torch.zeros(1), "numpy": {}, "python": {}}, "preprocessing": {},
@@ -211,6 +219,28 @@ def test_an_edited_spec_is_refused_naming_the_keys_unless_harmless_and_allowed(r
     assert code == 0, err
     assert "continuing with the edited spec: train.epochs (2 -> 3)" in out
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+
+
+def test_a_resume_under_another_precision_is_an_edit_that_needs_allow_changes(run, capsys, monkeypatch):
+    trained = load_checkpoint(run / "checkpoints" / "last.pt")["settings"]["train.precision"]
+    other = "bf16" if trained == "fp32" else "fp32"
+    monkeypatch.setenv("MRFRAME_PRECISION", other)  # train.precision = "auto" now resolves to the other one
+    (run / "summary.json").unlink()  # a run that did not end, so the resume goes on
+    code, _, err = mrframe(capsys, "run", "--resume", run)
+    line = one_error_line(err)
+    assert code == 2 and f'train.precision (resolved) ("{trained}" -> "{other}")' in line
+    assert "pass --allow-changes" in line
+    directory = RunDirectory(run)
+    point = find_resume_point(directory, load_spec(directory.spec), processes=1, allow_changes=True)
+    assert any(f'train.precision (resolved) ("{trained}" -> "{other}")' in note for note in point.notes)
+
+
+def test_allow_changes_takes_hook_options_and_the_tune_section():
+    from mrframe.engine.resume import harmless
+
+    assert harmless("hooks.mlflow.uri") and harmless("tune") and harmless("tune.space.train.lr.high")
+    assert harmless("run.hooks") and harmless("train.precision")
+    assert not harmless("hooksx.a") and not harmless("train.lr") and not harmless("tuner")
 
 
 # ----------------------------------------------------------------------------------- evaluate and predict
@@ -318,7 +348,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_previous_checkpoint(
                             lambda builtin=(), named=(): original(builtin=[*builtin, fill], named=named))
         code, _, err = mrframe(capsys, "run", spec, "--out", tmp_path / "runs")
     line = one_error_line(err)
-    assert code == 1 and "last.pt: cannot write it (No space left on device)" in line, err
+    assert code == EXIT_STORAGE and "last.pt: cannot write it (No space left on device)" in line, err
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 3  # the previous one, intact
     assert not [p for p in run_dir.rglob(".*.tmp")]

@@ -70,6 +70,8 @@ def test_each_outcome_is_recorded_and_the_study_goes_on(tiny_spec, tmp_path, bom
     pruned = json.loads((tmp_path / "trials" / "trial-0003" / "summary.json").read_text())
     assert pruned["status"].startswith("stopped: pruned after epoch") and pruned["epochs"] == 1
     assert "evaluation" in pruned and not pruned["evaluation"]  # no final evaluation for a pruned run
+    rows = (tmp_path / "trials" / "trial-0003" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["epoch"] for row in rows] == [1]  # the epoch it was pruned after is written too
 
     best = results.write(tmp_path, study, spec, spec.to_dict())
     assert best["best"]["trial"] == 2 and best["trials"] == {"fail": 2, "complete": 1, "pruned": 1}
@@ -146,3 +148,19 @@ def test_two_workers_share_one_study_that_survives_a_kill(tiny_spec, tmp_path):
     trained = CliRunner().invoke(cli, ["run", str(out / "best.toml"), "--set", "train.epochs=1", "--out",
                                        str(tmp_path / "runs")])
     assert trained.exit_code == 0 and "finished after 1 epochs" in trained.output, trained.output
+
+
+def test_an_out_folder_that_is_not_a_tune_directory_is_refused_in_one_line(tiny_spec, tmp_path, capsys):
+    from mrframe.cli import main
+
+    run_dir = tmp_path / "a-run"
+    run_dir.mkdir()
+    (run_dir / "spec.toml").write_text(tiny_spec(name="run.toml").read_text())  # a run directory's spec: no [tune]
+    spec = tiny_spec(extra=SPACE.format(trials=1, extra=""))
+    with pytest.raises(SystemExit) as exit_:
+        main(["tune", str(spec), "--out", str(run_dir)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err, err
+    assert err.strip() == f"error: {run_dir} is not a tune directory (its spec.toml has no [tune] section: a run " \
+                          "directory?); choose another --out"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["spec.toml"]

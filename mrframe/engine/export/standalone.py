@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from mrframe.data.dataset import Batch
 from mrframe.data.frames import Frame
 from mrframe.engine.evaluate import in_float64
-from mrframe.errors import MrframeError, PluginError
+from mrframe.errors import EXIT_UNSUPPORTED, MrframeError, PluginError
 from mrframe.interfaces import Units
 from mrframe.model import AssembledModel
 from mrframe.observed import Calendar, Observed
@@ -52,7 +52,7 @@ BATCH = "batch"
 class ExportError(MrframeError):
     """The network (or one of its blocks) cannot be exported in a format; not the user's input."""
 
-    exit_status = 1
+    exit_status = EXIT_UNSUPPORTED
 
 
 @attrs.frozen

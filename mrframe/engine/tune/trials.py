@@ -61,7 +61,7 @@ class Pruning:
         self.warmup = warmup
         self.reported = reported
 
-    @hookimpl
+    @hookimpl(trylast=True)  # the other hooks (writers, plots, the spec's hooks) see the epoch it prunes after
     def mrframe_epoch_end(self, run: RunInfo, record: EpochRecord) -> None:
         name, _ = resolve_monitor(self.stopping, record.metrics)
         value = float(record.metrics[name])

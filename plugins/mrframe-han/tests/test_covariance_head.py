@@ -44,6 +44,31 @@ def test_predictions_are_positive_definite_with_the_recent_sample_covariance():
         model.kinds["co"].point(out)
 
 
+def test_predictions_stay_positive_definite_in_float32_under_bf16_autocast():
+    """In bfloat16 (8 bits of mantissa) A Aᵀ loses its symmetry and positive definiteness, and a floor of 1e-4
+    vanishes beside diagonal entries of order 1; the head computes its matrices in float32 whatever the autocast."""
+    infos = source_infos()
+    head_table = {"plugin": "covariance", "sample_window": 5, "rank": 1, "floor": 1e-4,
+                  "target": {"source": "d1", "horizon": 3, "span": 3}}
+    document = spec_document(infos=infos, heads={"co": head_table})
+    document["heads"]["co"]["loss"] = {"plugin": "eigh-covariance", "sample_beta": 0.5}
+    model = build_model(document, infos)
+    head = model.heads["co"].eval()
+    with torch.no_grad():
+        head.factor.weight.mul_(30.0)  # large factor entries: bf16 rounding errors far above the floor
+    state = random_state(infos)
+    n = infos["d1"].n_features
+    batch = state.daily.hidden.shape[0]
+    window = Observed.build(torch.randn(batch, 9, n) * 50, torch.rand(batch, 9, n) < 0.7)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(state.replace(inputs={"d1": window}))
+    for key in ("covariance", "sample_covariance"):
+        assert out[key].dtype == torch.float32, key
+        assert torch.equal(out[key], out[key].transpose(1, 2)), key
+    assert torch.linalg.eigvalsh(out["covariance"].double()).min() >= head.config.floor * 0.99
+    assert torch.linalg.eigvalsh(out["sample_covariance"].double()).min() > -1e-3
+
+
 def test_the_sample_covariance_reads_observed_values_only():
     values = torch.randn(2, 6, 3)
     mask = torch.rand(2, 6, 3) < 0.6

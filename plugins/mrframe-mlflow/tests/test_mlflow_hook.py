@@ -72,6 +72,26 @@ def test_a_run_with_both_hooks_leaves_what_tensorboard_and_mlflow_load(tracked_r
     assert recorded.info.artifact_uri.startswith((tracked_run.parent / "mlartifacts").as_uri())
 
 
+def test_a_tracking_failure_after_the_start_warns_once_and_the_run_goes_on(tmp_path, database):
+    """The store goes away during training: every later call fails; the run is not lost (a trainer's hooks raise
+    into the training loop), one warning says what happened."""
+    run, manager = start(tmp_path, f'[hooks.mlflow]\ndatabase = "{database}"\n')
+    (hook,) = [p for p in manager.get_plugins() if type(p).__name__ == "MlflowHook"]
+
+    def gone(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ConnectionError("the tracking server went away")
+
+    for name in ("log_batch", "log_artifact", "log_artifacts", "set_tag", "set_terminated"):
+        setattr(hook.client, name, gone)
+    with pytest.warns(RuntimeWarning) as caught:
+        epoch(run, manager, 1, train_loss=0.9)
+        epoch(run, manager, 2, train_loss=0.8)
+        end(run, manager, "finished")
+    (warning,) = caught
+    assert str(warning.message).startswith("hooks.mlflow: could not log the metrics of epoch 1 (ConnectionError: "
+                                           "the tracking server went away); the run goes on")
+
+
 def start(tmp_path, table: str, writes: bool = True):
     """A run directory with a plot, and the hooks the spec enables, started."""
     text = FAKE_SPEC.replace("seed = 3", 'seed = 3\nhooks = ["mlflow"]') + table

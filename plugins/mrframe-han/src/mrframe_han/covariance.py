@@ -12,7 +12,9 @@ for the loss to blend with its prediction (``eigh-covariance`` ``sample_beta``: 
 
     S = X̃ᵀ X̃ / w,    X̃ = m ∘ (x - x̄)     (x̄: each feature's mean over its observed steps; m: the mask)
 
-which keeps the predicted spectrum anchored to what was just observed while the factor learns the change. It
+which keeps the predicted spectrum anchored to what was just observed while the factor learns the change.
+Both matrices are computed in float32 whatever the autocast (``train.precision = "bf16"``): in bfloat16, A Aᵀ
+is not even symmetric after rounding and the floor vanishes beside entries of order 1. It
 needs the target source to be an input whose encoder sees every target feature (no PCA or correlation filter
 dropping one). Its prediction kind is ``covariance`` (:mod:`mrframe.kinds.covariance`): it has no point
 forecast, prediction columns or baselines, so evaluation reports the task's loss.
@@ -82,13 +84,14 @@ class Covariance(Head):
     def forward(self, state: State) -> Mapping[str, Tensor]:
         z = self.readout(state)
         n = self.target.n_features
-        factor = self.factor(z).view(z.shape[0], n, self.rank)
-        eye = torch.eye(n, dtype=factor.dtype, device=factor.device)
-        out = {"covariance": factor @ factor.transpose(1, 2) / self.rank + self.config.floor * eye}
-        if self.columns is not None:
-            window = state.inputs.get(self.target.source)
-            if window is None:
-                raise ValueError(f"covariance head: the state carries no input window of source "
-                                 f"'{self.target.source}' (State.inputs)")
-            out["sample_covariance"] = window_covariance(window, self.columns, self.config.sample_window)
+        factor = self.factor(z).view(z.shape[0], n, self.rank).float()
+        with torch.autocast(factor.device.type, enabled=False):  # the matrices in float32 (module docstring)
+            eye = torch.eye(n, dtype=factor.dtype, device=factor.device)
+            out = {"covariance": factor @ factor.transpose(1, 2) / self.rank + self.config.floor * eye}
+            if self.columns is not None:
+                window = state.inputs.get(self.target.source)
+                if window is None:
+                    raise ValueError(f"covariance head: the state carries no input window of source "
+                                     f"'{self.target.source}' (State.inputs)")
+                out["sample_covariance"] = window_covariance(window, self.columns, self.config.sample_window)
         return out

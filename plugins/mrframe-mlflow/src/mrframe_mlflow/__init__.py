@@ -17,6 +17,10 @@ overrides it), tagged ``mrframe.run_directory`` and ``mrframe.status``.
 
 A resumed run (``mrframe run --resume``) continues the same MLflow run, whose id is kept in ``RUN_DIR/mlflow.json``.
 Only the process that owns the run directory records (rank 0 of a distributed run).
+
+Failures: a store that cannot be reached when the run starts stops it before training, in one line (fix the
+setting and run again). Once training runs, MLflow never ends it: a failed call (a server gone, a full disk on
+its side) is reported once as a warning, later calls are still tried, and the run and its directory go on.
 """
 
 from __future__ import annotations
@@ -72,6 +76,19 @@ class MlflowHook:
         self.config = config
         self.client: Any = None  # mlflow.tracking.MlflowClient, on the process that writes
         self.run_id: str | None = None
+        self.warned = False
+
+    def _tolerate(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+        """``call(*args, **kwargs)``; an error is a warning (the first only), never the end of the run."""
+        try:
+            call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - whatever the tracking store raises, training goes on
+            if not self.warned:
+                self.warned = True
+                text = str(error).strip().splitlines()
+                warnings.warn(f"hooks.mlflow: could not {what} ({type(error).__name__}: {text[0] if text else ''}); "
+                              f"the run goes on, its MLflow record (run {self.run_id}) may be incomplete",
+                              RuntimeWarning, stacklevel=2)
 
     def store(self, runs_folder: pathlib.Path) -> tuple[str, pathlib.Path | None]:
         """The tracking URI and, when it is a local SQLite database, the database file."""
@@ -130,7 +147,8 @@ class MlflowHook:
         metrics = [Metric(name, float(value), now, record.epoch)
                    for name, value in record.metrics.items() if not math.isnan(value)]  # NaN: missing or undefined
         for chunk in _chunks(metrics, MAX_METRICS):
-            self.client.log_batch(self.run_id, metrics=chunk)
+            self._tolerate(f"log the metrics of epoch {record.epoch}", self.client.log_batch, self.run_id,
+                           metrics=chunk)
 
     @hookimpl(wrapper=True)  # around every other implementation: after summary.json and other hooks' files exist
     def mrframe_run_end(self, run: RunInfo, summary: Mapping[str, Any]) -> Any:
@@ -146,12 +164,13 @@ class MlflowHook:
         if self.config.artifacts and run.directory is not None:
             for path in sorted(run.directory.iterdir()):
                 if path.is_dir() and (path.name != "checkpoints" or self.config.checkpoints):
-                    client.log_artifacts(self.run_id, str(path), artifact_path=path.name)
+                    self._tolerate(f"upload {path.name}/", client.log_artifacts, self.run_id, str(path),
+                                   artifact_path=path.name)
                 elif path.is_file():
-                    client.log_artifact(self.run_id, str(path))
+                    self._tolerate(f"upload {path.name}", client.log_artifact, self.run_id, str(path))
         status = str(summary.get("status", ""))
-        client.set_tag(self.run_id, "mrframe.status", status)
-        client.set_terminated(self.run_id, status=STATUS.get(status, "FAILED"))
+        self._tolerate("tag the run's status", client.set_tag, self.run_id, "mrframe.status", status)
+        self._tolerate("end the MLflow run", client.set_terminated, self.run_id, status=STATUS.get(status, "FAILED"))
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
