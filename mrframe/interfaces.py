@@ -244,6 +244,14 @@ class Source:
         return resolution if resolution in ("daily", "monthly") else None
 
     @classmethod
+    def declared_features(cls, config: Any) -> tuple[str, ...] | None:
+        """The feature names :meth:`load` will return (per region for a spatial source), when they are known
+        without loading the data: from the config, or from a file's header at most; lets ``mrframe validate``
+        check the heads' target features. Default: None (unknown). Never raises for a bad file: None, and
+        :meth:`load` reports it."""
+        return None
+
+    @classmethod
     def declared_extent(cls, config: Any) -> Extent | None:
         """The extent :meth:`load` will return (``"spatial"`` when its frame has regions), when it is known from
         the config alone; lets ``mrframe validate`` check encoders' and heads' ``extents`` before loading.

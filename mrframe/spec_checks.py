@@ -24,7 +24,7 @@ import attrs
 
 from mrframe import kinds
 from mrframe.config import join_path, run_name_problem
-from mrframe.errors import Problem
+from mrframe.errors import Problem, did_you_mean
 
 __all__ = ["spec_problems", "MemoryEstimate", "memory_estimate"]
 
@@ -128,10 +128,22 @@ def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:
     }
     if source is not None:
         declared[f"source '{head.target.source}'"] = source.component.cls.declared_classes(source.component.config)
+        yield from _target_feature_problems(path, head.target, source)
     known = {who: n for who, n in declared.items() if n is not None}
     if len(set(known.values())) > 1:
         listed = ", ".join(f"{who} {n}" for who, n in known.items())
         yield Problem(path, f"the number of classes disagrees: {listed}; make them equal")
+
+
+def _target_feature_problems(path: str, target: Any, source: Any) -> Iterable[Problem]:
+    """Target features the source declares it will not have (the data pipeline's check, before loading)."""
+    available = source.component.cls.declared_features(source.component.config)
+    if available is None or target.features is None:
+        return
+    for i, feature in enumerate(target.features):
+        if feature not in available:
+            yield Problem(join_path(join_path(join_path(path, "target"), "features"), i),
+                          f"source '{target.source}' has no feature '{feature}'{did_you_mean(feature, available)}")
 
 
 def _weighting_problems(weighting: Any, tasks: tuple[str, ...]) -> Iterable[Problem]:

@@ -135,6 +135,21 @@ def test_declarations_that_disagree_with_the_load_are_caught():
         def declared_extent(cls, config):
             return "spatial"
 
+    class SaysOtherFeatures(DailyTable):
+        @classmethod
+        def declared_features(cls, config):
+            return ("a", "c")
+
+    class SaysItsFeatures(DailyTable):
+        @classmethod
+        def declared_features(cls, config):
+            return ("a", "b")
+
+    assert broken(SaysItsFeatures) == []
+    assert broken(SaysOtherFeatures) == ["declared"]
+    with pytest.raises(ConformanceError, match=r"declared_features.config. says \['a', 'c'\], but load.. returns "
+                                               r"features \['a', 'b'\]"):
+        check_source(SaysOtherFeatures)
     assert broken(SaysMonthly) == ["declared"]
     with pytest.raises(ConformanceError, match="declared_resolution.config. says 'monthly', but load.. returns a daily"):
         check_source(SaysMonthly)

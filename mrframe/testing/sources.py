@@ -136,8 +136,8 @@ def _no_filled_gaps(cls: type, label: str, config: Any = None, directory: pathli
 
 @promise("source", "declared")
 def _declared(cls: type, label: str, config: Any = None, directory: pathlib.Path | None = None) -> None:
-    """What ``declared_resolution`` and ``declared_extent`` say before loading is what ``load`` returns
-    (``mrframe validate`` checks encoders and heads against the declarations)."""
+    """What ``declared_resolution``, ``declared_extent`` and ``declared_features`` say before loading is what
+    ``load`` returns (``mrframe validate`` checks encoders, heads and target features against them)."""
     with tempfile.TemporaryDirectory() as scratch:
         config = config if config is not None else cls.example_config(directory or pathlib.Path(scratch))
         loaded = cls(config).load()
@@ -146,3 +146,9 @@ def _declared(cls: type, label: str, config: Any = None, directory: pathlib.Path
                                    ("extent", cls.declared_extent(config), extent)):
         if declared is not None and declared != actual:
             fail(label, f"declared_{what}(config) says {declared!r}, but load() returns a {actual} frame")
+    features = cls.declared_features(config)
+    columns = loaded.frame.columns
+    loaded_features = tuple(dict.fromkeys(columns.get_level_values(-1) if columns.nlevels > 1 else columns))
+    if features is not None and tuple(features) != loaded_features:
+        fail(label, f"declared_features(config) says {list(features)}, but load() returns features "
+                    f"{list(loaded_features)}")

@@ -27,12 +27,15 @@ def test_a_killed_backtest_resumes_and_aggregates(tiny_spec, tmp_path):
     spec = tiny_spec(train="epochs = 2\ncheckpoint_every = 1")
     out = tmp_path / "bt"
     command = _mrframe("backtest", str(spec), "--folds", "2", "--out", str(out), "--jobs", "1")
-    launcher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    output = tmp_path / "launcher.log"
+    with output.open("w") as log:
+        launcher = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONPATH=os.getcwd()))
     first = out / "fold-01"
     deadline = time.monotonic() + 120
     while not (first / "checkpoints" / "last.pt").is_file():
-        assert time.monotonic() < deadline and launcher.poll() is None, "fold 1 never wrote a checkpoint"
+        assert time.monotonic() < deadline and launcher.poll() is None, \
+            f"fold 1 never wrote a checkpoint:\n{output.read_text()}"
         time.sleep(0.1)
     launcher.send_signal(signal.SIGKILL)  # no chance to clean up: the fold process must go down with it
     launcher.wait()

@@ -123,6 +123,10 @@ class FirmsSource(SyntheticExample, Source):
     example_format = "firms"
 
 
+    @classmethod
+    def declared_features(cls, config: object) -> tuple[str, ...]:
+        return FEATURES
+
     def load(self) -> SourceFrame:
         config: FirmsConfig = self.config
         rejected: Counter = Counter()

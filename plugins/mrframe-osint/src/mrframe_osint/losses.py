@@ -91,6 +91,17 @@ def load_cumulative(config: EquipmentConfig, missing_values: Sequence[float] = (
     return SourceFrame(frame.astype(np.float64), "daily", counts=tuple(columns), rejected=dict(table.rejected))
 
 
+def declared_columns(config: EquipmentConfig) -> tuple[str, ...] | None:
+    """The feature columns :func:`load_cumulative` will return: ``features``, or the file's count columns
+    (read without parsing the values); None when the file cannot be read (loading reports why)."""
+    if config.features is not None:
+        return tuple(config.features)
+    try:
+        return tuple(_feature_columns(read_table(config.path).cells.columns, config))
+    except DataError:
+        return None
+
+
 def _no_negative_totals(table: Table, numbers: pd.DataFrame, bad_values: BadValues) -> pd.DataFrame:
     """A cumulative count below zero is no count (typically an undeclared sentinel such as -999)."""
     negative = (numbers < 0).to_numpy()
@@ -143,6 +154,10 @@ class EquipmentSource(SyntheticExample, Source):
     def declared_extent(cls, config: object) -> str:
         return "national"
 
+    @classmethod
+    def declared_features(cls, config: EquipmentConfig) -> tuple[str, ...] | None:
+        return declared_columns(config)
+
     def load(self) -> SourceFrame:
         return load_cumulative(self.config, self.missing_values)
 
@@ -160,6 +175,10 @@ class PersonnelSource(SyntheticExample, Source):
     @classmethod
     def declared_extent(cls, config: object) -> str:
         return "national"
+
+    @classmethod
+    def declared_features(cls, config: EquipmentConfig) -> tuple[str, ...] | None:
+        return declared_columns(config)
 
     def load(self) -> SourceFrame:
         return load_cumulative(self.config, self.missing_values)
