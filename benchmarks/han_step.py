@@ -14,6 +14,12 @@ the parameter count; then which precision ``train.precision = "auto"`` picks her
 floor at that precision, peak RSS <= 785 MiB) and how contended the machine was (load average, CPU time per
 wall second: 2.0 means both threads ran the whole time).
 
+With ``--threads 1`` it also prints each ratio in CPU time (the median step's CPU time against the matrix
+product's best FLOP per CPU second), which holds while other processes take turns on the CPU. With ``--profile``
+it prints, per kind of kernel that does the counted FLOPs (attention, matrix products, convolutions), the GFLOP/s
+it achieves and its time as a multiple of the floor, and the ratio the step would have if every other op took no
+time (``step_profile.print_kernel_rates``).
+
     python benchmarks/han_step.py                 # 20 timed steps per measurement
     python benchmarks/han_step.py --profile       # also: where the fp32 and bf16 steps spend their time
     python benchmarks/han_step.py --compile       # also: the fp32 HAN with train.compile = "on"
@@ -183,7 +189,7 @@ def main() -> None:
 
 def report(results: dict, default: str, args: argparse.Namespace, load_before: float, load_after: float) -> None:
     import torch
-    from step_profile import flop_kernel_share, print_kernel_rates, print_profile
+    from step_profile import print_kernel_rates, print_profile
 
     print(f"HAN training step, batch 8, 365 days x 5 daily + 12 months x 5 monthly sources, d_model 64, "
           f"{args.threads} threads on {args.device}")
@@ -213,11 +219,10 @@ def report(results: dict, default: str, args: argparse.Namespace, load_before: f
     for (_, precision, _), r in results.items():
         if "profile" in r:
             print_profile(f"HAN {precision}, {args.threads} threads", *r["profile"])
-            print_kernel_rates(r)
-            if "matmul_flops_per_s" in r:
-                ratio = r["median_s"] / (r["flops"] / r["matmul_flops_per_s"])
-                print(f"    with every other op free, the step would be {flop_kernel_share(*r['profile'][:2]) * ratio:.1f}x "
-                      f"its floor (the FLOP kernels' share x the step's {ratio:.1f}x)")
+            if args.threads == 1 and "matmul_flops_per_cpu_s" in r:
+                print_kernel_rates(r, r["median_cpu_s"], r["matmul_flops_per_cpu_s"])
+            elif "matmul_flops_per_s" in r:
+                print_kernel_rates(r, r["median_s"], r["matmul_flops_per_s"])
     han, baseline = results["transformer", default, "off"], results["recurrent", "fp32", "off"]
     if COMPILED in results:
         compiled, eager = results[COMPILED], results["transformer", "fp32", "off"]

@@ -122,19 +122,23 @@ def _flop_kind(op: str) -> str | None:
     return None
 
 
-def print_kernel_rates(result: dict) -> None:
-    """Per kind of FLOP-doing kernel: its FLOPs per step (``result["flops_by_op"]``), its profiled time and the
-    GFLOP/s it achieves, beside the matrix-product peak the floor assumes (``result["matmul_flops_per_s"]``)."""
+def print_kernel_rates(result: dict, step_seconds: float | None = None, peak: float | None = None) -> None:
+    """Per kind of FLOP-doing kernel: its FLOPs per step (``result["flops_by_op"]``), its time (its profiled share
+    of the step times ``step_seconds``, the unprofiled step) and the GFLOP/s it achieves, beside the matrix-product
+    ``peak`` (FLOP/s, measured on the same clock as ``step_seconds``) that the floor assumes; then the ratio the
+    step would have with every other op free. By default the wall-clock median step and matrix-product peak."""
     seconds, kinds, _ = result["profile"]
+    step_seconds = result["median_s"] if step_seconds is None else step_seconds
+    peak = result["matmul_flops_per_s"] if peak is None else peak
     flops: dict[str, int] = collections.Counter()
     for op, n in result["flops_by_op"].items():
         flops[_flop_kind(op)] += n
-    peak = result.get("matmul_flops_per_s")
-    floor = result["flops"] / peak if peak else None
+    floor = result["flops"] / peak
     for kind in FLOP_KINDS:
-        spent = kinds.get(kind, 0.0)
+        spent = kinds.get(kind, 0.0) / seconds * step_seconds
         if flops[kind] and spent:
-            line = f"    {kind}: {flops[kind] / 1e9:.1f} GFLOP in {spent * 1e3:.0f} ms = {flops[kind] / spent / 1e9:.0f} GFLOP/s"
-            if floor:
-                line += f" ({flops[kind] / spent / peak:.0%} of the matmul peak; alone {spent / floor:.2f}x the floor)"
-            print(line)
+            print(f"    {kind}: {flops[kind] / 1e9:.1f} GFLOP in {spent * 1e3:.0f} ms = "
+                  f"{flops[kind] / spent / 1e9:.0f} GFLOP/s ({flops[kind] / spent / peak:.0%} of the matmul peak), "
+                  f"alone {spent / floor:.2f}x the floor")
+    print(f"    with every other op free, the step would be {flop_kernel_share(seconds, kinds) * step_seconds / floor:.1f}x "
+          f"its floor (now {step_seconds / floor:.1f}x)")
