@@ -14,6 +14,12 @@ the parameter count; then which precision ``train.precision = "auto"`` picks her
 floor at that precision, peak RSS <= 785 MiB) and how contended the machine was (load average, CPU time per
 wall second: 2.0 means both threads ran the whole time).
 
+With ``--threads 1`` it also prints each ratio in CPU time (the median step's CPU time against the matrix
+product's best FLOP per CPU second), which holds while other processes take turns on the CPU. With ``--profile``
+it prints, per kind of kernel that does the counted FLOPs (attention, matrix products, convolutions), the GFLOP/s
+it achieves and its time as a multiple of the floor, and the ratio the step would have if every other op took no
+time (``step_profile.print_kernel_rates``).
+
     python benchmarks/han_step.py                 # 20 timed steps per measurement
     python benchmarks/han_step.py --profile       # also: where the fp32 and bf16 steps spend their time
     python benchmarks/han_step.py --compile       # also: the fp32 HAN with train.compile = "on"
@@ -125,15 +131,18 @@ def worker(encoder: str, precision: str, compile: str, steps: int, warmup: int, 
         "precision": trainer.precision.name,
         "first_step_s": first,
         "median_s": statistics.median(walls),
+        "median_cpu_s": statistics.median(cpus),
         "best_s": min(walls),
         "cpu_per_wall": sum(cpus) / sum(walls),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # before the probes below
         "parameters": trainer.model.parameter_counts()["total"],
         "observed_fraction": observed,
-        "flops": count_flops(lambda: step(0))[0],
     }
+    result["flops"], result["flops_by_op"] = count_flops(lambda: step(0))
     if device == "cpu":
-        result["matmul_flops_per_s"] = matmul_throughput(trainer.precision.dtype or torch.float32)
+        dtype = trainer.precision.dtype or torch.float32
+        result["matmul_flops_per_s"] = matmul_throughput(dtype)
+        result["matmul_flops_per_cpu_s"] = matmul_throughput(dtype, clock=time.process_time)
     if profile:
         from step_profile import profile_step
 
@@ -180,7 +189,7 @@ def main() -> None:
 
 def report(results: dict, default: str, args: argparse.Namespace, load_before: float, load_after: float) -> None:
     import torch
-    from step_profile import print_profile
+    from step_profile import print_kernel_rates, print_profile
 
     print(f"HAN training step, batch 8, 365 days x 5 daily + 12 months x 5 monthly sources, d_model 64, "
           f"{args.threads} threads on {args.device}")
@@ -199,9 +208,21 @@ def report(results: dict, default: str, args: argparse.Namespace, load_before: f
             line += (f"; {precision} matmul peak {r['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s -> floor "
                      f"{floor * 1e3:.0f} ms, step = {r['median_s'] / floor:.1f}x floor")
         print(line)
+    if args.threads == 1:  # CPU time: what the step costs whatever else the machine runs
+        print("  in CPU time (1 thread: the same ratio, robust to other processes taking turns on the CPU):")
+        for (encoder, precision, compiled), r in results.items():
+            if "matmul_flops_per_cpu_s" in r:
+                floor = r["flops"] / r["matmul_flops_per_cpu_s"]
+                print(f"    {encoder} {precision}{' compiled' if compiled == 'on' else ''}: median "
+                      f"{r['median_cpu_s'] * 1e3:.0f} ms CPU/step, matmul peak {r['matmul_flops_per_cpu_s'] / 1e9:.0f} "
+                      f"GFLOP per CPU second -> floor {floor * 1e3:.0f} ms, step = {r['median_cpu_s'] / floor:.1f}x floor")
     for (_, precision, _), r in results.items():
         if "profile" in r:
             print_profile(f"HAN {precision}, {args.threads} threads", *r["profile"])
+            if args.threads == 1 and "matmul_flops_per_cpu_s" in r:
+                print_kernel_rates(r, r["median_cpu_s"], r["matmul_flops_per_cpu_s"])
+            elif "matmul_flops_per_s" in r:
+                print_kernel_rates(r, r["median_s"], r["matmul_flops_per_s"])
     han, baseline = results["transformer", default, "off"], results["recurrent", "fp32", "off"]
     if COMPILED in results:
         compiled, eager = results[COMPILED], results["transformer", "fp32", "off"]

@@ -5,6 +5,11 @@ softmax, GELU, dropout's random draws, other elementwise ops and reductions, cop
 optimizer and gradient clipping. What no op accounts for is "outside ops": Python, module calls, the autograd
 engine's bookkeeping and the dispatcher between ops. Phases: forward (with the losses), backward, optimizer
 (clipping and AdamW). The profiler adds a little time to every op, so the small-op rows are somewhat inflated.
+
+:data:`FLOP_KINDS` are the kinds whose ops do the FLOPs the compute floor counts (``benchmarks/flops.py``). Their
+share of the step times the step / floor ratio is the ratio the step would have if every other op (elementwise
+work, normalisation, copies, the optimizer, Python) took no time at all: with these kernels as they are, no
+reorganisation of the rest can bring the step below it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ KINDS = (
      ("aten::copy_", "aten::cat", "aten::fill_", "aten::zero_", "aten::clone", "aten::_to_copy", "slice_backward",
       "aten::empty", "aten::contiguous")),
 )
+
+FLOP_KINDS = ("attention kernels (SDPA)", "matrix products (linear layers)", "convolutions")
+
+
+def flop_kernel_share(seconds: float, kinds: dict[str, float]) -> float:
+    """The share of a profiled step spent in the kernels that do the counted FLOPs (:data:`FLOP_KINDS`)."""
+    return sum(kinds.get(kind, 0.0) for kind in FLOP_KINDS) / seconds
 
 
 def _kind(name: str) -> str:
@@ -95,3 +107,38 @@ def print_profile(title: str, seconds: float, kinds: dict[str, float], phases: d
     for kind, spent in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f"    {kind:54s} {spent * 1e3:8.1f} {spent / seconds:6.1%}")
     print("    by phase: " + ", ".join(f"{p} {s * 1e3:.0f} ms ({s / seconds:.0%})" for p, s in phases.items()))
+    print(f"    the kernels that do the counted FLOPs ({', '.join(FLOP_KINDS)}): "
+          f"{flop_kernel_share(seconds, kinds):.1%} of the step")
+
+
+def _flop_kind(op: str) -> str | None:
+    """The kind of a ``count_flops`` op name (``mm``, ``_scaled_dot_product_flash_attention_for_cpu``, ...)."""
+    if "scaled_dot_product" in op:
+        return "attention kernels (SDPA)"
+    if op in ("mm", "addmm", "bmm", "baddbmm"):
+        return "matrix products (linear layers)"
+    if op.startswith("convolution"):
+        return "convolutions"
+    return None
+
+
+def print_kernel_rates(result: dict, step_seconds: float | None = None, peak: float | None = None) -> None:
+    """Per kind of FLOP-doing kernel: its FLOPs per step (``result["flops_by_op"]``), its time (its profiled share
+    of the step times ``step_seconds``, the unprofiled step) and the GFLOP/s it achieves, beside the matrix-product
+    ``peak`` (FLOP/s, measured on the same clock as ``step_seconds``) that the floor assumes; then the ratio the
+    step would have with every other op free. By default the wall-clock median step and matrix-product peak."""
+    seconds, kinds, _ = result["profile"]
+    step_seconds = result["median_s"] if step_seconds is None else step_seconds
+    peak = result["matmul_flops_per_s"] if peak is None else peak
+    flops: dict[str, int] = collections.Counter()
+    for op, n in result["flops_by_op"].items():
+        flops[_flop_kind(op)] += n
+    floor = result["flops"] / peak
+    for kind in FLOP_KINDS:
+        spent = kinds.get(kind, 0.0) / seconds * step_seconds
+        if flops[kind] and spent:
+            print(f"    {kind}: {flops[kind] / 1e9:.1f} GFLOP in {spent * 1e3:.0f} ms = "
+                  f"{flops[kind] / spent / 1e9:.0f} GFLOP/s ({flops[kind] / spent / peak:.0%} of the matmul peak), "
+                  f"alone {spent / floor:.2f}x the floor")
+    print(f"    with every other op free, the step would be {flop_kernel_share(seconds, kinds) * step_seconds / floor:.1f}x "
+          f"its floor (now {step_seconds / floor:.1f}x)")
