@@ -13,7 +13,7 @@ for the loss to blend with its prediction (``eigh-covariance`` ``sample_beta``: 
     S = X̃ᵀ X̃ / w,    X̃ = m ∘ (x - x̄)     (x̄: each feature's mean over its observed steps; m: the mask)
 
 which keeps the predicted spectrum anchored to what was just observed while the factor learns the change.
-Both matrices are computed in float32 whatever the autocast (``train.precision = "bf16"``): in bfloat16, A Aᵀ
+Both matrices are computed in float32 (float64 for a float64 model) whatever the autocast (``train.precision = "bf16"``): in bfloat16, A Aᵀ
 is not even symmetric after rounding and the floor vanishes beside entries of order 1. It
 needs the target source to be an input whose encoder sees every target feature (no PCA or correlation filter
 dropping one). Its prediction kind is ``covariance`` (:mod:`mrframe.kinds.covariance`): it has no point
@@ -47,7 +47,8 @@ class CovarianceConfig(ReadoutConfig):
 def window_covariance(window: Observed, columns: Tensor, steps: int) -> Tensor:
     """Sample covariance ``[B, n, n]`` of ``columns`` over the last ``steps`` steps of ``window``, observed
     places only (unobserved ones contribute 0, so it stays positive semi-definite)."""
-    values = window.masked_values()[:, -steps:][..., columns].float()
+    values = window.masked_values()[:, -steps:][..., columns]
+    values = values.to(torch.promote_types(values.dtype, torch.float32))
     mask = window.mask[:, -steps:][..., columns]
     counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(values.dtype)
     mean = values.sum(dim=1, keepdim=True) / counts
@@ -84,7 +85,8 @@ class Covariance(Head):
     def forward(self, state: State) -> Mapping[str, Tensor]:
         z = self.readout(state)
         n = self.target.n_features
-        factor = self.factor(z).view(z.shape[0], n, self.rank).float()
+        factor = self.factor(z).view(z.shape[0], n, self.rank)
+        factor = factor.to(torch.promote_types(factor.dtype, torch.float32))  # float32 or float64, never bf16
         with torch.autocast(factor.device.type, enabled=False):  # the matrices in float32 (module docstring)
             eye = torch.eye(n, dtype=factor.dtype, device=factor.device)
             out = {"covariance": factor @ factor.transpose(1, 2) / self.rank + self.config.floor * eye}
