@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
 from mrframe.config import describe
 from mrframe.testing.common import fail
+from mrframe.testing.promises import promise
 
 PROBABILITY = re.compile(r"^(p|prob\w*|\w*_prob|\w*probability\w*|dropout\w*|\w*_dropout|\w*fraction\w*|\w*_rate)$")
 """Names of keys that hold a probability or a fraction: each needs ``min`` and ``max`` within [0, 1]."""
@@ -61,3 +63,19 @@ def check_bounds(label: str, cls: type) -> None:
             fail(label, f"config key '{key}' reads as a probability or fraction but is bounded to "
                         f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]: declare it with "
                         "mrframe.config.field(default, \"doc\", min=0.0, max=1.0) (or the narrower bounds it takes)")
+
+
+def config_promises(kind: str) -> None:
+    """Register the promises every configured kind makes about its ``Config``: ``config`` and ``config-bounds``."""
+    promise(kind, "config")(_documented)
+    promise(kind, "config-bounds")(_bounded)
+
+
+def _documented(cls: type, label: str, **options: Any) -> None:
+    """One attrs Config with a one-line doc per key."""
+    check_config(label, cls)
+
+
+def _bounded(cls: type, label: str, **options: Any) -> None:
+    """Probability-like keys are bounded within [0, 1]."""
+    check_bounds(label, cls)

@@ -27,7 +27,7 @@ from mrframe.testing.common import (
     fail,
     seeded,
 )
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.inputs import changed_after, make_calendar, random_observed
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 
@@ -106,16 +106,7 @@ def check_encoder(plugin: type | str, config: Any = None, resolution: Resolution
     run_promises("encoder", plugin, config=config, resolution=resolution, d_model=d_model, steps=steps)
 
 
-@promise("encoder", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("encoder", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("encoder")
 
 
 @promise("encoder", "output")

@@ -20,7 +20,7 @@ from mrframe.testing.common import (
     fail,
     seeded,
 )
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
 from mrframe.testing.promises import promise, run_promises
 
@@ -68,16 +68,7 @@ def one_case(check: Callable[[FusionCase], None]) -> Callable[..., None]:
     return run
 
 
-@promise("fusion", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("fusion", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("fusion")
 
 
 @promise("fusion", "output")

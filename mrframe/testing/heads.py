@@ -22,7 +22,7 @@ from mrframe.testing.common import (
     check_state_dict,
     seeded,
 )
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.inputs import absent_state, example_model_info, random_state
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 
@@ -93,16 +93,7 @@ def check_head(plugin: type | str, config: Any = None, model: ModelInfo | None =
     run_promises("head", plugin, config=config, model=model, target=target)
 
 
-@promise("head", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("head", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("head")
 
 
 @promise("head", "prediction")

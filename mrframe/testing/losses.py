@@ -21,7 +21,7 @@ from mrframe.metrics import MetricWarning
 from mrframe.observed import TaskLoss
 from mrframe.testing.batches import as_float64
 from mrframe.testing.common import fail, same, seeded, tensors
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.inputs import JUNK
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 
@@ -75,16 +75,7 @@ def _grads(prediction: Any) -> list[torch.Tensor]:
     return [t.grad if t.grad is not None else torch.zeros_like(t) for t in tensors(prediction) if t.requires_grad]
 
 
-@promise("loss", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("loss", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("loss")
 
 
 @promise("loss", "task-loss")

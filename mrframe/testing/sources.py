@@ -20,7 +20,7 @@ from mrframe.data.timeline import check_frame
 from mrframe.errors import DataError
 from mrframe.interfaces import SourceFrame
 from mrframe.testing.common import fail, resolve
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.gaps import drop_dates
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 from mrframe.testing.spatial import check_spatial_source
@@ -61,16 +61,7 @@ def each_load(check: Callable[[str, SourceFrame, SourceFrame], None]) -> Callabl
     return run
 
 
-@promise("source", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("source", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("source")
 
 
 @promise("source", "frame")

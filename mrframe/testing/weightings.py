@@ -11,7 +11,7 @@ import torch
 from mrframe.interfaces import StepContext, Weighted
 from mrframe.observed import TaskLoss
 from mrframe.testing.common import fail, seeded
-from mrframe.testing.configs import check_bounds, check_config
+from mrframe.testing.configs import config_promises
 from mrframe.testing.promises import NotApplicable, promise, run_promises
 
 
@@ -39,16 +39,7 @@ def _build(cls: type, config: Any, tasks: int) -> tuple[Callable[[int], Any], li
     return build, names
 
 
-@promise("weighting", "config")
-def _config(cls: type, label: str, **options: Any) -> None:
-    """One attrs Config with a one-line doc per key."""
-    check_config(label, cls)
-
-
-@promise("weighting", "config-bounds")
-def _bounds(cls: type, label: str, **options: Any) -> None:
-    """Probability-like keys are bounded within [0, 1]."""
-    check_bounds(label, cls)
+config_promises("weighting")
 
 
 @promise("weighting", "weights-are-gradients")

@@ -136,7 +136,26 @@ def _feature_columns(available: pd.Index, config: EquipmentConfig) -> list[str]:
     return list(config.features)
 
 
-class EquipmentSource(SyntheticExample, Source):
+class CumulativeLossSource(SyntheticExample, Source):
+    """A daily loss source read from a public cumulative loss file (see the module docstring)."""
+
+    @classmethod
+    def declared_resolution(cls, config: object) -> str:
+        return "daily"
+
+    @classmethod
+    def declared_extent(cls, config: object) -> str:
+        return "national"
+
+    @classmethod
+    def declared_features(cls, config: EquipmentConfig) -> tuple[str, ...] | None:
+        return declared_columns(config)
+
+    def load(self) -> SourceFrame:
+        return load_cumulative(self.config, self.missing_values)
+
+
+class EquipmentSource(CumulativeLossSource):
     """Daily equipment losses from the public cumulative equipment-loss file (JSON or CSV).
 
     Columns that appear or disappear over time are missing outside their life, never zero; falls of the
@@ -146,39 +165,9 @@ class EquipmentSource(SyntheticExample, Source):
     Config = EquipmentConfig
     example_format = "equipment"
 
-    @classmethod
-    def declared_resolution(cls, config: object) -> str:
-        return "daily"
 
-    @classmethod
-    def declared_extent(cls, config: object) -> str:
-        return "national"
-
-    @classmethod
-    def declared_features(cls, config: EquipmentConfig) -> tuple[str, ...] | None:
-        return declared_columns(config)
-
-    def load(self) -> SourceFrame:
-        return load_cumulative(self.config, self.missing_values)
-
-
-class PersonnelSource(SyntheticExample, Source):
+class PersonnelSource(CumulativeLossSource):
     """Daily personnel losses (``personnel``, and ``POW`` while it was published) from the cumulative file."""
 
     Config = PersonnelConfig
     example_format = "personnel"
-
-    @classmethod
-    def declared_resolution(cls, config: object) -> str:
-        return "daily"
-
-    @classmethod
-    def declared_extent(cls, config: object) -> str:
-        return "national"
-
-    @classmethod
-    def declared_features(cls, config: EquipmentConfig) -> tuple[str, ...] | None:
-        return declared_columns(config)
-
-    def load(self) -> SourceFrame:
-        return load_cumulative(self.config, self.missing_values)
