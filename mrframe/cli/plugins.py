@@ -32,10 +32,10 @@ def plugins(ctx: click.Context, kind: str | None, strict: bool, debug: bool) -> 
     if ctx.invoked_subcommand is not None:
         return
     kinds = [kind] if kind else list(registry.GROUPS)
-    total, broken = 0, 0
+    added, broken = 0, 0  # added: plugins beyond the core's own built-in prediction kinds
     for k in kinds:
         statuses = registry.inspect(k)
-        total += len(statuses)
+        added += sum(status.entry.distribution != "mrframe" for status in statuses)
         broken += sum(status.error is not None for status in statuses)
         if not statuses:
             continue
@@ -45,9 +45,9 @@ def plugins(ctx: click.Context, kind: str | None, strict: bool, debug: bool) -> 
         for status in statuses:
             what = f"BROKEN: {status.error}" if status.error else _first_line(status.plugin)
             click.echo(f"  {status.entry.name:<{width}}  {status.entry.origin:<{origin_width}}  {what}")
-    if total == 0:
-        dists = sorted({d for k in kinds for d in registry.FIRST_PARTY[k]})
-        click.echo("no plugins installed. The first-party plugins ship in " + ", ".join(dists)
+    dists = sorted({d for k in kinds for d in registry.FIRST_PARTY[k] if d != "mrframe"})
+    if added == 0 and dists:
+        click.echo("no plugins installed beyond the core's own. The first-party plugins ship in " + ", ".join(dists)
                    + " (pip install -e plugins/<distribution> from a checkout).")
     if strict and broken:
         click.echo(f"{broken} broken plugin{'s' * (broken != 1)} (listed as BROKEN above)", err=True)
