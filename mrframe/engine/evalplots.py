@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -88,6 +89,11 @@ def forecast_panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return panels
 
 
+def _floats(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as plain floats (matplotlib 3.7 refuses object columns)."""
+    return rows[name].to_numpy(dtype=float, na_value=np.nan)
+
+
 def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
                    marks: Sequence[np.datetime64] = ()) -> bool:
     """Forecasts (the last step of each task's span) against actuals, one panel per task and feature
@@ -97,13 +103,14 @@ def plot_forecasts(table: pd.DataFrame, path: pathlib.Path, title: str,
     panels = forecast_panels(table)
     fig, axes = pyplot().subplots(len(panels), 1, figsize=(11, 2.6 * len(panels)), squeeze=False)
     for ax, (name, rows) in zip(axes[:, 0], panels, strict=True):
-        dates = pd.to_datetime(rows["target_date"])
+        dates = pd.to_datetime(rows["target_date"]).to_numpy()
+        column = functools.partial(_floats, rows)
         for level, alpha in ((90, 0.15), (50, 0.3)):
             if f"lower_{level}" in rows and rows[f"lower_{level}"].notna().any():
-                ax.fill_between(dates, rows[f"lower_{level}"], rows[f"upper_{level}"], color="#2b6cb0", alpha=alpha,
-                                linewidth=0, label=f"{level} % interval")
-        ax.plot(dates, rows["prediction"], color="#2b6cb0", linewidth=1, label="forecast")
-        ax.plot(dates, rows["actual"], ".", color="black", markersize=2.5, label="actual")
+                ax.fill_between(dates, column(f"lower_{level}"), column(f"upper_{level}"), color="#2b6cb0",
+                                alpha=alpha, linewidth=0, label=f"{level} % interval")
+        ax.plot(dates, column("prediction"), color="#2b6cb0", linewidth=1, label="forecast")
+        ax.plot(dates, column("actual"), ".", color="black", markersize=2.5, label="actual")
         for mark in marks:
             ax.axvline(pd.Timestamp(mark), color="#c05621", linewidth=0.8, linestyle=":")
         ax.set_title(name, loc="left", fontsize=9)
