@@ -51,6 +51,7 @@ def test_every_baseline_metric_per_fold_and_an_exact_baseline_counts_against_the
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the -inf skill is drawn, not handed to matplotlib
+        warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)  # pandas 2.0's CSV of inf
         summary, missing = aggregate.write(backtest)
     assert missing == []
     folds = pd.read_csv(tmp_path / "folds.csv")
