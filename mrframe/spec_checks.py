@@ -136,7 +136,12 @@ def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:
 
 
 def _target_feature_problems(path: str, target: Any, source: Any) -> Iterable[Problem]:
-    """Target features the source declares it will not have (the data pipeline's check, before loading)."""
+    """Target features the source declares it will not have, and a daily target's horizon (the data pipeline's
+    checks, before loading)."""
+    resolution = source.component.cls.declared_resolution(source.component.config)
+    if resolution == "daily" and target.horizon < 1:
+        yield Problem(join_path(join_path(path, "target"), "horizon"),
+                      "a daily target needs horizon >= 1 (days after the anchor)")
     available = source.component.cls.declared_features(source.component.config)
     if available is None or target.features is None:
         return

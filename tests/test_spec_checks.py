@@ -118,6 +118,8 @@ def test_an_encoder_of_the_other_resolution_and_a_loss_that_cannot_use_the_targe
 
 
 def test_target_features_the_source_declares_it_lacks():
+    assert problems("heads.next_week.target.horizon=0") == [
+        "heads.next_week.target.horizon: a daily target needs horizon >= 1 (days after the anchor)"]
     assert problems("heads.next_week.target.features.0=equipment") == [
         "heads.next_week.target.features[0]: source 'equipment' has no feature 'equipment' (did you mean "
         "'special equipment'?)"]
