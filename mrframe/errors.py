@@ -9,11 +9,13 @@ meaning, so a script can tell the causes apart:
 1     internal error: a bug in mrframe or a plugin (the traceback is printed)
 2     bad input: a spec, a data file, a path or an argument (:class:`MrframeError`)
 3     training stopped on a non-finite loss or gradient (:class:`mrframe.engine.guard.NonFiniteError`)
-4     a file of the run could not be written, e.g. a full disk (:class:`mrframe.engine.files.StorageError`)
+4     a file of the run could not be written, e.g. a full disk (:class:`StorageError`)
 5     a check found problems: ``diagnose`` (a non-finite sample), ``plugins --strict`` (a broken plugin)
 6     the model cannot be exported in the requested format (``mrframe export``)
 130   interrupted (Ctrl-C)
 ====  ==========================================================================================================
+
+``backtest`` and ``tune`` exit with the status of their first failed fold or worker (:class:`ChildFailed`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ class PluginError(MrframeError):
     """A plugin named by a spec is not installed, is ambiguous, or fails to import."""
 
 
+class StorageError(MrframeError):
+    """A file of the run could not be written (no space left, no permission, a folder in the way). The file
+    that was there before is unchanged."""
+
+    exit_status = EXIT_STORAGE
+
+
 class DataError(MrframeError):
     """A data file cannot be read as the source expects. The message names the file, row or column."""
 
@@ -80,3 +89,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class ChildFailed(MrframeError):
+    """A fold or worker process that ``mrframe backtest`` or ``mrframe tune`` started failed: the command exits
+    with that process's status (a status outside 1..255, e.g. a process killed by a signal, exits 1)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.exit_status = status if 0 < status < 256 else EXIT_INTERNAL

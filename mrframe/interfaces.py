@@ -246,7 +246,7 @@ class Source:
     @classmethod
     def declared_features(cls, config: Any) -> tuple[str, ...] | None:
         """The feature names :meth:`load` will return (per region for a spatial source), when they are known
-        without loading the data: from the config, or from a file's header at most; lets ``mrframe validate``
+        without loading the data: from the config, or from a file's column names at most; lets ``mrframe validate``
         check the heads' target features. Default: None (unknown). Never raises for a bad file: None, and
         :meth:`load` reports it."""
         return None

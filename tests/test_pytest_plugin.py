@@ -55,6 +55,14 @@ def test_an_unknown_distribution_is_a_usage_error(tmp_path):
         assert "did you mean 'mrframe-example'?" in result.stderr
 
 
+def test_a_distribution_named_like_a_folder_here_is_still_a_distribution(tmp_path):
+    (tmp_path / "mrframe-osint").mkdir()  # a checkout's plugins/ folder holds one folder per distribution
+    result = pytest_run("--collect-only", "-q", "--mrframe-conformance=mrframe-osint, mrframe-han", ".",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "source:equipment::frame" in result.stdout and "encoder:daily-transformer::causal" in result.stdout
+
+
 def test_a_path_after_the_option_is_named_as_the_mistake(tmp_path):
     result = pytest_run("--collect-only", "-q", "--mrframe-conformance", str(tmp_path))
     assert result.returncode == 4

@@ -12,7 +12,7 @@ from mrframe.cli.options import debug_option, set_option
 from mrframe.data.pipeline import load_sources
 from mrframe.engine.backtest import aggregate, runner
 from mrframe.engine.backtest.folds import Fold, FoldOptions, data_span, plan_folds
-from mrframe.errors import MrframeError
+from mrframe.errors import EXIT_INTERRUPTED, ChildFailed
 from mrframe.spec import Spec, load_spec
 
 
@@ -112,7 +112,7 @@ def _run(plan: runner.Backtest, folds: list[Fold], jobs: int, debug: bool) -> No
         elif status == 0:
             tqdm.write(f"{fold.name}: finished in {seconds:.0f}s")
         else:
-            failed.append(fold)
+            failed.append((fold, status))
             tqdm.write(f"{fold.name}: FAILED (exit status {status}); see {plan.run_directory(fold).path / 'console.log'}")
 
     try:
@@ -120,12 +120,12 @@ def _run(plan: runner.Backtest, folds: list[Fold], jobs: int, debug: bool) -> No
     except KeyboardInterrupt:
         bar.close()
         click.echo(f"interrupted: resume with  mrframe backtest --resume {plan.path}", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     bar.close()
     if failed:
         _report(plan)
-        raise MrframeError(f"{len(failed)} fold(s) failed: {', '.join(f.name for f in failed)} (their console.log "
-                           f"says why); fix and resume with  mrframe backtest --resume {plan.path}")
+        raise ChildFailed(f"{len(failed)} fold(s) failed: {', '.join(f.name for f, _ in failed)} (their console.log "
+                          f"says why); fix and resume with  mrframe backtest --resume {plan.path}", failed[0][1])
 
 
 def _report(plan: runner.Backtest) -> None:

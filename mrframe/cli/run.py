@@ -25,7 +25,7 @@ from mrframe.engine.runlog import RunLog
 from mrframe.engine.session import prepared_data
 from mrframe.engine.trainer import Trainer
 from mrframe.engine.writers import MetricsWriter
-from mrframe.errors import MrframeError
+from mrframe.errors import EXIT_INTERRUPTED, MrframeError
 from mrframe.hooks import plugin_manager
 from mrframe.spec import Spec, load_spec
 
@@ -89,7 +89,7 @@ def run(
         arguments = ["--resume", str(directory.path)] if resume else ["--run-dir", str(directory.path)]
         arguments += ["--allow-changes"] * allow_changes + ["--debug"] * debug
         ended = distributed.launch(nproc, arguments)
-        if ended.status != 0 and resume is None:
+        if ended.status != 0 and spec is not None:  # never a --resume or --run-dir directory
             _remove_if_unused(directory, loaded)  # the workers left it to the launcher (they train into --run-dir)
         if ended.line is not None:
             click.echo(ended.line, err=True)
@@ -106,7 +106,7 @@ def run(
     finally:
         distributed.shutdown()
     if summary is not None and summary["status"] == "interrupted":
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def setup_files(spec: Spec) -> set[str]:

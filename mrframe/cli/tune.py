@@ -31,7 +31,7 @@ from mrframe.engine.rundir import RunDirectory
 from mrframe.engine.tune import results, space
 from mrframe.engine.tune.study import counted, fail_stale, objective_name, open_storage, optuna, study
 from mrframe.engine.tune.trials import Worker
-from mrframe.errors import MrframeError, SpecError
+from mrframe.errors import EXIT_INTERRUPTED, ChildFailed, MrframeError, SpecError
 from mrframe.spec import Spec, load_spec
 
 
@@ -96,8 +96,8 @@ def tune(spec: str | None, overrides: tuple[str, ...], trials: int | None, jobs:
     for line in _best_lines(best, directory):
         click.echo(line)
     if failed:
-        raise MrframeError(f"worker(s) {', '.join(map(str, failed))} stopped with an error; see "
-                           f"{directory / 'workers'}/worker-K.log, fix it and run the same command again")
+        raise ChildFailed(f"worker(s) {', '.join(str(k) for k, _ in failed)} stopped with an error; see "
+                          f"{directory / 'workers'}/worker-K.log, fix it and run the same command again", failed[0][1])
 
 
 def _directory(path: pathlib.Path, spec: Spec) -> pathlib.Path:
@@ -137,9 +137,9 @@ def _work(index: int, out: pathlib.Path | None, storage: str | None, name: str |
 
 
 def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, budget: int, jobs: int, unit: str,
-               debug: bool) -> list[int]:
+               debug: bool) -> list[tuple[int, int]]:
     """Start the workers, show a progress bar over trials (a line per trial: pruning reports once per ``unit``)
-    until they end; the workers that failed."""
+    until they end; the workers that failed, with their exit statuses."""
     state = optuna().trial.TrialState
     ended_states = (state.COMPLETE, state.PRUNED, state.FAIL)
     trials = found.get_trials(deepcopy=False)
@@ -177,11 +177,11 @@ def _supervise(found: Any, directory: pathlib.Path, storage: str, name: str, bud
             process.wait()
             log.close()
         click.echo("interrupted: run the same command again to continue the study", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     bar.close()
     for _, log, _ in processes:
         log.close()
-    return [k for k, _, p in processes if p.returncode != 0]
+    return [(k, p.returncode) for k, _, p in processes if p.returncode != 0]
 
 
 def _trial_line(trial: Any, unit: str) -> str:

@@ -25,6 +25,7 @@ from mrframe.data.extremes import Extreme
 from mrframe.data.sentinels import Suspect, suspected_sentinels
 from mrframe.data.split import SPLITS
 from mrframe.data.timeline import observed_cells
+from mrframe.errors import StorageError
 from mrframe.interfaces import SourceFrame
 from mrframe.spec import Spec
 
@@ -186,14 +187,18 @@ def write_data_report(directory: RunDirectory, spec: Spec | None, frames: Mappin
     marks = {}
     if spec is not None:
         marks = {"val_from": spec.data.split.val_from, "test_from": spec.data.split.test_from}
-    plot_observed(frames, directory.plots / HEATMAP, marks={k: v for k, v in marks.items() if v is not None},
-                  title=spec.name if spec is not None else "")
-    for summary in report.sources:
-        regions = frames[summary.name].regions
-        if regions is not None and summary.per_region is not None:
-            plot_region_map(regions, np.array([summary.per_region[r] for r in regions.ids]),
-                            directory.plots / region_map_name(summary.name),
-                            f"{summary.name}: observed fraction per region, {summary.first} .. {summary.last} "
-                            f"({summary.observed:.1%} overall)", "observed fraction", limits=(0.0, 1.0))
+    try:
+        plot_observed(frames, directory.plots / HEATMAP, marks={k: v for k, v in marks.items() if v is not None},
+                      title=spec.name if spec is not None else "")
+        for summary in report.sources:
+            regions = frames[summary.name].regions
+            if regions is not None and summary.per_region is not None:
+                plot_region_map(regions, np.array([summary.per_region[r] for r in regions.ids]),
+                                directory.plots / region_map_name(summary.name),
+                                f"{summary.name}: observed fraction per region, {summary.first} .. {summary.last} "
+                                f"({summary.observed:.1%} overall)", "observed fraction", limits=(0.0, 1.0))
+    except OSError as error:
+        raise StorageError(f"{directory.plots}: the data report's plots could not be written ({error}); free space "
+                           "or fix the folder's permissions") from error
     return report
 

@@ -86,7 +86,7 @@ def fall_back(model: nn.Module, error: BaseException) -> bool:
     every block still compiled runs eagerly from now on, reported in one line. False when no block was compiled
     (the error is not compilation's)."""
     wrappers = [w for w in _wrappers(model) if not w.failed]
-    if not wrappers:
+    if not wrappers or not _raised_by_compiler(error):
         return False
     for wrapper in wrappers:
         wrapper.failed = True
@@ -94,6 +94,23 @@ def fall_back(model: nn.Module, error: BaseException) -> bool:
     wrappers[0].report(f"train.compile: {names} run{'s' * (len(wrappers) == 1)} eagerly, the backward pass could "
                        f"not be compiled ({_reason(error)})")
     return True
+
+
+_COMPILER_CODE = ("/torch/_dynamo/", "/torch/_inductor/", "/torch/_functorch/")
+"""Where torch's compiler runs: an error raised with one of these in its traceback (or its cause's) is the
+compiler's; any other (a loss refusing its targets, running out of memory) is the step's own."""
+
+
+def _raised_by_compiler(error: BaseException | None) -> bool:
+    seen = 0
+    while error is not None and seen < 8:
+        trace = error.__traceback__
+        while trace is not None:
+            if any(part in trace.tb_frame.f_code.co_filename.replace("\\", "/") for part in _COMPILER_CODE):
+                return True
+            trace = trace.tb_next
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _wrappers(model: nn.Module) -> list[_Fallback]:

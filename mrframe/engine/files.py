@@ -15,14 +15,7 @@ import pathlib
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from mrframe.errors import EXIT_STORAGE, MrframeError
-
-
-class StorageError(MrframeError):
-    """A file of the run could not be written (no space left, no permission, a folder in the way). The file
-    that was there before is unchanged."""
-
-    exit_status = EXIT_STORAGE
+from mrframe.errors import StorageError  # noqa: F401 - re-exported: the run directory's write error
 
 
 def atomic_write(

@@ -22,7 +22,7 @@ def main(arguments: list[str]) -> int:
         run(parse_args(arguments))
     except ChildFailedError as error:
         _, failure = error.get_first_failure()
-        return failure.exitcode if failure.exitcode > 0 else 1
+        return failure.exitcode if failure.exitcode > 0 else 128 - failure.exitcode  # killed by signal N: 128 + N
     return 0
 
 

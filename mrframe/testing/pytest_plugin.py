@@ -80,7 +80,8 @@ def _wanted(config: pytest.Config) -> set[str] | None:
     values = config.getoption("--mrframe-conformance")
     if not values:
         return None
-    return {_normal(part) if part != ALL else ALL for value in values for part in value.split(",") if part.strip()}
+    parts = (part.strip() for value in values for part in value.split(","))
+    return {_normal(part) if part != ALL else ALL for part in parts if part}
 
 
 def _plugins() -> list[tuple[str, registry.PluginEntry]]:
@@ -97,7 +98,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     plugins = _plugins()
     installed = {_normal(entry.distribution): entry.distribution for _, entry in plugins}
     unknown = sorted(wanted - set(installed) - {ALL})
-    paths = [value for value in config.getoption("--mrframe-conformance") if pathlib.Path(value).exists()]
+    paths = [value for value in config.getoption("--mrframe-conformance")
+             if _normal(value) not in installed and value != ALL and pathlib.Path(value).exists()]
     if paths:
         raise pytest.UsageError(
             f"--mrframe-conformance took '{paths[0]}' for a distribution name: put paths before the option "

@@ -93,6 +93,20 @@ def test_mrframe_data_writes_the_report_even_when_the_split_is_impossible(spec_f
     assert (run_dir / "plots" / "data_observed.png").exists()
 
 
+def test_a_plot_that_cannot_be_written_is_a_storage_error(spec_file, tmp_path, capsys, monkeypatch):
+    import mrframe.data.plots
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mrframe.data.plots, "plot_observed", full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", str(spec_file), "--out", str(tmp_path / "runs")])
+    assert exit_info.value.code == 4
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "the data report's plots could not be written ([Errno 28] No space left on device)" in line
+
+
 def test_mrframe_data_names_a_bad_file(spec_file, tmp_path, capsys):
     (tmp_path / "equipment.json").write_text(json.dumps([{"date": "2022-01-01", "tank": "lots"}]))
     with pytest.raises(SystemExit):

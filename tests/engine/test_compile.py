@@ -111,6 +111,7 @@ def test_an_error_of_the_step_itself_is_raised_once_the_eager_step_fails_too(tin
     trainer.network.weighting.combine = lambda losses, context: (_ for _ in ()).throw(ValueError("the policy's own"))
     with pytest.raises(ValueError, match="the policy's own"):
         two_steps(trainer)
+    assert lines == [] and compiling.compiled(trainer.network.model)  # not taken for a compile failure: raised once
 
 
 def test_the_guard_replays_a_compiled_step_eagerly_and_names_the_module(tiny_spec, bomb, tmp_path):
