@@ -93,8 +93,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 class ChildFailed(MrframeError):
     """A fold or worker process that ``mrframe backtest`` or ``mrframe tune`` started failed: the command exits
-    with that process's status (a status outside 1..255, e.g. a process killed by a signal, exits 1)."""
+    with that process's status (128 + N for a process killed by signal N, as a shell reports it)."""
 
     def __init__(self, message: str, status: int):
         super().__init__(message)
-        self.exit_status = status if 0 < status < 256 else EXIT_INTERNAL
+        self.exit_status = status if 0 < status < 256 else 128 - status if -128 < status < 0 else EXIT_INTERNAL

@@ -148,4 +148,4 @@ def test_a_source_frame_with_a_text_column_is_one_line_error_before_any_masking(
 def test_a_failed_fold_or_worker_gives_its_own_exit_status():
     from mrframe.errors import ChildFailed
 
-    assert [ChildFailed("fold-01 failed", status).exit_status for status in (2, 3, 4, -9, 300)] == [2, 3, 4, 1, 1]
+    assert [ChildFailed("fold-01 failed", status).exit_status for status in (2, 3, 4, -9, 300)] == [2, 3, 4, 137, 1]
