@@ -111,7 +111,8 @@ def test_a_running_trial_whose_worker_is_gone_is_failed_and_retried(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_that_survives_a_kill(tiny_spec, tmp_path):
-    spec = tiny_spec(train="epochs = 2\ncheckpoint_every = 1", extra=SPACE.format(trials=2, extra=""))
+    space = SPACE.format(trials=2, extra="").replace("warmup_epochs = 0", 'warmup_epochs = 0\npruner = "none"')
+    spec = tiny_spec(train="epochs = 2\ncheckpoint_every = 1", extra=space)  # no pruning: every trial must end
     out = tmp_path / "tune"
     command = [sys.executable, "-m", "mrframe", "tune", str(spec), "--jobs", "2", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=os.getcwd())
