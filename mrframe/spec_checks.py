@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -128,27 +128,28 @@ def _head_problems(task: str, head: Any, source: Any) -> Iterable[Problem]:
     }
     if source is not None:
         declared[f"source '{head.target.source}'"] = source.component.cls.declared_classes(source.component.config)
-        yield from _target_feature_problems(path, head.target, source)
+        cls, config = source.component.cls, source.component.config
+        yield from target_problems(join_path(path, "target"), head.target, cls.declared_resolution(config),
+                                   cls.declared_features(config))
     known = {who: n for who, n in declared.items() if n is not None}
     if len(set(known.values())) > 1:
         listed = ", ".join(f"{who} {n}" for who, n in known.items())
         yield Problem(path, f"the number of classes disagrees: {listed}; make them equal")
 
 
-def _target_feature_problems(path: str, target: Any, source: Any) -> Iterable[Problem]:
-    """Target features the source declares it will not have, and a daily target's horizon (the data pipeline's
-    checks, before loading)."""
-    resolution = source.component.cls.declared_resolution(source.component.config)
+def target_problems(path: str, target: Any, resolution: str | None,
+                    features: Sequence[str] | None) -> list[Problem]:
+    """The problems of the target table at ``path``: a daily target's horizon below 1, and features its source
+    does not have (``resolution``/``features`` None: unknown, unchecked). ``validate`` passes what the source
+    declares, the data pipeline what it loaded."""
+    problems = []
     if resolution == "daily" and target.horizon < 1:
-        yield Problem(join_path(join_path(path, "target"), "horizon"),
-                      "a daily target needs horizon >= 1 (days after the anchor)")
-    available = source.component.cls.declared_features(source.component.config)
-    if available is None or target.features is None:
-        return
-    for i, feature in enumerate(target.features):
-        if feature not in available:
-            yield Problem(join_path(join_path(join_path(path, "target"), "features"), i),
-                          f"source '{target.source}' has no feature '{feature}'{did_you_mean(feature, available)}")
+        problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
+    for i, feature in enumerate(target.features or ()):
+        if features is not None and feature not in features:
+            problems.append(Problem(join_path(join_path(path, "features"), i),
+                                    f"source '{target.source}' has no feature '{feature}'{did_you_mean(feature, features)}"))
+    return problems
 
 
 def _weighting_problems(weighting: Any, tasks: tuple[str, ...]) -> Iterable[Problem]:

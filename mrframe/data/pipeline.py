@@ -27,9 +27,10 @@ from mrframe.data.sentinels import mask_missing
 from mrframe.data.split import SPLITS, SplitAnchors, split_anchors
 from mrframe.data.timeline import AlignedSource, Timeline, align, check_frame
 from mrframe.data.transforms import Normaliser
-from mrframe.errors import DataError, PluginError, Problem, SpecError, did_you_mean
+from mrframe.errors import DataError, PluginError, Problem, SpecError
 from mrframe.interfaces import SourceFrame, SourceInfo, TargetInfo
 from mrframe.spec import Spec
+from mrframe.spec_checks import target_problems
 
 
 @attrs.frozen(eq=False)
@@ -101,16 +102,8 @@ def resolve_targets(spec: Spec, sources: Mapping[str, AlignedSource]) -> dict[st
         path = join_path(join_path("heads", task), "target")
         info = sources[target.source].info
         features = target.features if target.features is not None else info.features
-        columns = []
-        for i, feature in enumerate(features):
-            if feature not in info.features:
-                hint = did_you_mean(feature, info.features)
-                problems.append(Problem(join_path(join_path(path, "features"), i),
-                                        f"source '{target.source}' has no feature '{feature}'{hint}"))
-            else:
-                columns.append(info.features.index(feature))
-        if info.resolution == "daily" and target.horizon < 1:
-            problems.append(Problem(join_path(path, "horizon"), "a daily target needs horizon >= 1 (days after the anchor)"))
+        problems += target_problems(path, target, info.resolution, info.features)
+        columns = [info.features.index(f) for f in features if f in info.features]
         target_info = TargetInfo(task, target.source, info.resolution, tuple(features), target.horizon, target.span,
                                  target.units, info.regions)
         window = spec.data.daily_window if info.resolution == "daily" else spec.data.monthly_window
